@@ -1,0 +1,3 @@
+from warroom_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""`warroom`: the lab (default) and its headless commands: run, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from warroom_tui import __version__
+from warroom_tui.paths import default_db
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="warroom",
+        description="A terminal lab for watching and measuring how several LLMs behave in one group chat.",
+    )
+    ap.add_argument("--version", action="version", version=f"warroom-tui {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    def db_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", type=Path, default=None,
+                       help=f"database file (default: $WARROOM_DB or {default_db()})")
+
+    run = sub.add_parser("run", help="run a scenario headless, storing every message")
+    run.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")
+    run.add_argument("--runs", type=int, default=None, help="replicates to run (default: the scenario's)")
+    run.add_argument("--seed", type=int, default=None, help="base seed (replicate i uses seed + i)")
+    run.add_argument("--backend", choices=["sim"], default=None, help="sim: swap every agent for the simulator")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    db_arg(run)
+
+    imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders)")
+    imp.add_argument("paths", nargs="+", type=Path)
+    db_arg(imp)
+
+    exp = sub.add_parser("export", help="export stored runs")
+    exp.add_argument("--format", choices=["warroom-json"], default="warroom-json")
+    exp.add_argument("--out", type=Path, required=True, help="output folder")
+    exp.add_argument("--series", default=None, help="only runs of this series")
+    db_arg(exp)
+
+    scen = sub.add_parser("scenarios", help="list the shipped scenarios")
+    scen.set_defaults(command="scenarios")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if args.command is None:  # the lab arrives with the TUI; until then, the default scenario headless
+        args = build_parser().parse_args(["run"])
+    try:
+        if command == "run":
+            from warroom_tui.commands import run_command
+            return asyncio.run(run_command(args))
+        if command == "import":
+            from warroom_tui.commands import import_command
+            return asyncio.run(import_command(args))
+        if command == "export":
+            from warroom_tui.commands import export_command
+            return asyncio.run(export_command(args))
+        if command == "scenarios":
+            from warroom_tui.commands import list_scenarios
+            return list_scenarios()
+    except CliError as exc:
+        print(f"warroom: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("warroom: interrupted; finished messages are stored", file=sys.stderr)
+        return 130
+    return 0

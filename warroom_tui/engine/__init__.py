@@ -1,0 +1,1 @@
+"""The conversation engine: no Textual here, it runs headless and under the lab alike."""

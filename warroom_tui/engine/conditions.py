@@ -1,0 +1,81 @@
+"""The conditions of a live run, changeable between any two turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from warroom_tui.scenario import CrashSpec, Scenario, nicknames_for, resolve_agent
+
+PERMANENT_ERROR = (
+    "The model `{model}` has been decommissioned and is no longer supported. "
+    "Please refer to the provider's deprecations page for a recommendation on which model to use instead."
+)
+TRANSIENT_ERROR = "{model} is currently over capacity. Please try again and back off exponentially."
+TIMEOUT_ERROR = "Request to {model} timed out after {timeout:g} s."
+EMPTY_ERROR = "{model} returned an empty reply."
+
+
+@dataclass
+class Crash:
+    kind: str
+    from_round: int = 0
+    visible: bool = True
+    message: str | None = None
+
+    def error_text(self, model: str, timeout: float) -> str:
+        if self.message:
+            return self.message
+        template = {
+            "permanent": PERMANENT_ERROR,
+            "transient": TRANSIENT_ERROR,
+            "timeout": TIMEOUT_ERROR,
+            "empty": EMPTY_ERROR,
+        }[self.kind]
+        return template.format(model=model, timeout=timeout)
+
+
+@dataclass
+class LiveConditions:
+    naming: str | list[str]
+    scaffolding: str
+    temperature: float
+    order: str
+    clones: bool = False
+    agent_temperature: dict[int, float] = field(default_factory=dict)
+    crashes: dict[int, Crash] = field(default_factory=dict)
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> "LiveConditions":
+        roster = scenario.roster()
+        nicks = scenario.nicknames()
+        live = cls(
+            naming=scenario.conditions.naming,
+            scaffolding=scenario.conditions.scaffolding,
+            temperature=scenario.conditions.temperature,
+            order=scenario.conditions.order,
+            clones=scenario.clones is not None,
+        )
+        for i, agent in enumerate(roster):
+            if agent.temperature is not None:
+                live.agent_temperature[i] = agent.temperature
+        for spec in scenario.conditions.crashes:
+            i = resolve_agent(spec.agent, roster, nicks)
+            assert i is not None  # checked when the scenario loaded
+            live.crashes[i] = crash_from_spec(spec)
+        return live
+
+    def nicknames(self, roster) -> list[str]:
+        return nicknames_for(roster, self.naming, clones=self.clones)
+
+    def temperature_for(self, agent: int) -> float:
+        return self.agent_temperature.get(agent, self.temperature)
+
+    def crash_for(self, agent: int, round_: int) -> Crash | None:
+        crash = self.crashes.get(agent)
+        if crash is not None and round_ >= crash.from_round:
+            return crash
+        return None
+
+
+def crash_from_spec(spec: CrashSpec) -> Crash:
+    return Crash(kind=spec.kind, from_round=spec.from_round, visible=spec.visible, message=spec.message)

@@ -1,0 +1,90 @@
+"""Typed events the engine emits; the store, the judge worker and the TUI subscribe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from warroom_tui.engine.transcript import Message
+
+
+@dataclass(frozen=True)
+class Event:
+    run_uid: str
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    scenario: Any  # warroom_tui.scenario.Scenario
+    replicate: int
+    seed: int
+    nicknames: list[str]
+    simulated: bool
+
+
+@dataclass(frozen=True)
+class MessageAdded(Event):
+    """A message that did not stream: the user's brief or interjection, a round marker."""
+    message: Message
+
+
+@dataclass(frozen=True)
+class MessageStarted(Event):
+    key: str
+    agent: int
+    round: int
+    nickname: str
+    at: float
+
+
+@dataclass(frozen=True)
+class TokenDelta(Event):
+    key: str
+    agent: int
+    text: str
+
+
+@dataclass(frozen=True)
+class MessageDone(Event):
+    key: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class AgentCrashed(Event):
+    """The agent left the run after repeated permanent errors."""
+    agent: int
+    round: int
+    error: str
+
+
+@dataclass(frozen=True)
+class AgentRevived(Event):
+    agent: int
+    round: int
+
+
+@dataclass(frozen=True)
+class RoundDone(Event):
+    round: int
+
+
+@dataclass(frozen=True)
+class ConditionChanged(Event):
+    round: int
+    """The first round the change applies to (it applies from the next turn)."""
+    seq: int
+    """Messages in the transcript when the change was made."""
+    field: str
+    old: Any
+    new: Any
+    agent: int | None = None
+
+
+@dataclass(frozen=True)
+class RunDone(Event):
+    status: str  # done | stopped | failed
+    rounds: int
+    messages: int
+    reason: str = ""
+    stats: dict = field(default_factory=dict)

@@ -1,0 +1,362 @@
+"""The study's conversation loop.
+
+Round 0 answers the brief; rounds 1..N follow. Within a round agents start
+`stagger` apart and run concurrently; each sees the transcript as it stood when
+its own call started. A message joins the transcript when it is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+import zlib
+from typing import Awaitable, Callable
+
+from warroom_tui.engine import events as ev
+from warroom_tui.engine.clock import RealClock, VirtualClock
+from warroom_tui.engine.conditions import Crash, LiveConditions
+from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
+from warroom_tui.engine.transcript import Message, clean_text, strip_think
+from warroom_tui.providers.base import ModelCall, Provider, ProviderError
+from warroom_tui.scenario import Scenario
+
+Subscriber = Callable[[ev.Event], Awaitable[None]]
+
+VIRTUAL_LATENCY = 0.4  # seconds before the first token, in virtual time
+VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
+
+
+def agent_key(index: int) -> str:
+    return f"agent{index + 1}"
+
+
+class Engine:
+    def __init__(
+        self,
+        scenario: Scenario,
+        provider: Provider,
+        *,
+        clock: RealClock | VirtualClock | None = None,
+        replicate: int = 0,
+        seed: int | None = None,
+        run_uid: str | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.roster = scenario.roster()
+        self.provider = provider
+        self.clock = clock or RealClock()
+        self.replicate = replicate
+        self.seed = scenario.seed + replicate if seed is None else seed
+        self.run_uid = run_uid or f"{scenario.label}-{uuid.uuid4().hex[:10]}"
+        self.conditions = LiveConditions.from_scenario(scenario)
+        self.transcript: list[Message] = []
+        self.active: set[int] = set(range(len(self.roster)))
+        self.status: dict[int, str] = {i: "waiting" for i in self.active}
+        self.errors: dict[int, int] = {i: 0 for i in self.active}
+        self.round = 0
+        self.subscribers: list[Subscriber] = []
+        self._started_this_round: set[int] = set()
+        self._commit_lock = asyncio.Lock()
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._step = False
+        self._stopped = False
+        self._tasks: list[asyncio.Task] = []
+
+    # -- subscribers -------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> None:
+        self.subscribers.append(fn)
+
+    async def emit(self, event: ev.Event) -> None:
+        for fn in self.subscribers:
+            await fn(event)
+
+    # -- controls (any time during a run) -------------------------------
+    def pause(self) -> None:
+        self._gate.clear()
+
+    def resume(self) -> None:
+        self._step = False
+        self._gate.set()
+
+    def step(self) -> None:
+        """Run one more round, then pause."""
+        self._step = True
+        self._gate.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._gate.set()
+        for task in self._tasks:
+            task.cancel()
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.is_set()
+
+    @property
+    def nicknames(self) -> list[str]:
+        return self.conditions.nicknames(self.roster)
+
+    @property
+    def simulated(self) -> bool:
+        return any(a.model.startswith("sim/") for a in self.roster)
+
+    async def say(self, text: str) -> Message:
+        """The user writes into the chat; turns that start later see it."""
+        msg = Message(seq=0, sender="user", text=clean_text(text), round=self.round,
+                      started_at=self.clock.now(), finished_at=self.clock.now())
+        await self._commit(msg, added=True)
+        return msg
+
+    async def change(self, field: str, value, agent: int | None = None) -> None:
+        """Change a condition: naming, scaffolding, temperature, crash, revive. Applies from the next turn."""
+        live = self.conditions
+        if field == "naming":
+            old, live.naming = live.naming, value
+        elif field == "scaffolding":
+            old, live.scaffolding = live.scaffolding, value
+        elif field == "temperature" and agent is None:
+            old, live.temperature = live.temperature, float(value)
+            live.agent_temperature.clear()
+        elif field == "temperature":
+            old = live.temperature_for(agent)
+            live.agent_temperature[agent] = float(value)
+        elif field == "crash":
+            assert agent is not None
+            crash = value if isinstance(value, Crash) else Crash(kind=str(value))
+            crash.from_round = max(crash.from_round, self._effective_round())
+            old = live.crashes.get(agent)
+            old = old.kind if old else None
+            live.crashes[agent] = crash
+            value = crash.kind
+        elif field == "revive":
+            assert agent is not None
+            old = live.crashes.pop(agent, None)
+            old = old.kind if old else None
+            value = None
+            self.errors[agent] = 0
+            if agent not in self.active:
+                self.active.add(agent)
+                self.status[agent] = "waiting"
+                await self.emit(ev.AgentRevived(self.run_uid, agent, self._effective_round()))
+        else:
+            raise ValueError(f"unknown condition {field!r}")
+        await self.emit(ev.ConditionChanged(
+            self.run_uid, round=self._effective_round(), seq=len(self.transcript),
+            field=field, old=old, new=value, agent=agent))
+
+    def _effective_round(self) -> int:
+        pending = self.active - self._started_this_round
+        return self.round if pending else self.round + 1
+
+    # -- the run -----------------------------------------------------------
+    async def run(self) -> ev.RunDone:
+        s = self.scenario
+        await self.emit(ev.RunStarted(self.run_uid, scenario=s, replicate=self.replicate, seed=self.seed,
+                                      nicknames=self.nicknames, simulated=self.simulated))
+        now = self.clock.now()
+        await self._commit(Message(seq=0, sender="user", text=s.brief, started_at=now, finished_at=now),
+                           added=True)
+        last = 0 if self.conditions.scaffolding == "isolated" else s.rounds
+        status, reason, r = "done", "", 0
+        try:
+            while r <= last:
+                await self._gate.wait()
+                if self._stopped:
+                    status = "stopped"
+                    break
+                self.round, self._started_this_round = r, set()
+                if r > 0:
+                    marker = Message(seq=0, sender="system", text=f"— Round {r + 1} —", round=r,
+                                     started_at=self.clock.now(), finished_at=self.clock.now())
+                    await self._commit(marker, added=True)
+                await self._run_round(r)
+                if self._stopped:
+                    status = "stopped"
+                    break
+                await self.emit(ev.RoundDone(self.run_uid, r))
+                if self._step:
+                    self._step = False
+                    self._gate.clear()
+                if not self.active:
+                    status, reason = "failed", "every agent failed"
+                    break
+                r += 1
+        except asyncio.CancelledError:
+            status = "stopped"
+        done = ev.RunDone(self.run_uid, status=status, rounds=min(r, last) + 1,
+                          messages=len(self.transcript), reason=reason, stats=self.stats())
+        await self.emit(done)
+        return done
+
+    def stats(self) -> dict:
+        agent_msgs = [m for m in self.transcript if m.is_agent]
+        return {
+            "messages": len(agent_msgs),
+            "errors": sum(m.is_error for m in agent_msgs),
+            "crashed": sorted(self.roster[i].name for i in range(len(self.roster)) if i not in self.active),
+        }
+
+    def _order(self, r: int) -> list[int]:
+        order = list(range(len(self.roster)))
+        if self.conditions.order == "shuffled":
+            random.Random(f"{self.seed}:{r}").shuffle(order)
+        return order
+
+    async def _run_round(self, r: int) -> None:
+        order = self._order(r)
+        if self.clock.virtual:
+            await self._round_virtual(r, order)
+        else:
+            await self._round_real(r, order)
+
+    async def _round_real(self, r: int, order: list[int]) -> None:
+        stagger = self.scenario.stagger
+
+        async def one(k: int, i: int) -> None:
+            await self.clock.sleep(k * stagger)
+            await self._gate.wait()
+            if self._stopped or i not in self.active:
+                return
+            msg, _ = await self._turn(i, r, self.clock.now())
+            await self._commit(msg)
+
+        self._tasks = [asyncio.create_task(one(k, i)) for k, i in enumerate(order)]
+        try:
+            await asyncio.gather(*self._tasks)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+        finally:
+            self._tasks = []
+
+    async def _round_virtual(self, r: int, order: list[int]) -> None:
+        """Agents overlap in virtual time: a reply joins the chat at its virtual end time."""
+        t0 = self.clock.now()
+        pending: list[tuple[float, int, Message]] = []
+        round_end = t0
+        for k, i in enumerate(order):
+            start = t0 + k * self.scenario.stagger
+            round_end = max(round_end, start)
+            await self._flush(pending, upto=start)
+            await self._gate.wait()
+            if self._stopped:
+                return
+            if i not in self.active:
+                continue
+            self.clock.t = start
+            msg, end = await self._turn(i, r, start)
+            pending.append((end, k, msg))
+            round_end = max(round_end, end)
+        await self._flush(pending, upto=float("inf"))
+        self.clock.t = round_end
+
+    async def _flush(self, pending: list, upto: float) -> None:
+        pending.sort(key=lambda p: (p[0], p[1]))
+        while pending and pending[0][0] <= upto:
+            end, _, msg = pending.pop(0)
+            self.clock.t = max(self.clock.t, end)
+            await self._commit(msg)
+
+    async def _commit(self, msg: Message, added: bool = False) -> None:
+        async with self._commit_lock:
+            msg.seq = len(self.transcript)
+            self.transcript.append(msg)
+            if added:
+                await self.emit(ev.MessageAdded(self.run_uid, msg))
+            else:
+                await self.emit(ev.MessageDone(self.run_uid, msg.extra.pop("key", ""), msg))
+
+    # -- one agent's turn -------------------------------------------------
+    async def _turn(self, i: int, r: int, start: float) -> tuple[Message, float]:
+        self._started_this_round.add(i)
+        spec = self.roster[i]
+        live = self.conditions
+        nicks = self.nicknames
+        seen = list(self.transcript)
+        key = f"r{r}-{agent_key(i)}"
+        temperature = live.temperature_for(i)
+        call, dropped = self._build_call(i, r, seen, nicks, temperature)
+        msg = Message(
+            seq=-1, sender=agent_key(i), text="", round=r, agent=i, nickname=nicks[i], name=spec.name,
+            model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
+            dropped=dropped, temperature=temperature, extra={"key": key},
+        )
+        self.status[i] = "typing"
+        await self.emit(ev.MessageStarted(self.run_uid, key=key, agent=i, round=r, nickname=nicks[i], at=start))
+        crash = live.crash_for(i, r)
+        tokens = 0
+        try:
+            if crash is not None:
+                tokens = await self._injected(crash, spec.model)
+            else:
+                parts: list[str] = []
+                async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout):
+                    async for piece in self.provider.stream(call):
+                        tokens += 1
+                        parts.append(piece)
+                        await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=piece))
+                text = strip_think(clean_text("".join(parts)))
+                if not text:
+                    raise ProviderError("empty", f"{spec.model} returned an empty reply.")
+                msg.text = text
+        except ProviderError as exc:
+            await self._fail(msg, exc.kind, exc.message, visible=crash.visible if crash else True)
+        except TimeoutError:
+            await self._fail(msg, "timeout", f"Request to {spec.model} timed out after {self.scenario.timeout:g} s.")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a provider bug must not end the run
+            await self._fail(msg, "transient", f"{type(exc).__name__}: {exc}")
+        else:
+            self.errors[i] = 0
+            self.status[i] = "done"
+        msg.tokens = tokens
+        if self.clock.virtual:
+            duration = self.scenario.timeout if msg.error_kind == "timeout" else VIRTUAL_LATENCY + tokens / VIRTUAL_RATE
+            msg.finished_at = start + duration
+        else:
+            msg.finished_at = self.clock.now()
+        return msg, msg.finished_at
+
+    async def _injected(self, crash: Crash, model: str) -> int:
+        if crash.kind == "timeout" and not self.clock.virtual:
+            await self.clock.sleep(self.scenario.timeout)
+        raise ProviderError(crash.kind, crash.error_text(model, self.scenario.timeout))
+
+    async def _fail(self, msg: Message, kind: str, error: str, visible: bool = True) -> None:
+        i = msg.agent
+        assert i is not None
+        msg.is_error, msg.error_kind, msg.visible = True, kind, visible
+        msg.text = f"{ERROR_MARK} {clean_text(error).strip()}"
+        self.status[i] = "error"
+        if kind == "permanent":
+            self.errors[i] += 1
+            if self.errors[i] >= self.scenario.leave_after:
+                self.active.discard(i)
+                self.status[i] = "crashed"
+                await self.emit(ev.AgentCrashed(self.run_uid, agent=i, round=msg.round or 0, error=msg.text))
+
+    def _build_call(self, i: int, r: int, seen: list[Message], nicks: list[str],
+                    temperature: float) -> tuple[ModelCall, int]:
+        spec = self.roster[i]
+        view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding)
+        messages = chat_messages(view, seen)
+        max_tokens = spec.max_tokens or self.scenario.max_tokens
+        window = self.provider.context_window(spec.model)
+        dropped = 0
+        if window:
+            messages, dropped = fit_context(messages, max(256, window - max_tokens - 64))
+        call = ModelCall(
+            model=spec.model, temperature=temperature, max_tokens=max_tokens, timeout=self.scenario.timeout,
+            seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base,
+        )
+        kind = spec.kind or self.provider.model_kind(spec.model)
+        if kind == "base":
+            call.prompt, call.stop = completion_prompt(messages, nicks[i])
+        else:
+            call.messages = messages
+        return call, dropped
+

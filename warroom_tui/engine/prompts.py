@@ -1,0 +1,119 @@
+"""What a model is sent: the study's system prompts and the chat as it saw it.
+
+The study's strings (arXiv 2604.00026):
+  full        "You are {nickname} in a group chat.\\nOther agents: {others}"
+  no-peers    "You are {nickname} in a group chat."            (K1)
+  no-identity "Other agents: {others}"                         (K2)
+  empty       no system prompt at all                          (K3)
+  isolated    "You are an AI assistant." and only the brief    (F)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warroom_tui.engine.transcript import Message
+
+IDENTITY = "You are {nickname} in a group chat."
+PEERS = "Other agents: {others}"
+ISOLATED = "You are an AI assistant."
+ERROR_MARK = "⚠"
+
+
+def system_prompt(scaffolding: str, nickname: str, others: list[str]) -> str:
+    peers = PEERS.format(others=", ".join(others))
+    identity = IDENTITY.format(nickname=nickname)
+    if scaffolding == "full":
+        return f"{identity}\n{peers}"
+    if scaffolding == "no-peers":
+        return identity
+    if scaffolding == "no-identity":
+        return peers
+    if scaffolding == "empty":
+        return ""
+    if scaffolding == "isolated":
+        return ISOLATED
+    raise ValueError(f"unknown scaffolding {scaffolding!r}")
+
+
+@dataclass
+class PromptView:
+    """One agent's view of the chat at the start of its call."""
+
+    me: int
+    nicknames: list[str]
+    scaffolding: str
+
+
+def chat_turns(view: PromptView, transcript: list[Message]) -> list[dict]:
+    """The chat as user/assistant turns: peers as user turns `[Name]: text`, own lines as assistant."""
+    turns: list[dict] = []
+    for msg in transcript:
+        if msg.sender == "system":
+            continue
+        if msg.sender == "user":
+            text = msg.text if msg.seq == 0 else f"[User]: {msg.text}"
+            turns.append({"role": "user", "content": text})
+            if view.scaffolding == "isolated":
+                break  # alone with the brief: no group context
+            continue
+        if view.scaffolding == "isolated":
+            continue
+        if msg.is_error:
+            if msg.agent != view.me and msg.visible and msg.text:
+                turns.append({"role": "user", "content": f"[{_name(view, msg)}]: {msg.text}"})
+            continue
+        if msg.agent == view.me:
+            turns.append({"role": "assistant", "content": msg.text})
+        else:
+            turns.append({"role": "user", "content": f"[{_name(view, msg)}]: {msg.text}"})
+    return turns
+
+
+def _name(view: PromptView, msg: Message) -> str:
+    if msg.agent is not None and msg.agent < len(view.nicknames):
+        return view.nicknames[msg.agent]
+    return msg.nickname
+
+
+def chat_messages(view: PromptView, transcript: list[Message]) -> list[dict]:
+    others = [n for i, n in enumerate(view.nicknames) if i != view.me]
+    system = system_prompt(view.scaffolding, view.nicknames[view.me], others)
+    turns = chat_turns(view, transcript)
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
+def completion_prompt(messages: list[dict], me: str) -> tuple[str, list[str]]:
+    """Chat messages as a transcript-style prompt for base (non-chat) models, with stop sequences."""
+    lines: list[str] = []
+    for turn in messages:
+        content = turn["content"]
+        if turn["role"] == "system":
+            lines += [content, ""]
+            continue
+        if turn["role"] == "assistant":
+            content = f"[{me}]: {content}"
+        elif not content.startswith("["):
+            content = f"[User]: {content}"
+        lines.append(content)
+    lines.append(f"[{me}]:")
+    return "\n".join(lines), ["\n[", "\n\n\n"]
+
+
+def estimate_tokens(text: str) -> int:
+    """A cautious token estimate (about 3 characters a token across English and French)."""
+    return len(text) // 3 + 4
+
+
+def fit_context(messages: list[dict], budget: int) -> tuple[list[dict], int]:
+    """Drop the oldest chat turns (never the system prompt or the brief) until the prompt fits."""
+    head = 0
+    while head < len(messages) and messages[head]["role"] == "system":
+        head += 1
+    head = min(head + 1, len(messages))  # keep the brief
+    kept = list(messages)
+    dropped = 0
+    while sum(estimate_tokens(m["content"]) for m in kept) > budget and len(kept) > head + 1:
+        del kept[head]
+        dropped += 1
+    return kept, dropped

@@ -1,0 +1,54 @@
+"""Messages of a run's shared chat."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class Message:
+    seq: int
+    sender: str
+    """`user`, `system` (round markers) or the agent's key."""
+    text: str
+    round: int | None = None
+    agent: int | None = None
+    nickname: str = ""
+    name: str = ""
+    model: str = ""
+    is_error: bool = False
+    error_kind: str = ""
+    visible: bool = True
+    """Whether peers see this message (an injected crash may hide its error)."""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    seen_upto: int = -1
+    """The last transcript seq this agent had seen when its call started."""
+    dropped: int = 0
+    """Turns left out of the prompt to fit the model's context window."""
+    tokens: int = 0
+    temperature: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_agent(self) -> bool:
+        return self.agent is not None
+
+
+def strip_think(text: str) -> str:
+    """Remove reasoning blocks (`<think>...</think>`, or an unclosed one) from model output."""
+    return THINK_RE.sub("", text).strip()
+
+
+def clean_text(text: str) -> str:
+    """Model output is untrusted: drop ANSI escapes and control characters, keep newlines/tabs."""
+    return CTRL_RE.sub("", ANSI_RE.sub("", text))
+
+
+def word_count(text: str) -> int:
+    return len(text.split())

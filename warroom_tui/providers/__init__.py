@@ -1,0 +1,1 @@
+"""Model providers: the litellm gateway, bundled local models and the simulator."""

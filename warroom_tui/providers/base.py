@@ -1,0 +1,47 @@
+"""What the engine asks of a provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol
+
+
+@dataclass
+class ModelCall:
+    model: str
+    messages: list[dict] | None = None
+    prompt: str | None = None
+    """Set for base models: a transcript-style completion prompt."""
+    stop: list[str] = field(default_factory=list)
+    temperature: float = 0.8
+    max_tokens: int = 512
+    timeout: float = 60.0
+    seed: int | None = None
+    api_base: str | None = None
+
+
+class ProviderError(Exception):
+    """A failed call. kind: permanent (the agent leaves), transient, timeout or empty."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class Provider(Protocol):
+    simulated: bool
+
+    def stream(self, call: ModelCall) -> AsyncIterator[str]:
+        """Yield the reply's text pieces as they arrive; raise ProviderError on failure."""
+        ...
+
+    def context_window(self, model: str) -> int | None:
+        """Tokens a model can read, where we must budget for it (bundled models); else None."""
+        ...
+
+    def model_kind(self, model: str) -> str:
+        """`chat` or `base`."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,171 @@
+"""One gateway for every model, through litellm (imported lazily: it costs seconds)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import AsyncIterator
+
+from warroom_tui.providers.base import ModelCall, ProviderError
+from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
+
+_litellm = None
+
+PERMANENT_HINTS = ("decommissioned", "does not exist", "not found", "no longer supported", "invalid api key",
+                   "authentication", "permission", "unknown model")
+
+
+def load_litellm():
+    """Import litellm once, offline, and register the simulator as provider `sim`."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        import litellm
+
+        from warroom_tui.providers.sim_litellm import HANDLER
+
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"]
+        litellm.custom_provider_map = providers + [{"provider": "sim", "custom_handler": HANDLER}]
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+        _litellm = litellm
+    return _litellm
+
+
+def redact(text: str) -> str:
+    """Remove secrets that a provider's error text may echo back."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and re.search(r"(KEY|TOKEN|SECRET|PASSWORD)", name):
+            text = text.replace(value, "[redacted]")
+    return re.sub(r"\b(sk|gsk|xai|key)-[A-Za-z0-9_\-]{12,}", "[redacted]", text)
+
+
+def classify(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).lower()
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in name.lower():
+        return "timeout"
+    if name in ("NotFoundError", "AuthenticationError", "PermissionDeniedError", "BadRequestError") or any(
+        h in text for h in PERMANENT_HINTS
+    ):
+        return "permanent"
+    return "transient"
+
+
+def retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class Gateway:
+    """Streams replies from any litellm model, bundled local models and the simulator."""
+
+    def __init__(self, *, retries: int = 3, backoff: float = 1.0, sim_pace: float = 0.0,
+                 local: LocalModels | None = None, threads: int | None = None) -> None:
+        self.retries = retries
+        self.backoff = backoff
+        self.sim_pace = sim_pace
+        self.local = local or LocalModels(threads=threads)
+
+    @property
+    def simulated(self) -> bool:
+        return False
+
+    def context_window(self, model: str) -> int | None:
+        if model.startswith(LOCAL_PREFIX):
+            return self.local.spec(model).ctx_per_slot
+        return None
+
+    def model_kind(self, model: str) -> str:
+        if model.startswith(LOCAL_PREFIX):
+            return self.local.spec(model).kind
+        return "chat"
+
+    async def prepare(self, models: list[str]) -> None:
+        """Import litellm and start the bundled model servers a run needs, before it starts."""
+        await asyncio.to_thread(load_litellm)
+        wanted: dict[str, int] = {}
+        for m in models:
+            if m.startswith(LOCAL_PREFIX):
+                wanted[m] = wanted.get(m, 0) + 1
+        self.local.plan(wanted)
+        for model, slots in wanted.items():
+            await self.local.ensure(model, slots=slots)
+
+    async def stream(self, call: ModelCall) -> AsyncIterator[str]:
+        litellm = await asyncio.to_thread(load_litellm) if _litellm is None else _litellm
+        kwargs = await self._route(call)
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                async for piece in self._once(litellm, call, kwargs):
+                    yielded = True
+                    yield piece
+                return
+            except ProviderError:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # litellm raises many kinds; sort them
+                kind = classify(exc)
+                if kind == "transient" and not yielded and attempt < self.retries:
+                    wait = retry_after(exc) or self.backoff * (2 ** attempt)
+                    attempt += 1
+                    await asyncio.sleep(min(wait, 60.0))
+                    continue
+                raise ProviderError(kind, redact(_short(exc))) from None
+
+    async def _route(self, call: ModelCall) -> dict:
+        if call.model.startswith(LOCAL_PREFIX):
+            server = await self.local.ensure(call.model)
+            return {"model": f"openai/{server.alias}", "api_base": server.api_base, "api_key": "local"}
+        kwargs: dict = {"model": call.model}
+        if call.api_base:
+            kwargs["api_base"] = call.api_base
+        if call.model.startswith("sim/"):
+            kwargs["metadata"] = {"sim_pace": self.sim_pace}
+        return kwargs
+
+    async def _once(self, litellm, call: ModelCall, kwargs: dict) -> AsyncIterator[str]:
+        common = dict(kwargs, stream=True, temperature=call.temperature, max_tokens=call.max_tokens,
+                      timeout=call.timeout)
+        if call.seed is not None:
+            common["seed"] = call.seed
+        if call.stop:
+            common["stop"] = call.stop
+        if call.prompt is not None and not call.model.startswith("sim/"):
+            if common["model"].startswith("openai/"):
+                common["model"] = "text-completion-openai/" + common["model"].removeprefix("openai/")
+            response = await litellm.atext_completion(prompt=call.prompt, **common)
+            async for chunk in response:
+                text = chunk.choices[0].text if chunk.choices else ""
+                if text:
+                    yield text
+            return
+        messages = call.messages if call.messages is not None else [{"role": "user", "content": call.prompt or ""}]
+        response = await litellm.acompletion(messages=messages, **common)
+        async for chunk in response:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            text = getattr(delta, "content", None) if delta is not None else None
+            if text:
+                yield text
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^litellm\.\w+: ", "", text)
+    return text[:400]

@@ -1,0 +1,46 @@
+"""The simulator as a litellm custom provider: model ids `sim/<persona>`.
+
+Imported only once litellm is loaded (see gateway.load_litellm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse
+
+from warroom_tui.providers import simulator
+
+
+def _chunk(text: str, done: bool = False) -> dict:
+    return {"text": text, "is_finished": done, "finish_reason": "stop" if done else "",
+            "usage": None, "index": 0, "tool_use": None}
+
+
+class SimLLM(CustomLLM):
+    def _reply(self, model: str, messages: list, optional_params: dict) -> str:
+        persona = model.split("/", 1)[-1]
+        max_words = int(optional_params.get("max_tokens") or 400)
+        return simulator.reply(persona, messages, optional_params.get("seed"), max_words=max_words)
+
+    async def astreaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                         encoding, api_key, logging_obj, optional_params, acompletion=None,
+                         litellm_params=None, logger_fn=None, headers={}, timeout=None, client=None):
+        text = self._reply(model, messages, optional_params)
+        pace = float(((litellm_params or {}).get("metadata") or {}).get("sim_pace") or 0)
+        for piece in simulator.tokens(text):
+            if pace > 0:
+                await asyncio.sleep(1.0 / pace)
+            yield _chunk(piece)
+        yield _chunk("", done=True)
+
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
+                          print_verbose, encoding, api_key, logging_obj, optional_params, acompletion=None,
+                          litellm_params=None, logger_fn=None, headers={}, timeout=None, client=None):
+        model_response.choices[0].message.content = self._reply(model, messages, optional_params)  # type: ignore[union-attr]
+        model_response.model = model
+        return model_response
+
+
+HANDLER = SimLLM()

@@ -1,0 +1,204 @@
+"""A scripted group-chat participant: deterministic, instant, and labelled as simulated.
+
+It reads only what a real model reads (the prompt) and reacts to it the way the
+study's models did on average: neutral names and a full prompt let personas
+differ; real names or an empty system prompt pull them toward one assistant
+voice; no peer list means fewer named hand-offs; a peer shown as `⚠` draws
+compensation. Each persona is a vector of propensities for the codebook's flags.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import zlib
+from dataclasses import dataclass
+
+FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp", "hedge")
+
+PERSONAS: dict[str, dict[str, float]] = {
+    "architect": dict(phatic=0.03, meta=0.10, lead=0.15, arch=0.85, agree=0.15, comp=0.5, hedge=0.1),
+    "coordinator": dict(phatic=0.03, meta=0.55, lead=0.75, arch=0.25, agree=0.30, comp=0.8, hedge=0.1),
+    "supporter": dict(phatic=0.40, meta=0.15, lead=0.05, arch=0.10, agree=0.75, comp=0.3, hedge=0.2),
+    "analyst": dict(phatic=0.02, meta=0.10, lead=0.10, arch=0.55, agree=0.10, comp=0.3, hedge=0.5),
+    "summarizer": dict(phatic=0.05, meta=0.75, lead=0.20, arch=0.30, agree=0.45, comp=0.5, hedge=0.2),
+    "lurker": dict(phatic=0.75, meta=0.05, lead=0.00, arch=0.05, agree=0.35, comp=0.1, hedge=0.1),
+    "skeptic": dict(phatic=0.05, meta=0.20, lead=0.10, arch=0.35, agree=0.05, comp=0.4, hedge=0.7),
+}
+ASSISTANT = dict(phatic=0.08, meta=0.45, lead=0.25, arch=0.45, agree=0.45, comp=0.5, hedge=0.3)
+"""The one voice that real names and empty prompts pull every persona toward."""
+
+NEUTRAL_NAME = re.compile(r"^(Agent-[A-Z]+|Alpha|Bravo|Charlie|Delta|Echo|Foxtrot|Golf|Hotel|India|Juliett"
+                          r"|Kilo|Lima|Mike|November|Oscar|Papa)$")
+SPEAKER = re.compile(r"^\[([^\]\n]{1,80})\]:\s?(.*)", re.DOTALL)
+FRENCH = re.compile(r"\b(on|un|une|des|les|pour|avec|est|qui|veut|ville|nous|vous)\b", re.IGNORECASE)
+
+TECH = ["Flutter", "React Native", "Node.js", "PostgreSQL", "Redis", "Stripe", "Firebase", "Docker",
+        "Kubernetes", "GitHub Actions", "FastAPI", "Kafka", "Sentry", "Mapbox", "AWS", "Supabase"]
+TASKS = {
+    "en": ["the payment flow", "the delivery tracking screen", "the API contract", "the budget sheet",
+           "the test plan", "the restaurant onboarding", "the release checklist", "the data model"],
+    "fr": ["le flux de paiement", "l'écran de suivi de livraison", "le contrat d'API", "le budget détaillé",
+           "le plan de tests", "l'intégration des restaurants", "la checklist de mise en production",
+           "le modèle de données"],
+}
+TEXT = {
+    "en": {
+        "phatic": ["Sounds good to me!", "Great, thanks everyone.", "Agreed, let's go!", "Nice work, team.",
+                   "Perfect, thanks!", "Ready when you are."],
+        "agree": ["I agree with {peer} on this.", "{peer}, good point, I'm with you.",
+                  "Building on what {peer} said, that works for me."],
+        "meta": ["Let me summarize where we are so far.", "We seem to be converging, so here is a recap.",
+                 "Quick status check on the discussion:", "To keep this thread focused, a short recap."],
+        "lead": ["{peer}, can you take {task}?", "{peer}, please own {task} by Friday.",
+                 "I suggest {peer} handles {task}."],
+        "arch": ["For the stack I propose {t1} for the app and {t2} on the backend.",
+                 "We could ship with {t1} plus {t2}, and add {t3} for monitoring."],
+        "hedge": ["This probably holds, though I am not fully certain.", "It might work, but we should verify it."],
+        "comp": {1: "{dead} has not answered since the start.",
+                 2: "Since {dead} is down, I'll cover its part on {task}.",
+                 3: "{dead} is unavailable, so let's split its tasks: {peer} takes {task}."},
+        "body": ["The budget is tight, so we should cut scope to a real MVP.",
+                 "Three months is short; two-week sprints keep us honest.",
+                 "Risk number one is the delivery logistics, not the code.",
+                 "We need a clear definition of done for the first milestone.",
+                 "Let's keep infrastructure costs well under the budget.",
+                 "User testing in week six would catch the worst problems early."],
+    },
+    "fr": {
+        "phatic": ["Ça me va !", "Merci à tous.", "Parfait, on y va !", "Bon travail l'équipe.",
+                   "Top, merci !", "Prêt quand vous l'êtes."],
+        "agree": ["Je suis d'accord avec {peer}.", "{peer}, bonne remarque, je te suis.",
+                  "Comme le dit {peer}, ça me convient."],
+        "meta": ["Je fais le point sur la discussion.", "On converge, voici un récapitulatif.",
+                 "Petit point d'étape sur nos échanges :", "Pour garder le fil, un court résumé."],
+        "lead": ["{peer}, peux-tu prendre {task} ?", "{peer}, merci de gérer {task} d'ici vendredi.",
+                 "Je propose que {peer} s'occupe de {task}."],
+        "arch": ["Côté stack je propose {t1} pour l'app et {t2} côté backend.",
+                 "On peut livrer avec {t1} et {t2}, puis ajouter {t3} pour le monitoring."],
+        "hedge": ["Cela devrait tenir, mais je n'en suis pas certain.", "Ça pourrait marcher, à vérifier."],
+        "comp": {1: "{dead} n'a pas répondu depuis le début.",
+                 2: "Comme {dead} est hors ligne, je couvre sa partie sur {task}.",
+                 3: "{dead} est indisponible, répartissons ses tâches : {peer} prend {task}."},
+        "body": ["Le budget est serré, il faut réduire le périmètre à un vrai MVP.",
+                 "Trois mois c'est court ; des sprints de deux semaines nous cadrent.",
+                 "Le risque principal est la logistique de livraison, pas le code.",
+                 "Il faut une définition claire du terminé pour le premier jalon.",
+                 "Gardons les coûts d'infrastructure bien sous le budget.",
+                 "Des tests utilisateurs en semaine six attraperont les pires problèmes."],
+    },
+}
+
+
+@dataclass
+class Reading:
+    """What the simulator makes of its prompt."""
+
+    me: str | None
+    peers: list[str]
+    dead: list[str]
+    lang: str
+    isolated: bool
+    empty_prompt: bool
+    real_names: bool
+    no_peer_list: bool
+
+
+def read_prompt(messages: list[dict]) -> Reading:
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    me = re.search(r"You are (.+?) in a group chat\.", system)
+    listed = re.search(r"Other agents: (.*)", system)
+    peers = [p.strip() for p in listed.group(1).split(",") if p.strip()] if listed else []
+    dead: list[str] = []
+    brief = ""
+    for m in messages:
+        if m["role"] != "user":
+            continue
+        hit = SPEAKER.match(m["content"])
+        if not hit:
+            brief = brief or m["content"]
+            continue
+        name, text = hit.group(1), hit.group(2)
+        if name == "User":
+            continue
+        if name not in peers:
+            peers.append(name)
+        if text.startswith("⚠") and name not in dead:
+            dead.append(name)
+        elif name in dead:
+            dead.remove(name)  # it answered again
+    names = peers + ([me.group(1)] if me else [])
+    return Reading(
+        me=me.group(1) if me else None,
+        peers=[p for p in peers if p not in dead],
+        dead=dead,
+        lang="fr" if len(FRENCH.findall(brief)) >= 3 else "en",
+        isolated=system.startswith("You are an AI assistant"),
+        empty_prompt=not system,
+        real_names=any(not NEUTRAL_NAME.match(n) for n in names),
+        no_peer_list=listed is None,
+    )
+
+
+def propensities(persona: str, reading: Reading) -> dict[str, float]:
+    base = PERSONAS.get(persona)
+    if base is None:  # an unknown persona gets a stable profile of its own
+        rng = random.Random(zlib.crc32(persona.encode()))
+        base = {f: round(rng.uniform(0.05, 0.7), 2) for f in FLAGS}
+    pull = 0.0
+    if reading.real_names:
+        pull = max(pull, 0.45)
+    if reading.empty_prompt:
+        pull = max(pull, 0.75)
+    p = {f: (1 - pull) * base[f] + pull * ASSISTANT[f] for f in FLAGS}
+    if reading.no_peer_list:
+        p["lead"] *= 0.5
+        p["agree"] *= 0.7
+    if reading.isolated:
+        for f in ("lead", "agree", "comp", "meta"):
+            p[f] = 0.0
+        p["phatic"] = 0.0
+    return p
+
+
+def reply(persona: str, messages: list[dict], seed: int | None, max_words: int = 400) -> str:
+    """One message for this persona, deterministic for (persona, prompt, seed)."""
+    reading = read_prompt(messages)
+    key = f"{persona}|{seed}|{len(messages)}|{messages[0]['content'][:200] if messages else ''}"
+    rng = random.Random(zlib.crc32(key.encode()))
+    p = propensities(persona, reading)
+    words = TEXT[reading.lang]
+    peers = reading.peers or ["everyone"]
+
+    def pick(kind: str) -> str:
+        return rng.choice(words[kind]).format(
+            peer=rng.choice(peers), task=rng.choice(TASKS[reading.lang]),
+            t1=tech[0], t2=tech[1], t3=tech[2], dead=reading.dead[0] if reading.dead else "")
+
+    tech = rng.sample(TECH, 3)
+    if reading.peers and rng.random() < p["phatic"]:
+        return pick("phatic")
+    parts: list[str] = []
+    if reading.peers and rng.random() < p["agree"]:
+        parts.append(pick("agree"))
+    if rng.random() < p["meta"]:
+        parts.append(pick("meta"))
+    parts += rng.sample(words["body"], k=rng.randint(1, 3))
+    if rng.random() < p["arch"]:
+        parts.append(pick("arch"))
+    if reading.dead and rng.random() < p["comp"]:
+        level = rng.choice((1, 2, 2, 3))
+        parts.append(words["comp"][level].format(
+            dead=reading.dead[0], peer=rng.choice(peers), task=rng.choice(TASKS[reading.lang])))
+    if reading.peers and rng.random() < p["lead"]:
+        parts.append(pick("lead"))
+    if rng.random() < p["hedge"]:
+        parts.append(pick("hedge"))
+    text = " ".join(parts)
+    return " ".join(text.split()[:max_words])
+
+
+def tokens(text: str) -> list[str]:
+    """Stream pieces: one a word, with its leading space."""
+    out = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(out)]

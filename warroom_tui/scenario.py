@@ -1,0 +1,215 @@
+"""Scenario files: pydantic models and TOML loading.
+
+A scenario names the agents, the brief, the schedule and the conditions of a
+run. Loading errors are raised as ``ScenarioError`` with one line that names the
+file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCAFFOLDINGS = ("full", "no-peers", "no-identity", "empty", "isolated")
+NAMINGS = ("neutral", "real")
+CRASH_KINDS = ("permanent", "transient", "timeout", "empty")
+CLONE_NAMES = (
+    "Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel",
+    "India", "Juliett", "Kilo", "Lima", "Mike", "November", "Oscar", "Papa",
+)
+
+Scaffolding = Literal["full", "no-peers", "no-identity", "empty", "isolated"]
+CrashKind = Literal["permanent", "transient", "timeout", "empty"]
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; the message is one line naming file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSpec(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    """Display name: the model's real name, shown under `real` naming."""
+    model: str = Field(min_length=1)
+    """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
+    family: str = ""
+    recipe: str = ""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    kind: Literal["chat", "base"] | None = None
+    """`base` models get a transcript-style completion prompt; default from the model."""
+    api_base: str | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+
+
+class CloneSpec(_Strict):
+    agent: AgentSpec
+    count: int = Field(ge=2, le=len(CLONE_NAMES))
+
+
+class CrashSpec(_Strict):
+    agent: str = Field(min_length=1)
+    """The agent's display name, nickname or 1-based position."""
+    from_round: int = Field(default=0, ge=0)
+    kind: CrashKind = "permanent"
+    visible: bool = True
+    """Whether peers see the error text in the chat as `⚠ <error>`."""
+    message: str | None = None
+
+
+class Conditions(_Strict):
+    naming: Literal["neutral", "real"] | list[str] = "neutral"
+    scaffolding: Scaffolding = "full"
+    order: Literal["fixed", "shuffled"] = "fixed"
+    temperature: float = Field(default=0.8, ge=0, le=2)
+    crashes: list[CrashSpec] = []
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    series: str = Field(default="", max_length=40)
+    description: str = ""
+    brief: str = Field(min_length=1)
+    rounds: int = Field(default=10, ge=0, le=200)
+    """Rounds after the opening one: round 0 answers the brief, then rounds 1..rounds."""
+    stagger: float = Field(default=1.2, ge=0, le=600)
+    timeout: float = Field(default=60.0, gt=0, le=3600)
+    replicates: int = Field(default=1, ge=1, le=10_000)
+    seed: int = 0
+    max_tokens: int = Field(default=512, gt=0, le=32_768)
+    leave_after: int = Field(default=2, ge=1, le=100)
+    """Permanent errors an agent may return before it leaves the run (the study's tool: 2)."""
+    agents: list[AgentSpec] = []
+    clones: CloneSpec | None = None
+    conditions: Conditions = Conditions()
+
+    @model_validator(mode="after")
+    def _check_roster(self) -> "Scenario":
+        roster = self.roster()
+        if not roster:
+            raise ValueError("agents: a scenario needs at least one agent (or clones)")
+        if self.agents and self.clones:
+            raise ValueError("clones: give either agents or clones, not both")
+        names = [a.name for a in roster]
+        if len(set(names)) != len(names):
+            raise ValueError("agents: display names must be unique")
+        naming = self.conditions.naming
+        if isinstance(naming, list) and len(naming) != len(roster):
+            raise ValueError(
+                f"conditions.naming: a custom list needs {len(roster)} names, got {len(naming)}"
+            )
+        for crash in self.conditions.crashes:
+            if resolve_agent(crash.agent, roster, self.nicknames()) is None:
+                raise ValueError(f"conditions.crashes.agent: no agent called {crash.agent!r}")
+        return self
+
+    @field_validator("series")
+    @classmethod
+    def _plain_series(cls, value: str) -> str:
+        if any(c in value for c in "/\\|"):
+            raise ValueError("must not contain / \\ or |")
+        return value
+
+    def roster(self) -> list[AgentSpec]:
+        """The agents in position order, clones expanded to Alpha, Bravo, ..."""
+        if self.clones is None:
+            return list(self.agents)
+        base = self.clones.agent
+        return [base.model_copy(update={"name": CLONE_NAMES[i]}) for i in range(self.clones.count)]
+
+    def nicknames(self, naming: str | list[str] | None = None) -> list[str]:
+        return nicknames_for(self.roster(), naming if naming is not None else self.conditions.naming,
+                             clones=self.clones is not None)
+
+    @property
+    def label(self) -> str:
+        return self.series or self.name
+
+
+def nicknames_for(roster: list[AgentSpec], naming: str | list[str], clones: bool = False) -> list[str]:
+    """Visible names under a naming condition (clones keep Alpha, Bravo, ... under both)."""
+    if isinstance(naming, list):
+        return list(naming)
+    if naming == "real" or clones:
+        return [a.name for a in roster]
+    return [f"Agent-{_letters(i)}" for i in range(len(roster))]
+
+
+def _letters(i: int) -> str:
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def resolve_agent(ref: str, roster: list[AgentSpec], nicknames: list[str]) -> int | None:
+    """Index of an agent named by display name, nickname or 1-based position."""
+    ref = ref.strip()
+    for i, agent in enumerate(roster):
+        if ref.casefold() in (agent.name.casefold(), nicknames[i].casefold()):
+            return i
+    if ref.isdigit() and 1 <= int(ref) <= len(roster):
+        return int(ref) - 1
+    return None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    return parse_scenario(data, source=str(path))
+
+
+def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    if not loc or msg.split(" ")[0].endswith(":"):
+        return _one_line(msg)  # a model-level check names its own field
+    return _one_line(f"{loc}: {msg}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
+    """A path, or the name of a shipped scenario (`local-hetero`)."""
+    path = Path(ref)
+    if path.exists():
+        return path
+    folder = search_dir or scenarios_dir()
+    for candidate in (folder / ref, folder / f"{ref}.toml"):
+        if candidate.exists():
+            return candidate
+    raise ScenarioError(f"{ref}: no such scenario file (shipped ones are in {folder})")
+
+
+def scenarios_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+DEFAULT_SCENARIO = "local-hetero"

@@ -1,0 +1,1 @@
+"""Storage: the aiosqlite run store, the engine's recorder, import and export."""

@@ -1,0 +1,258 @@
+"""The run store: raw aiosqlite, WAL, schema versioned with `PRAGMA user_version`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import aiosqlite
+
+from warroom_tui.engine.transcript import Message
+
+MIGRATIONS: list[str] = [
+    # 1: runs, agents, messages, condition events
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        scenario TEXT NOT NULL DEFAULT '',
+        series TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT 'live',      -- live | import
+        source_file TEXT NOT NULL DEFAULT '',
+        replicate INTEGER NOT NULL DEFAULT 0,
+        seed INTEGER,
+        simulated INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'running',   -- running | done | stopped | failed
+        reason TEXT NOT NULL DEFAULT '',
+        brief TEXT NOT NULL DEFAULT '',
+        conditions TEXT NOT NULL DEFAULT '{}',    -- JSON: the conditions the run started with
+        meta TEXT NOT NULL DEFAULT '{}',          -- JSON: scenario or study metadata
+        started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        finished_at TEXT
+    );
+    CREATE TABLE agents (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        nickname TEXT NOT NULL,
+        model TEXT NOT NULL,
+        family TEXT NOT NULL DEFAULT '',
+        recipe TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'chat',
+        temperature REAL,
+        extra TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        round INTEGER,
+        agent_idx INTEGER,
+        sender TEXT NOT NULL,
+        nickname TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        is_error INTEGER NOT NULL DEFAULT 0,
+        error_kind TEXT NOT NULL DEFAULT '',
+        visible INTEGER NOT NULL DEFAULT 1,
+        started_at REAL,
+        finished_at REAL,
+        seen_upto INTEGER,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        temperature REAL,
+        extra TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (run_id, seq)
+    );
+    CREATE INDEX messages_run ON messages(run_id, round);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        round INTEGER,
+        seq INTEGER,
+        kind TEXT NOT NULL,
+        field TEXT NOT NULL DEFAULT '',
+        agent_idx INTEGER,
+        old TEXT,
+        new TEXT,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX runs_series ON runs(series);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    """One database file. Use `async with Store.open(path) as store:`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> "_Opener":
+        return _Opener(Path(path))
+
+    @classmethod
+    async def connect(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path))
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await migrate(db)
+        except Exception as exc:
+            await db.close()
+            raise StoreError(f"{path}: not a warroom database ({exc})") from None
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- runs ----------------------------------------------------------------
+    async def create_run(self, *, uid: str, scenario: str, series: str, brief: str, agents: list[dict],
+                         source: str = "live", source_file: str = "", replicate: int = 0,
+                         seed: int | None = None, simulated: bool = False, conditions: dict | None = None,
+                         meta: dict | None = None, status: str = "running", commit: bool = True) -> int:
+        cur = await self.db.execute(
+            "INSERT INTO runs (uid, scenario, series, source, source_file, replicate, seed, simulated, status,"
+            " brief, conditions, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid, scenario, series, source, source_file, replicate, seed, int(simulated), status, brief,
+             _dump(conditions or {}), _dump(meta or {})),
+        )
+        run_id = cur.lastrowid
+        assert run_id is not None
+        await self.db.executemany(
+            "INSERT INTO agents (run_id, idx, key, name, nickname, model, family, recipe, kind, temperature,"
+            " extra) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [(run_id, i, a["key"], a["name"], a["nickname"], a["model"], a.get("family", ""),
+              a.get("recipe", ""), a.get("kind", "chat"), a.get("temperature"), _dump(a.get("extra", {})))
+             for i, a in enumerate(agents)],
+        )
+        if commit:
+            await self.db.commit()
+        return run_id
+
+    async def finish_run(self, run_id: int, status: str, reason: str = "") -> None:
+        await self.db.execute(
+            "UPDATE runs SET status=?, reason=?, finished_at=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id=?",
+            (status, reason, run_id))
+        await self.db.commit()
+
+    async def add_messages(self, run_id: int, messages: Iterable[Message], commit: bool = True) -> None:
+        await self.db.executemany(
+            "INSERT INTO messages (run_id, seq, round, agent_idx, sender, nickname, name, model, text, is_error,"
+            " error_kind, visible, started_at, finished_at, seen_upto, dropped, tokens, temperature, extra)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(run_id, m.seq, m.round, m.agent, m.sender, m.nickname, m.name, m.model, m.text, int(m.is_error),
+              m.error_kind, int(m.visible), m.started_at, m.finished_at, m.seen_upto, m.dropped, m.tokens,
+              m.temperature, _dump(m.extra)) for m in messages],
+        )
+        if commit:
+            await self.db.commit()
+
+    async def add_event(self, run_id: int, kind: str, *, round_: int | None = None, seq: int | None = None,
+                        field: str = "", agent: int | None = None, old: Any = None, new: Any = None) -> None:
+        await self.db.execute(
+            "INSERT INTO events (run_id, round, seq, kind, field, agent_idx, old, new) VALUES (?,?,?,?,?,?,?,?)",
+            (run_id, round_, seq, kind, field, agent, _dump(old), _dump(new)))
+        await self.db.commit()
+
+    # -- reading -------------------------------------------------------------
+    async def runs(self, series: str | None = None) -> list[dict]:
+        sql = ("SELECT r.*, (SELECT COUNT(*) FROM messages m WHERE m.run_id=r.id AND m.agent_idx IS NOT NULL)"
+               " AS n_messages FROM runs r")
+        args: tuple = ()
+        if series is not None:
+            sql += " WHERE r.series=?"
+            args = (series,)
+        rows = await self.db.execute_fetchall(sql + " ORDER BY r.id", args)
+        return [_row(r) for r in rows]
+
+    async def run(self, ref: str | int) -> dict | None:
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE id=?", (int(ref),))
+        else:
+            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE uid=?", (ref,))
+        return _row(rows[0]) if rows else None
+
+    async def agents(self, run_id: int) -> list[dict]:
+        rows = await self.db.execute_fetchall("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
+        return [_row(r) for r in rows]
+
+    async def messages(self, run_id: int) -> list[Message]:
+        rows = await self.db.execute_fetchall("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
+        return [
+            Message(seq=r["seq"], sender=r["sender"], text=r["text"], round=r["round"], agent=r["agent_idx"],
+                    nickname=r["nickname"], name=r["name"], model=r["model"], is_error=bool(r["is_error"]),
+                    error_kind=r["error_kind"], visible=bool(r["visible"]), started_at=r["started_at"] or 0.0,
+                    finished_at=r["finished_at"] or 0.0, seen_upto=r["seen_upto"] if r["seen_upto"] is not None
+                    else -1, dropped=r["dropped"], tokens=r["tokens"], temperature=r["temperature"],
+                    extra=json.loads(r["extra"]))
+            for r in rows
+        ]
+
+    async def events(self, run_id: int) -> list[dict]:
+        rows = await self.db.execute_fetchall("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["old"], d["new"] = json.loads(d["old"]), json.loads(d["new"])
+            out.append(d)
+        return out
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.execute_fetchall(
+            "SELECT r.series, COUNT(*) AS n FROM runs r GROUP BY r.series ORDER BY r.series")
+        return {r["series"]: r["n"] for r in rows}
+
+
+class _Opener:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store: Store | None = None
+
+    async def __aenter__(self) -> Store:
+        self.store = await Store.connect(self.path)
+        return self.store
+
+    async def __aexit__(self, *exc) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    rows = await db.execute_fetchall("PRAGMA user_version")
+    version = rows[0][0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"schema version {version} is newer than this warroom ({SCHEMA_VERSION})")
+    for number in range(version, SCHEMA_VERSION):
+        await db.executescript(f"BEGIN; {MIGRATIONS[number]}; PRAGMA user_version={number + 1}; COMMIT;")
+    return SCHEMA_VERSION
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _row(row: aiosqlite.Row) -> dict:
+    d = dict(row)
+    for key in ("conditions", "meta", "extra"):
+        if key in d and isinstance(d[key], str):
+            d[key] = json.loads(d[key])
+    return d

@@ -1,0 +1,48 @@
+"""The store as an engine subscriber: every finished message is committed as it lands."""
+
+from __future__ import annotations
+
+from warroom_tui.engine import events as ev
+from warroom_tui.store.db import Store
+
+
+def agent_rows(scenario, nicknames: list[str]) -> list[dict]:
+    from warroom_tui.engine.loop import agent_key
+
+    return [
+        {"key": agent_key(i), "name": a.name, "nickname": nicknames[i], "model": a.model, "family": a.family,
+         "recipe": a.recipe, "kind": a.kind or "", "temperature": a.temperature,
+         "extra": {"simulated": a.model.startswith("sim/")}}
+        for i, a in enumerate(scenario.roster())
+    ]
+
+
+class Recorder:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.run_ids: dict[str, int] = {}
+
+    async def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            s = event.scenario
+            self.run_ids[event.run_uid] = await self.store.create_run(
+                uid=event.run_uid, scenario=s.name, series=s.label, brief=s.brief,
+                agents=agent_rows(s, event.nicknames), replicate=event.replicate, seed=event.seed,
+                simulated=event.simulated, conditions=s.conditions.model_dump(mode="json"),
+                meta={"scenario": s.model_dump(mode="json")},
+            )
+            return
+        run_id = self.run_ids.get(event.run_uid)
+        if run_id is None:
+            return
+        if isinstance(event, (ev.MessageDone, ev.MessageAdded)):
+            await self.store.add_messages(run_id, [event.message])
+        elif isinstance(event, ev.ConditionChanged):
+            await self.store.add_event(run_id, "condition", round_=event.round, seq=event.seq, field=event.field,
+                                       agent=event.agent, old=event.old, new=event.new)
+        elif isinstance(event, ev.AgentCrashed):
+            await self.store.add_event(run_id, "crashed", round_=event.round, agent=event.agent, new=event.error)
+        elif isinstance(event, ev.AgentRevived):
+            await self.store.add_event(run_id, "revived", round_=event.round, agent=event.agent)
+        elif isinstance(event, ev.RunDone):
+            await self.store.finish_run(run_id, event.status, event.reason)
