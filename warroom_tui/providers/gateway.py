@@ -28,6 +28,7 @@ def load_litellm():
 
         litellm.suppress_debug_info = True
         litellm.telemetry = False
+        litellm.disable_streaming_logging = True  # per-chunk logging threads cost more than the sim itself
         providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"]
         litellm.custom_provider_map = providers + [{"provider": "sim", "custom_handler": HANDLER}]
         from litellm.utils import custom_llm_setup

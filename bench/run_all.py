@@ -1,0 +1,15 @@
+"""Run every benchmark and print its figures (`make bench`)."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import local_round  # noqa: E402
+import sim_batch  # noqa: E402
+
+if __name__ == "__main__":
+    print("sim_batch  ", asyncio.run(sim_batch.main(1)))
+    print("local_round", asyncio.run(local_round.main(64, stagger=1.2)))
+    print("local_round", asyncio.run(local_round.main(64, stagger=0.0)))

@@ -1,0 +1,29 @@
+"""Headless runs through the CLI."""
+
+import sqlite3
+
+from warroom_tui.cli import main
+
+
+def test_run_sim_backend_stores_every_message(tmp_path, capsys):
+    db = tmp_path / "w.db"
+    assert main(["run", "study-A", "--backend", "sim", "--runs", "2", "--seed", "3", "--db", str(db), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATED" in out and "done" in out
+    con = sqlite3.connect(db)
+    runs = con.execute("SELECT series, status, simulated FROM runs").fetchall()
+    assert runs == [("A", "done", 1), ("A", "done", 1)]
+    n = con.execute("SELECT COUNT(*) FROM messages WHERE agent_idx IS NOT NULL").fetchone()[0]
+    # 7 live agents x 11 rounds + DeepSeek's two errors, per run
+    assert n == 2 * (7 * 11 + 2)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_help_lists_every_command(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "import", "export"):
+        assert command in out

@@ -1,0 +1,11 @@
+"""Nothing slow is imported on start-up: litellm loads only when a model is first called."""
+
+import subprocess
+import sys
+
+
+def test_cli_and_engine_import_without_litellm_or_textual():
+    code = ("import sys, warroom_tui.cli, warroom_tui.engine.loop, warroom_tui.runner, warroom_tui.store.db;"
+            "print('litellm' in sys.modules, 'textual' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -1,0 +1,82 @@
+"""The store: schema migrations, the recorder, commit before the next round."""
+
+import sqlite3
+
+import pytest
+
+from warroom_tui.engine import events as ev
+from warroom_tui.engine.clock import VirtualClock
+from warroom_tui.engine.loop import Engine
+from warroom_tui.scenario import parse_scenario
+from warroom_tui.store.db import SCHEMA_VERSION, Store, StoreError
+from warroom_tui.store.recorder import Recorder
+
+from conftest import FakeProvider, scenario_dict
+
+
+async def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path):
+    path = tmp_path / "w.db"
+    async with Store.open(path) as store:
+        assert (await store.db.execute_fetchall("PRAGMA journal_mode"))[0][0] == "wal"
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "w.db"
+    sqlite3.connect(path).execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError, match="newer"):
+        await Store.connect(path)
+
+
+async def test_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "w.db"
+    path.write_text("hello, I am not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a warroom database"):
+        await Store.connect(path)
+
+
+async def test_recorder_stores_run_messages_and_condition_events(tmp_path):
+    data = scenario_dict(2, rounds=2, series="S1")
+    data["conditions"] = {"crashes": [{"agent": "Model 1", "kind": "permanent", "from_round": 1}]}
+    engine = Engine(parse_scenario(data), FakeProvider(), clock=VirtualClock())
+    async with Store.open(tmp_path / "w.db") as store:
+        engine.subscribe(Recorder(store))
+
+        async def change(event):
+            if isinstance(event, ev.RoundDone) and event.round == 0:
+                await engine.change("naming", "real")
+
+        engine.subscribe(change)
+        await engine.run()
+        [run] = await store.runs()
+        assert run["series"] == "S1" and run["status"] == "done" and run["uid"] == engine.run_uid
+        agents = await store.agents(run["id"])
+        assert [a["nickname"] for a in agents] == ["Agent-A", "Agent-B"]
+        stored = await store.messages(run["id"])
+        assert [(m.seq, m.text) for m in stored] == [(m.seq, m.text) for m in engine.transcript]
+        errors = [m for m in stored if m.is_error]
+        assert errors and all(m.error_kind == "permanent" for m in errors)
+        kinds = [(e["kind"], e["field"], e["round"], e["new"]) for e in await store.events(run["id"])]
+        assert ("condition", "naming", 1, "real") in kinds
+        assert any(k[0] == "crashed" for k in kinds)
+
+
+async def test_every_finished_message_is_committed_before_the_next_round(tmp_path):
+    path = tmp_path / "w.db"
+    engine = Engine(parse_scenario(scenario_dict(3, rounds=2)), FakeProvider(), clock=VirtualClock())
+    seen_by_other_connection = []
+    async with Store.open(path) as store:
+        engine.subscribe(Recorder(store))
+
+        async def check(event):
+            if isinstance(event, ev.RoundDone):
+                con = sqlite3.connect(path)  # a second connection sees only committed rows
+                n = con.execute("SELECT COUNT(*) FROM messages WHERE agent_idx IS NOT NULL").fetchone()[0]
+                con.close()
+                seen_by_other_connection.append(n)
+
+        engine.subscribe(check)
+        await engine.run()
+    assert seen_by_other_connection == [3, 6, 9]
