@@ -8,13 +8,10 @@ import sys
 from pathlib import Path
 
 from warroom_tui import __version__
+from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
 
 EXIT_BAD_INPUT = 2
-
-
-class CliError(Exception):
-    """A one-line message for the user; exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     def db_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=Path, default=None,
                        help=f"database file (default: $WARROOM_DB or {default_db()})")
+
+    lab = sub.add_parser("lab", help="open the lab on a scenario (the default command)")
+    lab.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")
+    lab.add_argument("--backend", choices=["sim"], default=None, help="sim: swap every agent for the simulator")
+    db_arg(lab)
 
     run = sub.add_parser("run", help="run a scenario headless, storing every message")
     run.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")
@@ -54,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = args.command or "run"
-    if args.command is None:  # the lab arrives with the TUI; until then, the default scenario headless
-        args = build_parser().parse_args(["run"])
+    if args.command is None:
+        args = build_parser().parse_args(["lab"])
+    command = args.command
     try:
+        if command == "lab":
+            from warroom_tui.tui.launch import lab_command
+            return lab_command(args)
         if command == "run":
             from warroom_tui.commands import run_command
             return asyncio.run(run_command(args))

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.cli import CliError
+from warroom_tui.errors import CliError
 from warroom_tui.engine import events as ev
 from warroom_tui.paths import default_db
 from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir

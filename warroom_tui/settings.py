@@ -1,0 +1,51 @@
+"""User settings (TOML): theme, simulator pace, rebindable keys. No Textual here."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from platformdirs import user_config_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from warroom_tui.paths import APP
+
+
+class SettingsError(Exception):
+    """One line naming the file and the field."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    theme: str = "dark"
+    """A file in themes/ (dark, light, ...)."""
+    sim_pace: float = Field(default=30.0, ge=0, le=10_000)
+    """Tokens a second for simulated agents in the lab (0: as fast as possible)."""
+    export_dir: str = "."
+    keys: dict[str, str] = {}
+    """Binding id -> keys, e.g. `naming = "N"` or `pause = "p,space"`. See the help screen for ids."""
+
+
+def settings_path() -> Path:
+    override = os.environ.get("WARROOM_SETTINGS")
+    return Path(override) if override else Path(user_config_dir(APP)) / "settings.toml"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise SettingsError(f"{path}: {loc}: {err['msg']}") from None

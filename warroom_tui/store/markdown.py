@@ -1,0 +1,46 @@
+"""A run as Markdown. Model text is untrusted: each message goes in a fence it cannot close."""
+
+from __future__ import annotations
+
+import re
+
+from warroom_tui.engine.transcript import Message, clean_text
+
+
+def fence(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
+    bar = "`" * max(3, longest + 1)
+    return f"{bar}text\n{text}\n{bar}"
+
+
+def _plain(text: str) -> str:
+    """A one-line label (names, models): no Markdown or HTML control characters."""
+    return re.sub(r"[\\`*_{}\[\]<>()#+!|~]", lambda m: "\\" + m.group(0), " ".join(clean_text(text).split()))
+
+
+def run_markdown(run: dict, agents: list[dict], messages: list[Message], events: list[dict] | None = None) -> str:
+    lines = [f"# Run {_plain(run['uid'])}", ""]
+    lines.append(f"- scenario: {_plain(run['scenario'])} (series {_plain(run['series'])})")
+    lines.append(f"- status: {_plain(run['status'])}")
+    if run.get("simulated"):
+        lines.append("- **SIMULATED agents: scripted personas, not real models**")
+    lines.append("")
+    lines.append("| nickname | model | family | recipe |")
+    lines.append("|---|---|---|---|")
+    for a in agents:
+        lines.append(f"| {_plain(a['nickname'])} | {_plain(a['model'])} | {_plain(a['family'])} | {_plain(a['recipe'])} |")
+    lines.append("")
+    changes = {e["seq"]: e for e in (events or []) if e["kind"] == "condition" and e["seq"] is not None}
+    for m in messages:
+        if m.seq in changes:
+            e = changes[m.seq]
+            lines += [f"> condition {_plain(e['field'])}: {_plain(str(e['old']))} -> {_plain(str(e['new']))}", ""]
+        if m.sender == "system":
+            lines += [f"## {_plain(m.text)}", ""]
+            continue
+        who = "User" if m.sender == "user" else f"{m.nickname} ({m.name})"
+        head = f"**{_plain(who)}**" + (f" · round {m.round}" if m.round is not None else "")
+        if m.is_error:
+            head += f" · error ({_plain(m.error_kind)})"
+        lines += [head, "", fence(clean_text(m.text)), ""]
+    return "\n".join(lines)

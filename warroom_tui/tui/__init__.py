@@ -1,0 +1,1 @@
+"""The Textual lab. The only package that imports Textual."""

@@ -1,0 +1,138 @@
+"""The warroom lab application."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
+from warroom_tui.settings import Settings, settings_path
+from warroom_tui.store.db import Store
+from warroom_tui.tui.browser import RunBrowser
+from warroom_tui.tui.lab import LAB_BINDINGS, LabScreen
+from warroom_tui.tui.modals import HelpScreen, OptionPicker
+
+THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+BASE_RE = re.compile(r"/\*\s*base:\s*([\w-]+)\s*\*/")
+
+
+def theme_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(THEMES_DIR.glob("*.tcss"))} if THEMES_DIR.is_dir() else {}
+
+
+def theme_base(path: Path) -> str:
+    match = BASE_RE.search(path.read_text(encoding="utf-8"))
+    return match.group(1) if match else "textual-dark"
+
+
+class LabApp(App):
+    """`warroom lab`: watch a group conversation happen and change its conditions while it runs."""
+
+    TITLE = "warroom"
+    CSS_PATH = list(theme_files().values())
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, scenario, *, db_path: Path, settings: Settings | None = None, gateway=None,
+                 virtual: bool = False, pause_after: int | None = None) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.db_path = db_path
+        self.settings = settings or Settings()
+        self.virtual = virtual
+        self.pause_after = pause_after
+        self._gateway = gateway
+        self.store: Store | None = None
+        self.themes = theme_files()
+        self.theme_name = ""
+
+    @property
+    def gateway(self):
+        if self._gateway is None:
+            from warroom_tui.providers.gateway import Gateway  # no litellm import here: that is lazy too
+
+            self._gateway = Gateway(sim_pace=0 if self.virtual else self.settings.sim_pace)
+        return self._gateway
+
+    async def on_mount(self) -> None:
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        self.apply_theme(self.settings.theme if self.settings.theme in self.themes else "dark")
+        self.store = await Store.connect(self.db_path)
+        await self.push_screen(self.lab_screen(self.scenario))
+
+    def lab_screen(self, scenario) -> LabScreen:
+        assert self.store is not None
+        return LabScreen(scenario, store=self.store, gateway=self.gateway, virtual=self.virtual,
+                         pause_after=self.pause_after)
+
+    async def on_unmount(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.aclose()
+        if self.store is not None:
+            await self.store.close()
+
+    # -- themes ------------------------------------------------------------
+    def apply_theme(self, name: str) -> None:
+        for other in self.themes:
+            self.remove_class(f"theme-{other}")
+        if name in self.themes:
+            self.theme = theme_base(self.themes[name])
+            self.add_class(f"theme-{name}")
+        self.theme_name = name
+
+    def action_next_theme(self) -> None:
+        names = list(self.themes)
+        if names:
+            i = names.index(self.theme_name) if self.theme_name in names else -1
+            self.apply_theme(names[(i + 1) % len(names)])
+            self.notify(f"theme: {self.theme_name}", markup=False)
+
+    # -- screens -----------------------------------------------------------
+    def action_help(self) -> None:
+        keymap = getattr(self, "_keymap", {}) or {}
+        rows = [(keymap.get(b.id, b.key) if b.id else b.key, b.description, b.id or "") for b in LAB_BINDINGS]
+        rows.append(("ctrl+p", "Command palette", ""))
+        rows.append(("tab / shift+tab", "Focus the next / previous agent panel", ""))
+        self.push_screen(HelpScreen(rows, str(settings_path())))
+
+    def action_browser(self) -> None:
+        if self.store is not None:
+            self.push_screen(RunBrowser(self.store))
+
+    def action_scenarios(self) -> None:
+        options = [(str(p), p.stem) for p in sorted(scenarios_dir().glob("*.toml"))]
+
+        def open_scenario(path: str | None) -> None:
+            if path is None:
+                return
+            try:
+                scenario = load_scenario(path)
+            except ScenarioError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.scenario = scenario
+            self.switch_screen(self.lab_screen(scenario))
+
+        self.push_screen(OptionPicker("Open a scenario (starts a new run)", options), open_scenario)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, LabScreen):
+            for b in LAB_BINDINGS:
+                if b.id in ("quit", "help"):
+                    continue
+                action, _, arg = b.action.partition("(")
+                method = getattr(screen, f"action_{action}")
+                yield SystemCommand(b.description, f"lab: {b.description.lower()} ({b.key})",
+                                    (lambda m=method, a=arg: screen.run_worker(
+                                        _call(m, a), exit_on_error=False)))
+
+
+async def _call(method, arg: str):
+    result = method(float(arg.rstrip(")"))) if arg else method()
+    if hasattr(result, "__await__"):
+        await result

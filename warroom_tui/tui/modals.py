@@ -1,0 +1,88 @@
+"""Small modal screens: pick one option, type a line, the help screen."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class OptionPicker(ModalScreen[str | None]):
+    """Choose one of `options` (id, label); dismisses with the id, or None on escape."""
+
+    DEFAULT_CSS = """
+    OptionPicker { align: center middle; }
+    OptionPicker > Vertical { width: 70%; max-width: 90; height: auto; max-height: 80%;
+                              border: thick $accent; background: $surface; padding: 0 1; }
+    OptionPicker OptionList { height: auto; max-height: 20; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, title: str, options: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = options
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.title_text, style="bold"))
+            yield OptionList(*[Option(Text(label), id=oid) for oid, label in self.options])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class LinePrompt(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    LinePrompt { align: center middle; }
+    LinePrompt > Vertical { width: 70%; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.title_text, style="bold"))
+            yield Input(value=self.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding of the lab with its id (for `[keys]` in settings.toml) and current keys."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: thick $accent;
+                                  background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss(None)", "Close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]], settings_file: str) -> None:
+        super().__init__()
+        self.rows = rows
+        self.settings_file = settings_file
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="warroom lab: keys", expand=True, show_edge=False)
+        table.add_column("keys", style="bold")
+        table.add_column("action")
+        table.add_column("id (rebind in settings)", style="dim")
+        for keys, description, binding_id in self.rows:
+            table.add_row(Text(keys), Text(description), Text(binding_id))
+        note = Text.assemble(
+            ("Rebind keys in ", "dim"), (self.settings_file, "bold"), (" under [keys], e.g. ", "dim"),
+            ('naming = "N"', "bold"), (". Every action is also in the command palette (ctrl+p).", "dim"))
+        with VerticalScroll():
+            yield Static(table)
+            yield Static(note)

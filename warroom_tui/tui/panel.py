@@ -1,0 +1,99 @@
+"""One agent's live panel: status, tags, the message streaming in, tokens/s, message count."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from warroom_tui.engine.transcript import clean_text
+
+STATUS_STYLE = {"waiting": "dim", "typing": "bold yellow", "done": "green", "error": "bold red",
+                "crashed": "bold white on red", "loading": "cyan"}
+
+
+class AgentPanel(Widget, can_focus=True):
+    """Attributes down: the screen sets fields and calls `refresh_view` (at most ~15 times a second)."""
+
+    DEFAULT_CSS = """
+    AgentPanel { height: 3; border-left: outer $primary 50%; padding: 0 0 0 1; }
+    AgentPanel:focus { background: $boost; border-left: outer $accent; }
+    AgentPanel.-typing { border-left: outer $warning; }
+    AgentPanel.-error { border-left: outer $error; }
+    AgentPanel.-crashed { border-left: outer $error; background: $error 15%; }
+    AgentPanel.-done { border-left: outer $success; }
+    """
+
+    status: reactive[str] = reactive("waiting")
+
+    def __init__(self, index: int, nickname: str, name: str, model: str, family: str = "", recipe: str = "",
+                 simulated: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self.nickname = nickname
+        self.agent_name = name
+        self.model = model
+        self.family = family
+        self.recipe = recipe
+        self.simulated = simulated
+        self.temperature: float | None = None
+        self.stream = ""
+        self.tokens = 0
+        self.started = 0.0
+        self.rate = 0.0
+        self.count = 0
+        self.dirty = True
+        self.overlay = ""  # a line the judge overlay may set (issue 4)
+
+    def watch_status(self, old: str, new: str) -> None:
+        self.remove_class(f"-{old}")
+        self.add_class(f"-{new}")
+        self.dirty = True
+
+    def begin(self, now: float) -> None:
+        self.stream, self.tokens, self.started = "", 0, now
+        self.status = "typing"
+        self.dirty = True
+
+    def feed(self, text: str, now: float) -> None:
+        self.stream += text
+        if len(self.stream) > 4_000:
+            self.stream = self.stream[-2_000:]
+        self.tokens += 1
+        elapsed = now - self.started
+        self.rate = self.tokens / elapsed if elapsed > 0 else 0.0
+        self.dirty = True
+
+    def refresh_view(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            self.refresh()
+
+    def render(self) -> Text:
+        width = max(10, self.size.width - 1)
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append(self.nickname, style="bold")
+        if self.agent_name != self.nickname:
+            head.append(f" {self.agent_name}", style="dim")
+        head.append(f"  {self.status}", style=STATUS_STYLE.get(self.status, ""))
+        if self.status == "typing" and self.rate:
+            head.append(f" {self.rate:.0f} tok/s", style="dim")
+        head.append(f" #{self.count}", style="dim")
+        head.truncate(width, overflow="ellipsis")
+        lines = [head]
+        tags = " · ".join(t for t in (self.model, self.family, self.recipe) if t)
+        if self.simulated:
+            tags = "SIMULATED · " + tags
+        if self.temperature is not None:
+            tags += f" · T={self.temperature:.2f}"
+        rows = max(0, self.size.height - 1)
+        if rows >= 3:
+            lines.append(Text(tags, style="italic dim", no_wrap=True, overflow="ellipsis"))
+            rows -= 1
+        if self.overlay and rows >= 2:
+            lines.append(Text(self.overlay, style="cyan", no_wrap=True, overflow="ellipsis"))
+            rows -= 1
+        if rows > 0:
+            tail = " ".join(clean_text(self.stream).split())
+            lines.append(Text(tail[-(width * rows):], style="" if self.status != "error" else "red"))
+        return Text("\n").join(lines)
