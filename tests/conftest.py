@@ -27,6 +27,9 @@ class FakeProvider:
         self.kind = kind
         self.gates: dict[str, asyncio.Event] = {}
 
+    async def prepare(self, models: list[str]) -> None:
+        pass
+
     def context_window(self, model: str) -> int | None:
         return self.window
 
@@ -62,3 +65,34 @@ def scenario_dict(n: int = 3, rounds: int = 1, **over) -> dict:
     }
     data.update(over)
     return data
+
+
+async def wait_until(pilot, condition, what: str = "condition", steps: int = 2000) -> None:
+    """Let the app work until `condition()` holds; fail after a bounded number of steps."""
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sim_lab(tmp_path, scenario: str = "sim-demo", pause_after: int | None = 1, agents: int | None = None,
+            settings=None, gateway=None):
+    """A lab on a simulated scenario in virtual time: deterministic, pauses after `pause_after` rounds."""
+    from warroom_tui.runner import with_backend
+    from warroom_tui.scenario import load_scenario, scenarios_dir
+    from warroom_tui.settings import Settings
+    from warroom_tui.tui.app import LabApp
+
+    sc = with_backend(load_scenario(scenarios_dir() / f"{scenario}.toml"), "sim")
+    if agents is not None:
+        sc = sc.model_copy(update={"agents": sc.agents[:agents], "conditions": sc.conditions.model_copy(
+            update={"crashes": [c for c in sc.conditions.crashes if c.agent in {a.name for a in sc.agents[:agents]}]})})
+    settings = settings or Settings(export_dir=str(tmp_path / "exports"))
+    return LabApp(sc, db_path=tmp_path / "lab.db", settings=settings, virtual=True, pause_after=pause_after,
+                  gateway=gateway)
+
+
+def screen_text(widget) -> str:
+    """The plain text a RichLog shows."""
+    return "\n".join(strip.text for strip in widget.lines)

@@ -176,10 +176,10 @@ class Engine:
                 if self._stopped:
                     status = "stopped"
                     break
-                await self.emit(ev.RoundDone(self.run_uid, r))
-                if self._step:
+                if self._step:  # pause before telling anyone the round is done
                     self._step = False
                     self._gate.clear()
+                await self.emit(ev.RoundDone(self.run_uid, r))
                 if not self.active:
                     status, reason = "failed", "every agent failed"
                     break
@@ -247,7 +247,16 @@ class Engine:
             if i not in self.active:
                 continue
             self.clock.t = start
-            msg, end = await self._turn(i, r, start)
+            task = asyncio.create_task(self._turn(i, r, start))
+            self._tasks = [task]  # so that stop() can cancel a call in flight
+            try:
+                msg, end = await task
+            except asyncio.CancelledError:
+                if self._stopped:
+                    return
+                raise
+            finally:
+                self._tasks = []
             pending.append((end, k, msg))
             round_end = max(round_end, end)
         await self._flush(pending, upto=float("inf"))

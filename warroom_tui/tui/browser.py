@@ -41,7 +41,7 @@ class RunBrowser(Screen):
             table.add_row(*[Text(str(v)) for v in (
                 r["id"], r["series"], r["scenario"] + sim, r["source"], r["status"], r["n_messages"],
                 "", (r["started_at"] or "")[:19])], key=str(r["id"]))
-        self.query_one("#summary", Static).update(Text(f"{len(runs)} runs in {self.store.path}"))
+        self.query_one("#summary", Static).update(Text(f"{len(runs)} runs in {self.store.path.name}"))
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

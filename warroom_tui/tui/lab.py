@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -182,8 +181,11 @@ class LabScreen(Screen):
                     panel.nickname, panel.dirty = nick, True
         elif isinstance(event, ev.RoundDone):
             if self.pause_after is not None and event.round + 1 >= self.pause_after and self.engine:
+                self.pause_after = None  # once
                 self.engine.pause()
                 self.state = "paused"
+            elif self.engine and self.engine.paused:
+                self.state = "paused"  # after a step
         elif isinstance(event, ev.RunDone):
             self.state = event.status + (f": {event.reason}" if event.reason else "")
         self._update_bar()
@@ -412,6 +414,6 @@ def _show(value) -> str:
     return "-" if value is None else str(value)
 
 
-def _preview(m) -> Text:
+def _preview(m) -> str:
     who = "User" if m.sender == "user" else (m.nickname or m.sender)
-    return Text(f"{who} R{m.round if m.round is not None else '-'}: " + " ".join(m.text.split())[:90])
+    return f"{who} R{m.round if m.round is not None else '-'}: " + " ".join(m.text.split())[:90]
