@@ -243,3 +243,10 @@ async def test_user_can_write_into_the_chat(fake):
     engine.subscribe(interject)
     await engine.run()
     assert {"role": "user", "content": "[User]: Please focus on cost."} in fake.calls[-1].messages
+
+
+async def test_a_copied_speaker_tag_is_dropped():
+    provider = FakeProvider(script=lambda call: "[Agent-A]: Hello [Agent-B]: hi")
+    engine = Engine(parse_scenario(scenario_dict(1, rounds=0)), provider, clock=VirtualClock())
+    await engine.run()
+    assert engine.transcript[1].text == "Hello [Agent-B]: hi"

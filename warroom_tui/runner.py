@@ -25,7 +25,8 @@ def with_backend(scenario: Scenario, backend: str | None) -> Scenario:
     if scenario.clones is not None:
         agent = scenario.clones.agent.model_copy(update={"model": "sim/coordinator", "kind": None})
         return scenario.model_copy(update={"clones": scenario.clones.model_copy(update={"agent": agent})})
-    agents = [a.model_copy(update={"model": f"sim/{SIM_PERSONAS[i % len(SIM_PERSONAS)]}", "kind": None})
+    agents = [a if a.model.startswith("sim/") else
+              a.model_copy(update={"model": f"sim/{SIM_PERSONAS[i % len(SIM_PERSONAS)]}", "kind": None})
               for i, a in enumerate(scenario.agents)]
     return scenario.model_copy(update={"agents": agents})
 

@@ -17,7 +17,7 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
-from warroom_tui.engine.transcript import Message, clean_text, strip_think
+from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
 from warroom_tui.scenario import Scenario
 
@@ -307,7 +307,7 @@ class Engine:
                         tokens += 1
                         parts.append(piece)
                         await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=piece))
-                text = strip_think(clean_text("".join(parts)))
+                text = strip_speaker(strip_think(clean_text("".join(parts))), [nicks[i], spec.name])
                 if not text:
                     raise ProviderError("empty", f"{spec.model} returned an empty reply.")
                 msg.text = text

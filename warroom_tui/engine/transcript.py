@@ -45,6 +45,15 @@ def strip_think(text: str) -> str:
     return THINK_RE.sub("", text).strip()
 
 
+def strip_speaker(text: str, names: list[str]) -> str:
+    """Drop a leading `[Name]:` that a model copied from the transcript format."""
+    for name in names:
+        for tag in (f"[{name}]:", f"{name}:"):
+            if text.startswith(tag):
+                return text[len(tag):].lstrip()
+    return text
+
+
 def clean_text(text: str) -> str:
     """Model output is untrusted: drop ANSI escapes and control characters, keep newlines/tabs."""
     return CTRL_RE.sub("", ANSI_RE.sub("", text))

@@ -100,7 +100,7 @@ class LabScreen(Screen):
         self.query_one("#panels").border_title = "agents"
         self._update_bar()
         self.set_interval(1 / 15, self._flush_panels)
-        self.start_run()
+        self.call_after_refresh(self.start_run)  # paint first: litellm and model servers load after
 
     def on_resize(self) -> None:
         self._size_panels()

@@ -71,28 +71,28 @@ class AgentPanel(Widget, can_focus=True):
 
     def render(self) -> Text:
         width = max(10, self.size.width - 1)
-        head = Text(no_wrap=True, overflow="ellipsis")
+        head = Text()
         head.append(self.nickname, style="bold")
-        if self.agent_name != self.nickname:
-            head.append(f" {self.agent_name}", style="dim")
         head.append(f"  {self.status}", style=STATUS_STYLE.get(self.status, ""))
         if self.status == "typing" and self.rate:
             head.append(f" {self.rate:.0f} tok/s", style="dim")
-        head.append(f" #{self.count}", style="dim")
-        head.truncate(width, overflow="ellipsis")
-        lines = [head]
-        tags = " · ".join(t for t in (self.model, self.family, self.recipe) if t)
-        if self.simulated:
-            tags = "SIMULATED · " + tags
+        head.append(f"  #{self.count}", style="dim")
+        tags = [t for t in (self.agent_name if self.agent_name != self.nickname else "", self.model,
+                            self.family, self.recipe) if t]
         if self.temperature is not None:
-            tags += f" · T={self.temperature:.2f}"
+            tags.append(f"T={self.temperature:.2f}")
+        if self.simulated:
+            tags.insert(0, "SIMULATED")
+        lines = [head]
         rows = max(0, self.size.height - 1)
-        if rows >= 3:
-            lines.append(Text(tags, style="italic dim", no_wrap=True, overflow="ellipsis"))
+        if rows >= 2:
+            lines.append(Text(" · ".join(tags), style="italic dim"))
             rows -= 1
         if self.overlay and rows >= 2:
-            lines.append(Text(self.overlay, style="cyan", no_wrap=True, overflow="ellipsis"))
+            lines.append(Text(self.overlay, style="cyan"))
             rows -= 1
+        for line in lines:
+            line.truncate(width, overflow="ellipsis")
         if rows > 0:
             tail = " ".join(clean_text(self.stream).split())
             lines.append(Text(tail[-(width * rows):], style="" if self.status != "error" else "red"))
