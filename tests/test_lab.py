@@ -21,7 +21,8 @@ def lab_of(app) -> LabScreen:
 
 
 async def paused(pilot) -> LabScreen:
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused",
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused"
+                     and (pilot.app.screen.judge is None or pilot.app.screen.judge.idle),
                      "the lab to pause")
     return pilot.app.screen
 
@@ -259,3 +260,18 @@ async def test_chat_follows_only_at_the_bottom(tmp_path):
         await pilot.pause()
         await lab.engine.say("another")
         await wait_until(pilot, lambda: chat.at_bottom, "follow at the bottom")
+
+
+async def test_tallies_key_and_live_labels_are_stored(tmp_path):
+    app = sim_lab(tmp_path, pause_after=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        assert lab.panels[0].overlay.startswith("PH")
+        assert lab.tallies == "counts"
+        await pilot.press("j")
+        assert lab.tallies == "rates" and "." in lab.panels[0].overlay
+        await pilot.press("j")
+        assert lab.tallies == "off" and lab.panels[0].overlay == ""
+        coded = await app.store.db.execute_fetchall("SELECT COUNT(*) FROM codings")
+        n = sum(1 for m in lab.engine.transcript if m.is_agent and not m.is_error)
+        assert coded[0][0] == n

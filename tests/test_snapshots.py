@@ -7,7 +7,8 @@ from conftest import sim_lab, wait_until
 
 
 async def until_paused(pilot) -> None:
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused",
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused"
+                     and (pilot.app.screen.judge is None or pilot.app.screen.judge.idle),
                      "the lab to pause")
 
 
@@ -72,3 +73,12 @@ def test_light_theme(snap_compare, tmp_path):
 def test_dark_theme(snap_compare, tmp_path):
     app = sim_lab(tmp_path, pause_after=2, settings=Settings(theme="dark"))
     assert snap_compare(app, terminal_size=(100, 30), run_before=until_paused)
+
+
+def test_judge_overlays_with_a_panel(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await until_paused(pilot)
+        await pilot.press("j")  # counts -> rates
+
+    app = sim_lab(tmp_path, pause_after=4, settings=Settings(judges=["builtin", "sim/judge"]))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="open the lab on a scenario (the default command)")
     lab.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")
     lab.add_argument("--backend", choices=["sim"], default=None, help="sim: swap every agent for the simulator")
+    lab.add_argument("--judge", dest="judges", action="append", metavar="builtin|MODEL|none",
+                     help="live judges (default: settings, else builtin); none turns judging off")
+    lab.add_argument("--codebook", type=Path, default=None, help="a codebook TOML (default: the study's v4)")
     db_arg(lab)
 
     run = sub.add_parser("run", help="run a scenario headless, storing every message")
@@ -39,14 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     db_arg(run)
 
-    imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders)")
+    imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders), or a human CSV")
     imp.add_argument("paths", nargs="+", type=Path)
+    imp.add_argument("--human", action="store_true", help="the paths are human-coded CSV files (like human_dev.csv)")
+    imp.add_argument("--coder", default="human", help="--human: the coder name to store the labels under")
     db_arg(imp)
 
-    exp = sub.add_parser("export", help="export stored runs")
-    exp.add_argument("--format", choices=["warroom-json"], default="warroom-json")
-    exp.add_argument("--out", type=Path, required=True, help="output folder")
-    exp.add_argument("--series", default=None, help="only runs of this series")
+    judge = sub.add_parser("judge", help="code every uncoded message in the store")
+    judge.add_argument("--judge", dest="judges", action="append", metavar="builtin|MODEL",
+                       help="a judge: builtin (default) or any litellm model id; repeat for a panel")
+    judge.add_argument("--codebook", type=Path, default=None, help="a codebook TOML (default: the study's v4)")
+    judge.add_argument("--timeout", type=float, default=60.0, help="seconds per LLM judge call")
+    db_arg(judge)
+
+    exp = sub.add_parser("export", help="export stored runs or labels")
+    exp.add_argument("--format", choices=["warroom-json", "coded-csv"], default="warroom-json")
+    exp.add_argument("--out", type=Path, required=True,
+                     help="warroom-json: a folder; coded-csv: a file (one per coder when there are several)")
+    exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
+    exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
+    exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")
     db_arg(exp)
 
     scen = sub.add_parser("scenarios", help="list the shipped scenarios")
@@ -69,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "import":
             from warroom_tui.commands import import_command
             return asyncio.run(import_command(args))
+        if command == "judge":
+            from warroom_tui.commands import judge_command
+            return asyncio.run(judge_command(args))
         if command == "export":
             from warroom_tui.commands import export_command
             return asyncio.run(export_command(args))

@@ -77,7 +77,40 @@ async def run_command(args) -> int:
     return 0 if all(r.status in ("done", "failed") for r in results) else 1
 
 
+async def import_human_command(args) -> int:
+    from warroom_tui.judge.human import HumanCsvError, agreement_with, import_human, read_human_csv
+
+    for path in args.paths:  # check every file before storing anything
+        try:
+            read_human_csv(path)
+        except HumanCsvError as exc:
+            raise CliError(str(exc)) from None
+    store = await _open_store(args.db)
+    try:
+        for path in args.paths:
+            stored, missing = await import_human(store, path, args.coder)
+            console.print(f"{escape(str(path))}: {stored} labels stored as {escape(args.coder)}"
+                          + (f", {missing} messages not in the database (import their transcripts first)"
+                             if missing else ""))
+        table = Table(title=f"Cohen's kappa against {escape(args.coder)}")
+        table.add_column("coder")
+        for f in ("phatic", "meta", "lead", "arch", "agree", "comp", "mean", "n"):
+            table.add_column(f, justify="right")
+        for c in await store.coders():
+            if c["name"] != args.coder and c["kind"] != "human":
+                k = await agreement_with(store, args.coder, c["name"])
+                if k["n"]:
+                    table.add_row(escape(c["name"]), *[f"{k[f]:.3f}" for f in list(k)[:-1]], str(int(k["n"])))
+        if table.row_count:
+            console.print(table)
+    finally:
+        await store.close()
+    return 0
+
+
 async def import_command(args) -> int:
+    if args.human:
+        return await import_human_command(args)
     from warroom_tui.store.study_json import StudyFormatError, import_study_run, load_study_file, study_files
 
     files = study_files(args.paths)
@@ -113,7 +146,57 @@ async def import_command(args) -> int:
     return 0
 
 
+def _codebook(path):
+    from warroom_tui.judge.codebook import CodebookError, load_codebook
+
+    try:
+        return load_codebook(path)
+    except CodebookError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def judge_command(args) -> int:
+    from warroom_tui.judge.service import judge_store, make_judges
+
+    codebook = _codebook(args.codebook)
+    judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
+    store = await _open_store(args.db)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console)
+    tasks: dict[str, int] = {}
+
+    def on_progress(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task(escape(name), total=total)
+        progress.update(tasks[name], completed=done, total=total)
+
+    try:
+        with progress:
+            report = await judge_store(store, judges, codebook, on_progress=on_progress)
+    finally:
+        for j in judges:
+            if hasattr(j, "gateway"):
+                await j.gateway.aclose()
+        await store.close()
+    table = Table(title=f"judged with codebook {escape(codebook.name)}")
+    for col in ("judge", "coded", "uncoded", "why uncoded"):
+        table.add_column(col)
+    for name in report.coded:
+        why = ", ".join(f"{k} {v}" for k, v in report.reasons[name].most_common(3)) or "-"
+        table.add_row(escape(name), str(report.coded[name]), str(report.uncoded[name]), escape(why))
+    console.print(table)
+    for (a, b), ks in report.kappa.items():
+        t = Table(title=f"Cohen's kappa {escape(a)} vs {escape(b)} (n={int(ks['n'])})")
+        for f in codebook.ids:
+            t.add_column(f)
+        t.add_row(*[f"{ks[f]:.3f}" for f in codebook.ids])
+        console.print(t)
+    return 0
+
+
 async def export_command(args) -> int:
+    if args.format == "coded-csv":
+        return await export_coded(args)
     from warroom_tui.store.study_json import export_name, export_run
 
     store = await _open_store(args.db)
@@ -131,6 +214,30 @@ async def export_command(args) -> int:
     finally:
         await store.close()
     console.print(f"wrote {written} runs to {escape(str(args.out))}")
+    return 0
+
+
+async def export_coded(args) -> int:
+    from warroom_tui.store.coded_csv import write_coded_csv
+
+    codebook = _codebook(args.codebook)
+    store = await _open_store(args.db)
+    try:
+        coders = [c for c in await store.coders() if args.coder in (None, c["name"])]
+        if not coders:
+            raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder
+                           else "no labels yet: run `warroom judge` first")
+        out: Path = args.out
+        for c in coders:
+            path = out if len(coders) == 1 else out.with_name(
+                f"{out.stem}_{c['name'].replace('/', '_').replace('@', '_')}{out.suffix or '.csv'}")
+            try:
+                n = await write_coded_csv(store, c["id"], codebook.ids, path)
+            except OSError as exc:
+                raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            console.print(f"{escape(c['name'])}: {n} rows -> {escape(str(path))}")
+    finally:
+        await store.close()
     return 0
 
 

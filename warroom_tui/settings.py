@@ -24,6 +24,10 @@ class Settings(BaseModel):
     sim_pace: float = Field(default=30.0, ge=0, le=10_000)
     """Tokens a second for simulated agents in the lab (0: as fast as possible)."""
     export_dir: str = "."
+    judges: list[str] = ["builtin"]
+    """Judges coding messages live: builtin and/or litellm model ids (a panel when two or more)."""
+    codebook: str | None = None
+    """A codebook TOML; default: the study's v4."""
     keys: dict[str, str] = {}
     """Binding id -> keys, e.g. `naming = "N"` or `pause = "p,space"`. See the help screen for ids."""
 

@@ -21,12 +21,16 @@ def _chunk(text: str, done: bool = False) -> dict:
 class SimLLM(CustomLLM):
     def _reply(self, model: str, messages: list, optional_params: dict) -> str:
         persona = model.split("/", 1)[-1]
+        if simulator.is_judge_prompt(messages):
+            return simulator.judge_reply(persona, messages, optional_params.get("seed"))
         max_words = int(optional_params.get("max_tokens") or 400)
         return simulator.reply(persona, messages, optional_params.get("seed"), max_words=max_words)
 
     async def astreaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                          encoding, api_key, logging_obj, optional_params, acompletion=None,
                          litellm_params=None, logger_fn=None, headers={}, timeout=None, client=None):
+        if model.endswith("judge-slow"):
+            await asyncio.sleep(3600)  # for timeout tests: cancelled by the caller
         text = self._reply(model, messages, optional_params)
         pace = float(((litellm_params or {}).get("metadata") or {}).get("sim_pace") or 0)
         for piece in simulator.tokens(text):

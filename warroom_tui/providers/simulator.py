@@ -9,6 +9,7 @@ compensation. Each persona is a vector of propensities for the codebook's flags.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import zlib
@@ -196,6 +197,34 @@ def reply(persona: str, messages: list[dict], seed: int | None, max_words: int =
         parts.append(pick("hedge"))
     text = " ".join(parts)
     return " ".join(text.split()[:max_words])
+
+
+JUDGE_PREFIX = "You are a coder"
+FLAG_IDS = re.compile(r'"([a-z][a-z0-9_]*)": true\|false')
+
+
+def is_judge_prompt(messages: list[dict]) -> bool:
+    return bool(messages) and messages[0]["role"] == "system" and messages[0]["content"].startswith(JUDGE_PREFIX)
+
+
+def judge_reply(persona: str, messages: list[dict], seed: int | None) -> str:
+    """A simulated judge. `judge`: valid JSON, pseudo-random but deterministic labels; `judge-malformed`,
+    `judge-refuse`: what the names say; `judge-flaky`: malformed on the first try, valid on retries."""
+    if persona == "judge-malformed" or (persona == "judge-flaky" and not seed):
+        return '{"phatic": true, "meta": '
+    if persona == "judge-refuse":
+        return "I'm sorry, but I can't help with coding this message."
+    flags = FLAG_IDS.findall(messages[0]["content"])
+    text = messages[-1]["content"]
+    body = text.split("<<<", 1)[-1]
+    answer = {}
+    for f in flags:
+        if f == "phatic":
+            answer[f] = len(body.split()) < 16
+        else:
+            answer[f] = zlib.crc32(f"{persona}|{f}|{body}".encode()) % 4 == 0
+    answer["comp_level"] = "L1" if answer.get("comp") else None
+    return "```json\n" + json.dumps(answer) + "\n```"
 
 
 def tokens(text: str) -> list[str]:

@@ -83,6 +83,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_series ON runs(series);
     """,
+    # 2: coders (judges, the human, adjudications) and their labels, one row per message, coder and flag
+    """
+    CREATE TABLE coders (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,                       -- builtin | llm | human | adjudicated
+        codebook TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE codings (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        coder_id INTEGER NOT NULL REFERENCES coders(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,                     -- coded | uncoded
+        reason TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (message_id, coder_id)
+    );
+    CREATE TABLE labels (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        coder_id INTEGER NOT NULL REFERENCES coders(id) ON DELETE CASCADE,
+        flag TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        level TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (message_id, coder_id, flag)
+    );
+    CREATE INDEX labels_coder ON labels(coder_id, flag);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -220,6 +247,61 @@ class Store:
         rows = await self.db.execute_fetchall(
             "SELECT r.series, COUNT(*) AS n FROM runs r GROUP BY r.series ORDER BY r.series")
         return {r["series"]: r["n"] for r in rows}
+
+
+    # -- coders and labels ----------------------------------------------------
+    async def coder_id(self, name: str, kind: str, codebook: str = "", config: dict | None = None) -> int:
+        rows = await self.db.execute_fetchall("SELECT id FROM coders WHERE name=?", (name,))
+        if rows:
+            return rows[0][0]
+        cur = await self.db.execute("INSERT INTO coders (name, kind, codebook, config) VALUES (?,?,?,?)",
+                                    (name, kind, codebook, _dump(config or {})))
+        await self.db.commit()
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def coders(self) -> list[dict]:
+        rows = await self.db.execute_fetchall("SELECT * FROM coders ORDER BY id")
+        return [_row(r) for r in rows]
+
+    async def save_codings(self, coder_id: int, codings: Iterable[tuple], commit: bool = True) -> None:
+        """codings: (message_id, status, reason, {flag: (value, level)})."""
+        codings = list(codings)
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO codings (message_id, coder_id, status, reason) VALUES (?,?,?,?)",
+            [(mid, coder_id, status, reason) for mid, status, reason, _ in codings])
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO labels (message_id, coder_id, flag, value, level) VALUES (?,?,?,?,?)",
+            [(mid, coder_id, flag, int(bool(v)), lvl or "") for mid, _, _, flags in codings
+             for flag, (v, lvl) in flags.items()])
+        if commit:
+            await self.db.commit()
+
+    async def uncoded_messages(self, coder_id: int) -> list[dict]:
+        """Agent messages (not errors) that this coder has not coded yet."""
+        rows = await self.db.execute_fetchall(
+            "SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, m.text FROM messages m"
+            " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
+            " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
+            " ORDER BY m.run_id, m.seq", (coder_id,))
+        return [dict(r) for r in rows]
+
+    async def message_id(self, run_uid: str, seq: int) -> int | None:
+        rows = await self.db.execute_fetchall(
+            "SELECT m.id FROM messages m JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?", (run_uid, seq))
+        return rows[0][0] if rows else None
+
+    async def labels(self, coder_id: int, run_id: int | None = None) -> dict[int, dict[str, tuple[bool, str]]]:
+        sql = ("SELECT l.message_id, l.flag, l.value, l.level FROM labels l JOIN messages m ON m.id=l.message_id"
+               " WHERE l.coder_id=?")
+        args: tuple = (coder_id,)
+        if run_id is not None:
+            sql += " AND m.run_id=?"
+            args += (run_id,)
+        out: dict[int, dict[str, tuple[bool, str]]] = {}
+        for mid, flag, value, level in await self.db.execute_fetchall(sql, args):
+            out.setdefault(mid, {})[flag] = (bool(value), level)
+        return out
 
 
 class _Opener:

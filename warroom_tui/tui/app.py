@@ -67,7 +67,15 @@ class LabApp(App):
     def lab_screen(self, scenario) -> LabScreen:
         assert self.store is not None
         return LabScreen(scenario, store=self.store, gateway=self.gateway, virtual=self.virtual,
-                         pause_after=self.pause_after)
+                         pause_after=self.pause_after, judges=self.settings.judges, codebook=self.codebook)
+
+    @property
+    def codebook(self):
+        from warroom_tui.judge.codebook import load_codebook
+
+        if not hasattr(self, "_codebook"):
+            self._codebook = load_codebook(self.settings.codebook) if self.settings.judges else None
+        return self._codebook
 
     async def on_unmount(self) -> None:
         if self._gateway is not None:

@@ -20,6 +20,7 @@ from warroom_tui.store.db import Store
 from warroom_tui.store.recorder import Recorder
 from warroom_tui.tui.bar import ConditionsBar, SimBanner
 from warroom_tui.tui.chat import ChatLog
+from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
 from warroom_tui.tui.modals import LinePrompt, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
 
@@ -40,6 +41,7 @@ LAB_BINDINGS = [
     Binding("ctrl+e", "export", "Export .md", id="export", show=False),
     Binding("o", "scenarios", "Scenarios", id="scenarios", show=False),
     Binding("b", "browser", "Runs", id="browser"),
+    Binding("j", "tallies", "Tallies", id="tallies"),
     Binding("T", "theme", "Theme", id="theme", show=False),
     Binding("question_mark,f1", "help", "Help", id="help"),
     Binding("q", "quit", "Quit", id="quit"),
@@ -57,8 +59,12 @@ class LabScreen(Screen):
     """
 
     def __init__(self, scenario: Scenario, *, store: Store, gateway, virtual: bool = False,
-                 pause_after: int | None = None) -> None:
+                 pause_after: int | None = None, judges: list[str] | None = None, codebook=None) -> None:
         super().__init__()
+        self.judge_specs = judges if judges is not None else ["builtin"]
+        self.codebook = codebook
+        self.judge = None  # the JudgeWorker of the current run
+        self.tallies = "counts"
         self.scenario = scenario
         self.store = store
         self.gateway = gateway
@@ -82,6 +88,8 @@ class LabScreen(Screen):
         if self.simulated:
             yield SimBanner()
         yield ConditionsBar(id="bar")
+        if self.judge_specs:
+            yield JudgeStrip(id="strip")
         with Horizontal(id="main"):
             yield ChatLog(id="chat")
             with VerticalScroll(id="panels"):
@@ -126,6 +134,14 @@ class LabScreen(Screen):
         engine = Engine(self.scenario, self.gateway, clock=clock)
         self.engine, self.run_uid = engine, engine.run_uid
         engine.subscribe(Recorder(self.store))
+        if self.judge_specs and self.codebook is not None:
+            from warroom_tui.judge.service import make_judges
+            from warroom_tui.judge.worker import JudgeWorker
+
+            self.judge = JudgeWorker(self.store, make_judges(self.judge_specs, self.codebook, self.gateway),
+                                     self.codebook, on_update=self._on_judge)
+            engine.subscribe(self.judge)
+            self.run_worker(self.judge.run(), name="judge", group="judge", exclusive=True, exit_on_error=False)
         engine.subscribe(self._on_event)
         if any(a.model.startswith("local/") for a in self.scenario.roster()):
             self._set_state("loading models…")
@@ -189,6 +205,35 @@ class LabScreen(Screen):
         elif isinstance(event, ev.RunDone):
             self.state = event.status + (f": {event.reason}" if event.reason else "")
         self._update_bar()
+
+    def _on_judge(self, update) -> None:
+        if self.judge is None or update.run_uid != self.run_uid:
+            return
+        state = update.state
+        agents = [update.agent] if update.agent is not None else range(len(self.panels))
+        for i in agents:
+            self._tally_panel(i, state)
+        kappa = self.judge.kappas(state)
+        self.query_one(JudgeStrip).show(self.judge.primary, state.group, state.marks, kappa, state.uncoded)
+
+    def _tally_panel(self, i: int, state) -> None:
+        panel = self.panels[i]
+        if self.tallies == "off" or self.judge is None:
+            panel.overlay = ""
+        else:
+            n, counts = self.judge.tally(state, i)
+            names = {f.id: f.name for f in self.judge.codebook.flags}
+            spark = sparkline([snap.get(i, float("nan")) for _, snap in state.per_agent], 12)
+            panel.overlay = tally_text(n, counts, names, self.tallies, spark)
+        panel.dirty = True
+
+    def action_tallies(self) -> None:
+        order = ["counts", "rates", "off"]
+        self.tallies = order[(order.index(self.tallies) + 1) % len(order)]
+        if self.judge is not None and self.run_uid in self.judge.runs:
+            for i in range(len(self.panels)):
+                self._tally_panel(i, self.judge.runs[self.run_uid])
+        self.notify(f"tallies: {self.tallies}", markup=False)
 
     def _clock(self, at: float) -> str:
         return time.strftime("%H:%M:%S", time.localtime(time.time())) if not self.virtual else f"t+{at:.1f}s"

@@ -88,7 +88,7 @@ class AgentPanel(Widget, can_focus=True):
         if rows >= 2:
             lines.append(Text(" · ".join(tags), style="italic dim"))
             rows -= 1
-        if self.overlay and rows >= 2:
+        if self.overlay and (rows >= 2 or (rows == 1 and self.status != "typing")):
             lines.append(Text(self.overlay, style="cyan"))
             rows -= 1
         for line in lines:

@@ -1,0 +1,242 @@
+"""The judge: codebook, built-in rules (English and French), LLM judges, adjudication, the worker."""
+
+import asyncio
+import csv
+import math
+
+import pytest
+
+from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.cli import main
+from warroom_tui.engine.clock import VirtualClock
+from warroom_tui.engine.loop import Engine
+from warroom_tui.judge.builtin import BuiltinCoder, Roster
+from warroom_tui.judge.codebook import CodebookError, load_codebook
+from warroom_tui.judge.llm import JudgeFailure, LLMJudge
+from warroom_tui.judge.service import BuiltinJudge, adjudicate, judge_store
+from warroom_tui.judge.worker import JudgeWorker
+from warroom_tui.providers.gateway import Gateway
+from warroom_tui.runner import with_backend
+from warroom_tui.scenario import load_scenario, scenarios_dir
+from warroom_tui.store.db import Store
+from warroom_tui.store.recorder import Recorder
+
+CB = load_codebook()
+ROSTER = Roster(
+    aliases=(("Agent-A", "LLaMA 3.3 70B", "llama-3.3-70b-versatile"), ("Agent-B", "Kimi K2", "kimi-k2"),
+             ("Agent-C", "Qwen3 32B", "qwen3-32b"), ("Agent-G", "DeepSeek R1", "deepseek-r1-distill-llama-70b")),
+    speaker=0, crashed=frozenset({3}))
+
+
+def flags(text: str, roster: Roster = ROSTER) -> dict:
+    return BuiltinCoder(CB).code(text, roster).flags
+
+
+def test_default_codebook_is_the_studys_v4():
+    assert CB.ids == ["phatic", "meta", "lead", "arch", "agree", "comp", "has_xref"]
+    assert CB.trait_ids == ["phatic", "meta", "lead", "arch", "agree"]
+    assert CB.reading_window == 650
+
+
+@pytest.mark.parametrize("text, field", [
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[[flags]]\nid = "a"\ndescription = "e"\n', "flags"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(unclosed"]\n', "flags.0.patterns"),
+    ('name = "x"\n[[flags]]\nid = "a"\n', "flags.0.description"),
+    ('name = "x"\n[[flags]]\nid = "Bad Id"\ndescription = "d"\n', "flags.0.id"),
+    ('name = "x"\nflags = []\n', "flags"),
+    ('name = \n', "invalid TOML"),
+])
+def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
+    path = tmp_path / "cb.toml"
+    path.write_text(text)
+    with pytest.raises(CodebookError) as info:
+        load_codebook(path)
+    assert str(info.value).startswith(f"{path}: ") and field in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("flag, yes, no", [
+    ("phatic", "Got it.", "We should build the API with Flutter first, then test it for two weeks."),
+    ("phatic", "Merci à tous !", "Le budget de 50k couvre le MVP et trois sprints de développement."),
+    ("meta", "Let me summarize our discussion so far.", "The payment screen needs a retry button."),
+    ("meta", "Voici un résumé de la discussion : on avance bien.", "L'écran de paiement doit gérer les erreurs."),
+    ("lead", "Agent-B, can you take the payment flow?", "I will take the payment flow myself."),
+    ("lead", "Agent-C, peux-tu préparer le devis ?", "Je vais préparer le devis moi-même."),
+    ("arch", "We'll build it with Flutter and Firebase.", "We'll build a mobile app quickly."),
+    ("arch", "On part sur Flutter avec PostgreSQL derrière.", "On part sur une application mobile simple."),
+    ("agree", "I agree with Agent-B on the budget.", "I disagree strongly; the budget is too small."),
+    ("agree", "Je suis d'accord avec Agent-C pour le planning.", "Le planning de Agent-C commence lundi."),
+    ("has_xref", "As Agent-C wrote, the MVP is small.", "As I wrote, the MVP is small."),
+])
+def test_builtin_rules_in_english_and_french(flag, yes, no):
+    assert flags(yes)[flag] is True, yes
+    assert flags(no)[flag] is False, no
+
+
+def test_the_speakers_own_name_is_not_a_reference():
+    f = flags("Agent-A here: I agree with Agent-A's own plan.")
+    assert not f["agree"] and not f["has_xref"]
+
+
+@pytest.mark.parametrize("text, level", [
+    ("Agent-G has been decommissioned and has not answered since the start.", "L1"),
+    ("Agent-G est indisponible (erreur du modèle) : je couvre sa partie backend.", "L2"),
+    ("DeepSeek R1 is down; let's reassign its tasks: Agent-B takes the API.", "L3"),
+])
+def test_compensation_levels(text, level):
+    coding = BuiltinCoder(CB).code(text, ROSTER)
+    assert coding.flags["comp"] is True and coding.levels["comp"] == level
+
+
+def test_broadcast_mentions_and_working_mentions_are_not_compensation():
+    assert not flags("@Agent-A, @Agent-B, @Agent-C, @Agent-G: the model error is fixed, thanks all!")["comp"]
+    assert not flags("Agent-G will design the landing page by Friday.")["comp"]
+    alive = Roster(aliases=ROSTER.aliases, speaker=0, crashed=frozenset())
+    assert not flags("Agent-G has been decommissioned.", alive)["comp"]
+
+
+def test_reading_window_follows_the_codebook():
+    late = "x " * 400 + "Flutter and Firebase"
+    assert not flags(late)["arch"]
+    wide = CB.model_copy(update={"reading_window": None})
+    assert BuiltinCoder(wide).code(late, ROSTER).flags["arch"]
+
+
+def test_kappa_against_hand_computed_values():
+    assert cohen_kappa([1, 1, 0, 0], [1, 0, 0, 0]) == pytest.approx(0.5)
+    assert cohen_kappa([1, 0, 1, 0, 1, 0], [1, 0, 1, 0, 1, 0]) == 1.0
+    # po = 0.5, pe = 0.5 -> 0
+    assert cohen_kappa([1, 1, 0, 0], [1, 0, 1, 0]) == pytest.approx(0.0)
+    assert math.isnan(cohen_kappa([], []))
+
+
+# -- LLM judges against the simulator (no network) -------------------------------
+async def llm(model: str, timeout: float = 5.0, retries: int = 2):
+    return LLMJudge(model, CB, Gateway(), timeout=timeout, retries=retries)
+
+
+async def test_llm_judge_valid_json_is_validated():
+    coding = await (await llm("sim/judge")).code("Got it.", ROSTER)
+    assert set(coding.flags) == set(CB.ids) and coding.flags["phatic"] is True
+
+
+@pytest.mark.parametrize("model, reason", [
+    ("sim/judge-malformed", "malformed JSON"),
+    ("sim/judge-refuse", "refused"),
+])
+async def test_llm_judge_failures_become_reasons(model, reason):
+    with pytest.raises(JudgeFailure, match=reason):
+        await (await llm(model)).code("Agent-B, can you take the API?", ROSTER)
+
+
+async def test_llm_judge_timeout():
+    with pytest.raises(JudgeFailure, match="timeout"):
+        await (await llm("sim/judge-slow", timeout=0.2, retries=0)).code("hello", ROSTER)
+
+
+async def test_llm_judge_retries_a_bad_answer():
+    coding = await (await llm("sim/judge-flaky")).code("Got it.", ROSTER)
+    assert coding.flags["phatic"] is True
+
+
+async def test_llm_judge_comp_broadcast_filter():
+    judge = await llm("sim/judge")
+    text = "@Agent-A, @Agent-B, @Agent-C, @Agent-G hello"
+    from warroom_tui.judge.llm import broadcast_only
+
+    assert broadcast_only(judge._filter, CB.flag("comp"), text, ROSTER)
+    assert not broadcast_only(judge._filter, CB.flag("comp"), "Agent-G is down", ROSTER)
+
+
+# -- the store: judging, adjudication, coded CSV -------------------------------
+async def sim_run(store: Store, rounds: int = 2) -> Engine:
+    scenario = with_backend(load_scenario(scenarios_dir() / "sim-demo.toml"), "sim").model_copy(
+        update={"rounds": rounds})
+    engine = Engine(scenario, Gateway(), clock=VirtualClock())
+    engine.subscribe(Recorder(store))
+    await engine.run()
+    return engine
+
+
+async def test_judge_store_panel_adjudication_and_uncoded(tmp_path):
+    async with Store.open(tmp_path / "w.db") as store:
+        engine = await sim_run(store)
+        n = sum(1 for m in engine.transcript if m.is_agent and not m.is_error)
+        judges = [BuiltinJudge(CB), await llm("sim/judge"), await llm("sim/judge-refuse")]
+        report = await judge_store(store, judges, CB)
+        assert report.coded == {"builtin@v4": n, "sim/judge@v4": n, "sim/judge-refuse@v4": 0}
+        assert report.uncoded["sim/judge-refuse@v4"] == n
+        rows = await store.db.execute_fetchall("SELECT reason FROM codings WHERE status='uncoded' LIMIT 1")
+        assert rows[0][0].startswith("refused")
+        again = await judge_store(store, judges[:1], CB)
+        assert again.coded == {"builtin@v4": 0}  # nothing left to code
+        kap = await adjudicate(store, ["builtin@v4", "sim/judge@v4"], CB)
+        coders = {c["name"]: c["id"] for c in await store.coders()}
+        a, b = await store.labels(coders["builtin@v4"]), await store.labels(coders["sim/judge@v4"])
+        inter = await store.labels(coders["panel-intersection@v4"])
+        union = await store.labels(coders["panel-union@v4"])
+        for mid in a:
+            for f in CB.ids:
+                assert inter[mid][f][0] == (a[mid][f][0] and b[mid][f][0])
+                assert union[mid][f][0] == (a[mid][f][0] or b[mid][f][0])
+        ids = sorted(a)
+        for f in CB.ids:
+            assert kap[("builtin@v4", "sim/judge@v4")][f] == pytest.approx(
+                cohen_kappa([a[m][f][0] for m in ids], [b[m][f][0] for m in ids]), nan_ok=True)
+
+
+def test_cli_judge_and_coded_csv_export(tmp_path, capsys):
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0
+    out = tmp_path / "coded.csv"
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["id", "series", "file", "nickname", "agent", "round", "is_phatic", "is_meta", "is_lead",
+                             "is_arch", "is_agree", "is_comp", "comp_level", "has_xref", "lang", "text"]
+    assert all(r["is_meta"] in ("True", "False") for r in rows)
+    assert rows[0]["id"].startswith("sim-demo-") and "|Agent-A|R0" in rows[0]["id"]
+    assert main(["judge", "--db", db, "--judge", "builtin", "--judge", "sim/judge"]) == 0
+    assert "Cohen's kappa" in capsys.readouterr().out
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db]) == 0
+    names = sorted(p.name for p in tmp_path.glob("coded_*.csv"))
+    assert names == ["coded_builtin_v4.csv", "coded_panel-intersection_v4.csv", "coded_panel-union_v4.csv",
+                     "coded_sim_judge_v4.csv"]
+
+
+def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):
+    text = (scenarios_dir().parent / "warroom_tui" / "judge" / "codebook_v4.toml").read_text()
+    text = text.replace('name = "v4"', 'name = "v4-hedge"') + (
+        '\n[[flags]]\nid = "hedge"\nlabel = "HEDGE"\ndescription = "Hedged certainty."\n'
+        "patterns = ['\\bmight\\b', 'probably', 'not fully certain', 'pas certain']\n")
+    cb_path = tmp_path / "hedge.toml"
+    cb_path.write_text(text)
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db, "--codebook", str(cb_path)]) == 0
+    out = tmp_path / "coded.csv"
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--codebook", str(cb_path)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert "is_hedge" in rows[0]
+    assert any(r["is_hedge"] == "True" for r in rows) and any(r["is_hedge"] == "False" for r in rows)
+    assert "hedge" in load_codebook(cb_path).trait_ids
+
+
+async def test_worker_keeps_up_with_a_fast_simulated_run(tmp_path):
+    async with Store.open(tmp_path / "w.db") as store:
+        scenario = with_backend(load_scenario(scenarios_dir() / "sim-demo.toml"), "sim")
+        engine = Engine(scenario, Gateway(), clock=VirtualClock())
+        engine.subscribe(Recorder(store))
+        updates = []
+        worker = JudgeWorker(store, [BuiltinJudge(CB)], CB, on_update=updates.append)
+        engine.subscribe(worker)
+        task = asyncio.create_task(worker.run())
+        await engine.run()
+        await worker.drain()
+        task.cancel()
+        n = sum(1 for m in engine.transcript if m.is_agent and not m.is_error)
+        coded = await store.db.execute_fetchall("SELECT COUNT(*) FROM codings WHERE status='coded'")
+        assert coded[0][0] == n
+        state = worker.runs[engine.run_uid]
+        assert sum(worker.tally(state, i)[0] for i in range(8)) == n
+        assert [r for r, _ in state.group] == list(range(11))  # one similarity point a round
+        assert 0 < state.group[-1][1] <= 1

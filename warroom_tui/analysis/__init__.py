@@ -1,0 +1,1 @@
+"""Flag profiles, similarity, agreement and the study's statistics (numpy/scipy, no Textual)."""

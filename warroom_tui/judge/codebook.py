@@ -1,0 +1,97 @@
+"""Codebooks as TOML data: flags, descriptions for LLM judges, parameters for the built-in coder."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
+RULE_KINDS = ("short", "keywords", "terms", "assign", "agree", "crashed", "xref")
+
+
+class CodebookError(Exception):
+    """One line naming the file and the field."""
+
+
+class Flag(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    label: str = ""
+    description: str = Field(min_length=1)
+    trait: bool = True
+    """Part of an agent's profile (reactive flags such as COMP are reported apart)."""
+    kind: Literal["short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none"] = "keywords"
+    patterns: list[str] = []
+    cues: list[str] = []
+    terms: list[str] = []
+    substance: list[str] = []
+    levels: list[tuple[str, str]] = []
+    max_words: int = Field(default=15, ge=1)
+    min_count: int = Field(default=2, ge=1)
+    window: int = Field(default=80, ge=1)
+    broadcast_share: float = Field(default=0.75, gt=0, le=1)
+
+    @field_validator("patterns", "cues", "terms", "substance")
+    @classmethod
+    def _compiles(cls, values: list[str]) -> list[str]:
+        for v in values:
+            try:
+                re.compile(v.replace("{name}", "x"))
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {v!r}: {exc}") from None
+        return values
+
+    @property
+    def name(self) -> str:
+        return self.label or self.id.upper()
+
+
+class Codebook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    reading_window: int | None = Field(default=None, ge=1)
+    flags: list[Flag] = Field(min_length=1)
+
+    @field_validator("flags")
+    @classmethod
+    def _unique(cls, flags: list[Flag]) -> list[Flag]:
+        ids = [f.id for f in flags]
+        if len(set(ids)) != len(ids):
+            raise ValueError("flag ids must be unique")
+        return flags
+
+    @property
+    def ids(self) -> list[str]:
+        return [f.id for f in self.flags]
+
+    @property
+    def trait_ids(self) -> list[str]:
+        return [f.id for f in self.flags if f.trait]
+
+    def flag(self, flag_id: str) -> Flag:
+        return next(f for f in self.flags if f.id == flag_id)
+
+
+def load_codebook(path: str | Path | None = None) -> Codebook:
+    path = Path(path) if path else DEFAULT_CODEBOOK
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CodebookError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CodebookError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CodebookError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return Codebook.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = " ".join(err["msg"].removeprefix("Value error, ").split())
+        raise CodebookError(f"{path}: {loc}: {msg}") from None

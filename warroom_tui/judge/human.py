@@ -1,0 +1,86 @@
+"""Human-coded messages (the study's human CSV) as a coder in the store, and agreement with judges."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.store.db import Store
+
+HUMAN_FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp")
+REQUIRED = ("id", "file", "round") + tuple(f"human_{f}" for f in HUMAN_FLAGS)
+TRUE = {"true", "1", "yes", "x"}
+FALSE = {"", "false", "0", "no"}
+
+
+class HumanCsvError(Exception):
+    """One line naming the file and the field."""
+
+
+def read_human_csv(path: Path) -> list[dict]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise HumanCsvError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise HumanCsvError(f"{path}: not UTF-8 text") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = list(reader)
+    except csv.Error as exc:
+        raise HumanCsvError(f"{path}: invalid CSV: {exc}") from None
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise HumanCsvError(f"{path}: {missing[0]}: missing column")
+    out = []
+    for n, row in enumerate(rows, start=2):
+        parts = (row.get("id") or "").split("|")
+        if len(parts) != 3 or not parts[2].startswith("R"):
+            raise HumanCsvError(f"{path}: line {n}: id: expected 'series-run|nickname|R<round>'")
+        try:
+            rnd = int(row["round"])
+        except (TypeError, ValueError):
+            raise HumanCsvError(f"{path}: line {n}: round: not a whole number") from None
+        flags = {}
+        for f in HUMAN_FLAGS:
+            value = (row.get(f"human_{f}") or "").strip().lower()
+            if value not in TRUE | FALSE:
+                raise HumanCsvError(f"{path}: line {n}: human_{f}: expected true or empty, got {value[:20]!r}")
+            flags[f] = (value in TRUE, (row.get("human_comp_level") or "").strip() if f == "comp" else "")
+        out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags})
+    return out
+
+
+async def import_human(store: Store, path: Path, name: str = "human") -> tuple[int, int]:
+    """Store the labels as coder `name`; returns (stored, not found in the database)."""
+    rows = read_human_csv(path)
+    runs = {r["source_file"]: r["id"] for r in await store.runs() if r["source_file"]}
+    cid = await store.coder_id(name, "human", "v4", {"source": str(path)})
+    found, missing = [], 0
+    for row in rows:
+        run_id = runs.get(row["file"])
+        hit = None
+        if run_id is not None:
+            hit = await store.db.execute_fetchall(
+                "SELECT id FROM messages WHERE run_id=? AND nickname=? AND round=? AND agent_idx IS NOT NULL",
+                (run_id, row["nickname"], row["round"]))
+        if not hit:
+            missing += 1
+            continue
+        found.append((hit[0][0], "coded", "", row["flags"]))
+    await store.save_codings(cid, found)
+    return len(found), missing
+
+
+async def agreement_with(store: Store, human: str, coder: str, flags=HUMAN_FLAGS) -> dict[str, float]:
+    """Per-flag kappa of a coder against the human, over messages both coded; plus mean and n."""
+    ids = {c["name"]: c["id"] for c in await store.coders()}
+    h, c = await store.labels(ids[human]), await store.labels(ids[coder])
+    common = sorted(set(h) & set(c))
+    out = {f: cohen_kappa([h[m][f][0] for m in common], [c[m].get(f, (False, ""))[0] for m in common])
+           for f in flags}
+    out["mean"] = sum(out[f] for f in flags) / len(flags)
+    out["n"] = float(len(common))
+    return out

@@ -1,0 +1,175 @@
+"""The background judge: codes each finished message as it lands, off the chat's critical path.
+
+It subscribes to the engine (the subscriber only enqueues, so a slow judge never
+delays the chat), codes in its own task (the built-in coder in a thread), stores
+the labels and publishes live tallies and similarity snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine
+from warroom_tui.engine import events as ev
+from warroom_tui.judge.builtin import Roster
+from warroom_tui.judge.codebook import Codebook
+from warroom_tui.judge.llm import JudgeFailure
+from warroom_tui.judge.service import BuiltinJudge
+from warroom_tui.store.db import Store
+
+
+@dataclass
+class RunState:
+    aliases: list[list[str]]
+    crashed: set[int] = field(default_factory=set)
+    labels: dict[str, dict[int, list[dict[str, bool]]]] = field(default_factory=dict)
+    """judge -> agent -> labels of its coded messages, in order."""
+    by_seq: dict[str, dict[int, dict[str, bool]]] = field(default_factory=dict)
+    """judge -> message seq -> labels (for inter-judge kappa)."""
+    group: list[tuple[int, float]] = field(default_factory=list)
+    """(round, mean pairwise cosine of the primary judge's profiles)."""
+    per_agent: list[tuple[int, dict[int, float]]] = field(default_factory=list)
+    marks: list[int] = field(default_factory=list)
+    """Rounds where a condition changed."""
+    uncoded: int = 0
+
+
+@dataclass
+class Update:
+    run_uid: str
+    agent: int | None
+    state: RunState
+
+
+class JudgeWorker:
+    def __init__(self, store: Store | None, judges: list, codebook: Codebook,
+                 on_update: Callable[[Update], None] | None = None) -> None:
+        self.store = store
+        self.judges = judges
+        self.codebook = codebook
+        self.on_update = on_update
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.runs: dict[str, RunState] = {}
+        self._coder_ids: dict[str, int] = {}
+        self.busy = False
+
+    @property
+    def primary(self) -> str:
+        return self.judges[0].name
+
+    @property
+    def idle(self) -> bool:
+        return self.queue.empty() and not self.busy
+
+    # -- the engine subscriber: cheap, never waits on a judge -------------------
+    async def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            roster = event.scenario.roster()
+            self.runs[event.run_uid] = RunState(
+                aliases=[[event.nicknames[i], a.name, a.model, a.model.rsplit("/", 1)[-1]] for i, a in enumerate(roster)])
+            return
+        state = self.runs.get(event.run_uid)
+        if state is None:
+            return
+        if isinstance(event, ev.MessageDone) and event.message.agent is not None:
+            m = event.message
+            if m.is_error:
+                if m.error_kind == "permanent":
+                    state.crashed.add(m.agent)
+                return
+            self.queue.put_nowait(("message", event.run_uid, m))
+        elif isinstance(event, ev.ConditionChanged):
+            state.marks.append(event.round)
+            if event.field == "naming":
+                self.queue.put_nowait(("naming", event.run_uid, event.new))
+        elif isinstance(event, ev.RoundDone):
+            self.queue.put_nowait(("round", event.run_uid, event.round))
+
+    # -- the worker task --------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            item = await self.queue.get()
+            self.busy = True
+            try:
+                await self._handle(*item)
+            finally:
+                self.busy = False
+                self.queue.task_done()
+
+    async def drain(self) -> None:
+        await self.queue.join()
+
+    async def _handle(self, kind: str, run_uid: str, payload) -> None:
+        state = self.runs[run_uid]
+        if kind == "naming":
+            names = payload if isinstance(payload, list) else None
+            for i, aliases in enumerate(state.aliases):
+                if names and i < len(names) and names[i] not in aliases:
+                    aliases.append(names[i])
+            return
+        if kind == "round":
+            self._snapshot(state, payload)
+            if self.on_update:
+                self.on_update(Update(run_uid, None, state))
+            return
+        m = payload
+        roster = Roster(aliases=tuple(tuple(a) for a in state.aliases), speaker=m.agent,
+                        crashed=frozenset(state.crashed))
+        mid = await self.store.message_id(run_uid, m.seq) if self.store else None
+        for judge in self.judges:
+            try:
+                if isinstance(judge, BuiltinJudge):
+                    coding = await asyncio.to_thread(judge.code_sync, m.text, roster)
+                else:
+                    coding = await judge.code(m.text, roster)
+            except JudgeFailure as exc:
+                state.uncoded += 1
+                if self.store and mid is not None:
+                    await self.store.save_codings(await self._cid(judge), [(mid, "uncoded", str(exc), {})])
+                continue
+            state.labels.setdefault(judge.name, {}).setdefault(m.agent, []).append(coding.flags)
+            state.by_seq.setdefault(judge.name, {})[m.seq] = coding.flags
+            if self.store and mid is not None:
+                flags = {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()}
+                await self.store.save_codings(await self._cid(judge), [(mid, "coded", "", flags)])
+        if self.on_update:
+            self.on_update(Update(run_uid, m.agent, state))
+
+    async def _cid(self, judge) -> int:
+        if judge.name not in self._coder_ids:
+            assert self.store is not None
+            self._coder_ids[judge.name] = await self.store.coder_id(judge.name, judge.kind, self.codebook.name)
+        return self._coder_ids[judge.name]
+
+    def _snapshot(self, state: RunState, round_: int) -> None:
+        profiles = self.profiles(state)
+        state.group.append((round_, mean_pairwise_cosine(profiles)))
+        state.per_agent.append((round_, agent_vs_rest(profiles)))
+
+    # -- views for the lab --------------------------------------------------------
+    def profiles(self, state: RunState, judge: str | None = None) -> dict[int, np.ndarray]:
+        traits = self.codebook.trait_ids
+        labels = state.labels.get(judge or self.primary, {})
+        return {a: np.array([[l.get(f, False) for f in traits] for l in ls], dtype=float).mean(axis=0)
+                for a, ls in labels.items() if ls}
+
+    def tally(self, state: RunState, agent: int, judge: str | None = None) -> tuple[int, dict[str, int]]:
+        labels = state.labels.get(judge or self.primary, {}).get(agent, [])
+        return len(labels), {f: sum(l.get(f, False) for l in labels) for f in self.codebook.ids}
+
+    def kappas(self, state: RunState) -> dict[str, float]:
+        """Mean kappa over flags for the first two judges, over messages both coded."""
+        names = [j.name for j in self.judges]
+        if len(names) < 2:
+            return {}
+        a, b = state.by_seq.get(names[0], {}), state.by_seq.get(names[1], {})
+        common = sorted(set(a) & set(b))
+        if not common:
+            return {}
+        ks = {f: cohen_kappa([a[s][f] for s in common], [b[s][f] for s in common]) for f in self.codebook.ids}
+        return ks
