@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import judge_corpus  # noqa: E402
 import local_round  # noqa: E402
+import report_corpus  # noqa: E402
 import sim_batch  # noqa: E402
 import tui_latency  # noqa: E402
 
@@ -16,6 +17,7 @@ if __name__ == "__main__":
     data = Path(__file__).resolve().parents[2] / "shared" / "warroom-data"
     if data.is_dir():
         print("judge      ", asyncio.run(judge_corpus.main(data)))
+        print("report     ", asyncio.run(report_corpus.main(data)))
     print("tui_start  ", tui_latency.cold_start())
     print("tui_keys   ", asyncio.run(tui_latency.key_latency()))
     print("local_round", asyncio.run(local_round.main(64, stagger=1.2)))

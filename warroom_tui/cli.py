@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--timeout", type=float, default=60.0, help="seconds per LLM judge call")
     db_arg(judge)
 
+    rep = sub.add_parser("report", help="the study's statistics for the runs in the database")
+    rep.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    rep.add_argument("--coder", default=None, help="whose labels (default: the conservative panel, else builtin)")
+    rep.add_argument("--compare", action="append", metavar="X:Y", help="series to compare (default: the study's)")
+    rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else all)")
+    rep.add_argument("--profiles", action="append", metavar="SERIES", help="series whose profiles to show (default: all)")
+    rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
+    db_arg(rep)
+
     exp = sub.add_parser("export", help="export stored runs or labels")
     exp.add_argument("--format", choices=["warroom-json", "coded-csv"], default="warroom-json")
     exp.add_argument("--out", type=Path, required=True,
@@ -87,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "judge":
             from warroom_tui.commands import judge_command
             return asyncio.run(judge_command(args))
+        if command == "report":
+            from warroom_tui.commands import report_command
+            return asyncio.run(report_command(args))
         if command == "export":
             from warroom_tui.commands import export_command
             return asyncio.run(export_command(args))

@@ -194,6 +194,54 @@ async def judge_command(args) -> int:
     return 0
 
 
+async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None) -> dict:
+    from warroom_tui.analysis.load import default_coder, load_runs
+    from warroom_tui.analysis.stats import report
+
+    coder = coder or await default_coder(store)
+    if coder is None:
+        raise CliError("no labels yet: run `warroom judge` first")
+    if coder not in {c["name"] for c in await store.coders()}:
+        raise CliError(f"--coder: no coder {coder!r} in the database")
+    runs = await load_runs(store, coder)
+    series = {r.series for r in runs}
+    if rq1_series is None and "A" in series:
+        rq1_series = "A"
+    rep = report(runs, [f for f in codebook.trait_ids], pairs, rq1_series)
+    rep["coder"] = coder
+    rep["runs"] = len(runs)
+    return rep
+
+
+def _pairs(specs: list[str] | None):
+    if not specs:
+        return None
+    out = []
+    for spec in specs:
+        x, sep, y = spec.partition(":")
+        if not sep or not x or not y:
+            raise CliError(f"--compare: expected X:Y, got {spec!r}")
+        out.append((f"{x} vs {y}", x, y))
+    return out
+
+
+async def report_command(args) -> int:
+    from warroom_tui.analysis.tables import report_group
+
+    codebook = _codebook(args.codebook)
+    store = await _open_store(args.db)
+    try:
+        rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps(rep, indent=2, default=lambda v: None))
+        return 0
+    console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}")
+    console.print(report_group(rep, args.profiles))
+    return 0
+
+
 async def export_command(args) -> int:
     if args.format == "coded-csv":
         return await export_coded(args)
