@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--codebook", type=Path, default=None, help="a codebook TOML (default: the study's v4)")
     db_arg(lab)
 
+    rpl = sub.add_parser("replay", help="play a stored run back in the lab, as if live")
+    rpl.add_argument("run", help="a run id or uid (see the run browser, or `warroom report`)")
+    rpl.add_argument("--speed", type=float, default=1.0, help="playback speed (1 = about 30 words a second)")
+    db_arg(rpl)
+
     run = sub.add_parser("run", help="run a scenario headless, storing every message")
     run.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")
     run.add_argument("--runs", type=int, default=None, help="replicates to run (default: the scenario's)")
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(["lab"])
     command = args.command
     try:
+        if command == "replay":
+            from warroom_tui.tui.launch import replay_command
+            return replay_command(args)
         if command == "lab":
             from warroom_tui.tui.launch import lab_command
             return lab_command(args)

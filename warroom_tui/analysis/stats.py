@@ -153,11 +153,16 @@ def report(runs: list[RunData], traits: list[str], pairs: list[tuple[str, str, s
            rq1_series: str | None = None) -> dict:
     cosines = run_cosines(runs, traits)
     rq1_runs = [r for r in runs if rq1_series is None or r.series == rq1_series]
+    if pairs is None:
+        pairs = [p for p in STUDY_COMPARISONS if p[1] in cosines and p[2] in cosines]
+        if not pairs:  # a user's own series: compare every pair
+            names = sorted(cosines)
+            pairs = [(f"{x} vs {y}", x, y) for i, x in enumerate(names) for y in names[i + 1:]][:30]
     return {
         "flags": traits,
         "profiles": agent_profiles(runs, traits),
         "rq1": {"series": rq1_series or "all", "tests": kruskal_per_flag(rq1_runs, traits)},
         "rq2": compensation(runs),
         "cosine": series_cosine_table(cosines),
-        "comparisons": comparisons(cosines, pairs if pairs is not None else STUDY_COMPARISONS),
+        "comparisons": comparisons(cosines, pairs),
     }

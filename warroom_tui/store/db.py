@@ -334,7 +334,7 @@ def _dump(value: Any) -> str:
 
 def _row(row: aiosqlite.Row) -> dict:
     d = dict(row)
-    for key in ("conditions", "meta", "extra"):
+    for key in ("conditions", "meta", "extra", "config"):
         if key in d and isinstance(d[key], str):
             d[key] = json.loads(d[key])
     return d

@@ -37,8 +37,10 @@ class LabApp(App):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, scenario, *, db_path: Path, settings: Settings | None = None, gateway=None,
-                 virtual: bool = False, pause_after: int | None = None) -> None:
+                 virtual: bool = False, pause_after: int | None = None,
+                 replay: tuple[str, float] | None = None) -> None:
         super().__init__()
+        self.replay = replay
         self.scenario = scenario
         self.db_path = db_path
         self.settings = settings or Settings()
@@ -62,12 +64,30 @@ class LabApp(App):
             self.set_keymap(self.settings.keys)
         self.apply_theme(self.settings.theme if self.settings.theme in self.themes else "dark")
         self.store = await Store.connect(self.db_path)
+        if self.replay is not None:
+            await self.action_replay(*self.replay)
+            return
         await self.push_screen(self.lab_screen(self.scenario))
 
-    def lab_screen(self, scenario) -> LabScreen:
+    def lab_screen(self, scenario, replay: tuple[int, float] | None = None) -> LabScreen:
         assert self.store is not None
         return LabScreen(scenario, store=self.store, gateway=self.gateway, virtual=self.virtual,
-                         pause_after=self.pause_after, judges=self.settings.judges, codebook=self.codebook)
+                         pause_after=self.pause_after, judges=self.settings.judges, codebook=self.codebook,
+                         replay=replay)
+
+    async def action_replay(self, ref, speed: float = 1.0) -> None:
+        """Play a stored run back in the lab, as if live."""
+        from warroom_tui.replay import Replayer
+
+        assert self.store is not None
+        try:
+            replayer = await Replayer.load(self.store, ref, speed)
+        except Exception as exc:  # a missing or odd run must not close the app
+            self.notify(f"cannot replay {ref}: {exc}", severity="error", markup=False)
+            if not self.screen_stack or len(self.screen_stack) <= 1:
+                await self.push_screen(self.lab_screen(self.scenario))
+            return
+        await self.push_screen(self.lab_screen(replayer.scenario, replay=(replayer.run_info["id"], speed)))
 
     @property
     def codebook(self):
@@ -106,6 +126,34 @@ class LabApp(App):
         rows.append(("ctrl+p", "Command palette", ""))
         rows.append(("tab / shift+tab", "Focus the next / previous agent panel", ""))
         self.push_screen(HelpScreen(rows, str(settings_path())))
+
+    def action_stats(self) -> None:
+        from warroom_tui.judge.codebook import load_codebook
+        from warroom_tui.tui.stats import StatsScreen
+
+        if self.store is not None:
+            self.push_screen(StatsScreen(self.store, self.codebook or load_codebook(self.settings.codebook)))
+
+    def action_code(self) -> None:
+        from warroom_tui.judge.codebook import load_codebook
+        from warroom_tui.tui.coding import CodingScreen
+        from warroom_tui.tui.modals import LinePrompt
+
+        codebook = self.codebook or load_codebook(self.settings.codebook)
+
+        def start(value: str | None) -> None:
+            if value is None or self.store is None:
+                return
+            name, _, size = value.partition(",")
+            try:
+                n = int(size.strip() or 40)
+            except ValueError:
+                self.notify("write: name, sample size (for example: alice, 40)", severity="error", markup=False)
+                return
+            self.push_screen(CodingScreen(self.store, codebook, coder=name.strip() or "human", size=max(1, n)))
+
+        self.push_screen(LinePrompt("Code by hand as (coder name, sample size); a known name resumes", "human, 40"),
+                         start)
 
     def action_browser(self) -> None:
         if self.store is not None:

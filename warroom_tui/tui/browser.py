@@ -13,7 +13,8 @@ from warroom_tui.tui.chat import ChatLog
 
 
 class RunBrowser(Screen):
-    BINDINGS = [Binding("escape,q,b", "app.pop_screen", "Back"), Binding("enter", "open", "Open", show=True)]
+    BINDINGS = [Binding("escape,q,b", "app.pop_screen", "Back"), Binding("enter", "open", "Open", show=True),
+                Binding("p", "replay", "Replay", show=True)]
     DEFAULT_CSS = """
     RunBrowser DataTable { height: 1fr; }
     RunBrowser #summary { height: 1; padding: 0 1; background: $panel; }
@@ -46,6 +47,11 @@ class RunBrowser(Screen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.push_screen(RunView(self.store, int(str(event.row_key.value))))
+
+    async def action_replay(self) -> None:
+        table = self.query_one(DataTable)
+        if self.run_ids and table.cursor_row is not None:
+            await self.app.action_replay(self.run_ids[table.cursor_row], getattr(self.app, "replay_speed", 1.0))
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

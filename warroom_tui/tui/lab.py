@@ -42,6 +42,8 @@ LAB_BINDINGS = [
     Binding("o", "scenarios", "Scenarios", id="scenarios", show=False),
     Binding("b", "browser", "Runs", id="browser"),
     Binding("j", "tallies", "Tallies", id="tallies"),
+    Binding("S", "stats", "Statistics", id="stats", show=False),
+    Binding("h", "code", "Code by hand", id="code", show=False),
     Binding("T", "theme", "Theme", id="theme", show=False),
     Binding("question_mark,f1", "help", "Help", id="help"),
     Binding("q", "quit", "Quit", id="quit"),
@@ -59,8 +61,10 @@ class LabScreen(Screen):
     """
 
     def __init__(self, scenario: Scenario, *, store: Store, gateway, virtual: bool = False,
-                 pause_after: int | None = None, judges: list[str] | None = None, codebook=None) -> None:
+                 pause_after: int | None = None, judges: list[str] | None = None, codebook=None,
+                 replay: tuple[int, float] | None = None) -> None:
         super().__init__()
+        self.replay = replay  # (run id, speed): play a stored run back, read-only
         self.judge_specs = judges if judges is not None else ["builtin"]
         self.codebook = codebook
         self.judge = None  # the JudgeWorker of the current run
@@ -130,10 +134,14 @@ class LabScreen(Screen):
         self.run_worker(self._run(), name="engine", group="engine", exclusive=True, exit_on_error=False)
 
     async def _run(self) -> None:
-        clock = VirtualClock() if self.virtual else RealClock()
-        engine = Engine(self.scenario, self.gateway, clock=clock)
+        if self.replay is not None:
+            from warroom_tui.replay import Replayer
+
+            engine = await Replayer.load(self.store, self.replay[0], self.replay[1])
+        else:
+            engine = Engine(self.scenario, self.gateway, clock=VirtualClock() if self.virtual else RealClock())
+            engine.subscribe(Recorder(self.store))
         self.engine, self.run_uid = engine, engine.run_uid
-        engine.subscribe(Recorder(self.store))
         if self.judge_specs and self.codebook is not None:
             from warroom_tui.judge.service import make_judges
             from warroom_tui.judge.worker import JudgeWorker
@@ -143,19 +151,20 @@ class LabScreen(Screen):
             engine.subscribe(self.judge)
             self.run_worker(self.judge.run(), name="judge", group="judge", exclusive=True, exit_on_error=False)
         engine.subscribe(self._on_event)
-        if any(a.model.startswith("local/") for a in self.scenario.roster()):
+        if self.replay is None and any(a.model.startswith("local/") for a in self.scenario.roster()):
             self._set_state("loading models…")
             for p in self.panels:
                 p.status = "loading"
         try:
-            await self.gateway.prepare([a.model for a in self.scenario.roster()])
+            if self.replay is None:
+                await self.gateway.prepare([a.model for a in self.scenario.roster()])
         except Exception as exc:  # a model that cannot load must not close the lab
             self._set_state("failed to start")
             self.query_one(ChatLog).add_marker(f"could not start: {exc}")
             return
         for p in self.panels:
             p.status = "waiting"
-        self._set_state("running")
+        self._set_state("replaying" if self.replay else "running")
         try:
             await engine.run()
         except Exception as exc:
@@ -169,7 +178,7 @@ class LabScreen(Screen):
         chat = self.query_one(ChatLog)
         if isinstance(event, (ev.MessageAdded, ev.MessageDone)):
             m = event.message
-            chat.add_message(m, self._clock(m.finished_at))
+            chat.add_message(m, m.extra.get("time") or self._clock(m.finished_at))
             if m.agent is not None:
                 panel = self.panels[m.agent]
                 if m.is_error:
@@ -251,7 +260,7 @@ class LabScreen(Screen):
         for i, panel in enumerate(self.panels):
             panel.temperature = live.temperature_for(i) if live else (
                 self.scenario.roster()[i].temperature or self.scenario.conditions.temperature)
-        state = "paused" if e and e.paused and self.state == "running" else self.state
+        state = "paused" if e and e.paused and self.state in ("running", "replaying") else self.state
         self.query_one(ConditionsBar).show(
             naming=live.naming if live else self.scenario.conditions.naming,
             scaffolding=live.scaffolding if live else self.scenario.conditions.scaffolding,
@@ -259,8 +268,11 @@ class LabScreen(Screen):
             crashes=crashes, round_=e.round if e else 0, rounds=self.scenario.rounds, state=state)
 
     # -- helpers -----------------------------------------------------------
-    def _live(self) -> Engine | None:
-        if self.engine is None or self.state.split(":")[0] in ("done", "stopped", "failed"):
+    def _live(self, changes: bool = True) -> Engine | None:
+        if self.replay is not None and changes:
+            self.notify("a replay is read-only: conditions cannot change", severity="warning", markup=False)
+            return None
+        if self.engine is None or self.state.split(":")[0].startswith(("done", "stopped", "failed", "replay ")):
             self.notify("no run in progress: R starts a new one", severity="warning", markup=False)
             return None
         return self.engine
@@ -347,25 +359,25 @@ class LabScreen(Screen):
         self._with_agent("Revive which agent?", revive, only=affected)
 
     def action_pause(self) -> None:
-        if (e := self._live()) is None:
+        if (e := self._live(changes=False)) is None:
             return
         if e.paused:
             e.resume()
-            self.state = "running"
+            self.state = "replaying" if self.replay else "running"
         else:
             e.pause()
             self.state = "paused"
         self._update_bar()
 
     def action_step(self) -> None:
-        if (e := self._live()) is None:
+        if (e := self._live(changes=False)) is None:
             return
         e.step()
-        self.state = "running"
+        self.state = "replaying" if self.replay else "running"
         self._update_bar()
 
     def action_stop(self) -> None:
-        if (e := self._live()) is None:
+        if (e := self._live(changes=False)) is None:
             return
         e.stop()
 
@@ -441,6 +453,12 @@ class LabScreen(Screen):
 
     def action_browser(self) -> None:
         self.app.action_browser()
+
+    def action_stats(self) -> None:
+        self.app.action_stats()
+
+    def action_code(self) -> None:
+        self.app.action_code()
 
     def action_theme(self) -> None:
         self.app.action_next_theme()

@@ -30,3 +30,33 @@ def lab_command(args) -> int:
 
     LabApp(scenario, db_path=args.db or default_db(), settings=settings).run()
     return 0
+
+
+def replay_command(args) -> int:
+    import asyncio
+
+    from warroom_tui.store.db import Store, StoreError
+
+    if args.speed <= 0:
+        raise CliError("--speed: must be more than 0")
+    db = args.db or default_db()
+
+    async def exists() -> bool:
+        try:
+            async with Store.open(db) as store:
+                return await store.run(args.run) is not None
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+
+    if not asyncio.run(exists()):
+        raise CliError(f"{args.run}: no such run in {db}")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    from warroom_tui.scenario import DEFAULT_SCENARIO, find_scenario, load_scenario
+    from warroom_tui.tui.app import LabApp
+
+    LabApp(load_scenario(find_scenario(DEFAULT_SCENARIO)), db_path=db, settings=settings,
+           replay=(args.run, args.speed)).run()
+    return 0

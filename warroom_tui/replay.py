@@ -1,0 +1,155 @@
+"""Replay a stored run: the same events the engine emitted, at a chosen speed, read-only (no Textual)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from warroom_tui.engine import events as ev
+from warroom_tui.engine.conditions import LiveConditions
+from warroom_tui.engine.transcript import Message
+from warroom_tui.scenario import Scenario, parse_scenario
+from warroom_tui.store.db import Store
+
+BASE_RATE = 30.0  # words a second at speed 1
+
+
+def scenario_of(run: dict, agents: list[dict], messages: list[Message]) -> Scenario:
+    """A scenario that describes a stored run (names as they were stored)."""
+    rounds = max((m.round or 0 for m in messages if m.agent is not None), default=0)
+    return parse_scenario({
+        "name": run["scenario"] or run["uid"], "series": run["series"][:40].replace("/", "-").replace("|", "-"),
+        "brief": run["brief"] or "(no brief)", "rounds": rounds,
+        "agents": [{"name": a["name"], "model": a["model"], "family": a.get("family", ""),
+                    "recipe": a.get("recipe", "")} for a in agents],
+        "conditions": {"naming": [a["nickname"] for a in agents]},
+    }, source=f"run {run['uid']}")
+
+
+class Replayer:
+    """Drives the lab like an Engine would, from stored messages. Conditions cannot change."""
+
+    read_only = True
+
+    def __init__(self, run: dict, agents: list[dict], messages: list[Message], events: list[dict],
+                 speed: float = 1.0) -> None:
+        self.run_info = run
+        self.run_uid = run["uid"]
+        self.messages = messages
+        self.stored_events = events
+        self.speed = speed
+        self.scenario = scenario_of(run, agents, messages)
+        self.roster = self.scenario.roster()
+        self.conditions = LiveConditions.from_scenario(self.scenario)
+        self.transcript: list[Message] = []
+        self.active = set(range(len(self.roster)))
+        self.round = 0
+        self.subscribers: list = []
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._step = False
+        self._stopped = False
+
+    @classmethod
+    async def load(cls, store: Store, ref: str | int, speed: float = 1.0) -> "Replayer":
+        run = await store.run(ref)
+        if run is None:
+            raise LookupError(f"no run {ref!r} in {store.path}")
+        return cls(run, await store.agents(run["id"]), await store.messages(run["id"]),
+                   await store.events(run["id"]), speed)
+
+    # the Engine's surface, as the lab uses it
+    def subscribe(self, fn) -> None:
+        self.subscribers.append(fn)
+
+    async def emit(self, event) -> None:
+        for fn in self.subscribers:
+            await fn(event)
+
+    @property
+    def nicknames(self) -> list[str]:
+        return self.conditions.nicknames(self.roster)
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.is_set()
+
+    def pause(self) -> None:
+        self._gate.clear()
+
+    def resume(self) -> None:
+        self._step = False
+        self._gate.set()
+
+    def step(self) -> None:
+        self._step = True
+        self._gate.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._gate.set()
+
+    async def change(self, *args, **kwargs) -> None:
+        raise PermissionError("a replay is read-only")
+
+    async def say(self, text: str) -> None:
+        raise PermissionError("a replay is read-only")
+
+    async def _sleep(self, seconds: float) -> None:
+        if self.speed > 0 and seconds > 0:
+            await asyncio.sleep(seconds / self.speed)
+
+    async def run(self) -> ev.RunDone:
+        uid = self.run_uid
+        await self.emit(ev.RunStarted(uid, scenario=self.scenario, replicate=self.run_info.get("replicate", 0),
+                                      seed=self.run_info.get("seed") or 0, nicknames=self.nicknames,
+                                      simulated=bool(self.run_info.get("simulated"))))
+        changes = {}
+        for e in self.stored_events:
+            changes.setdefault(e["seq"], []).append(e)
+        errors: dict[int, int] = {}
+        last_round = None
+        for m in self.messages:
+            if m.round is not None and (m.agent is not None or m.sender == "system") and m.round != last_round:
+                if last_round is not None and await self._round_done(last_round):
+                    break
+                last_round = self.round = m.round
+            for e in changes.pop(m.seq, []):
+                if e["kind"] == "condition":
+                    await self.emit(ev.ConditionChanged(uid, round=e["round"] or 0, seq=m.seq, field=e["field"],
+                                                        old=e["old"], new=e["new"], agent=e["agent_idx"]))
+            await self._gate.wait()
+            if self._stopped:
+                break
+            self.transcript.append(m)
+            if m.agent is None:
+                await self.emit(ev.MessageAdded(uid, m))
+                continue
+            key = f"r{m.round}-{m.agent}"
+            await self.emit(ev.MessageStarted(uid, key=key, agent=m.agent, round=m.round or 0,
+                                              nickname=m.nickname, at=m.started_at))
+            if not m.is_error:
+                for word in m.text.split(" "):
+                    await self.emit(ev.TokenDelta(uid, key=key, agent=m.agent, text=word + " "))
+                    await self._sleep(1.0 / BASE_RATE)
+            await self.emit(ev.MessageDone(uid, key=key, message=m))
+            if m.is_error and m.error_kind == "permanent":
+                errors[m.agent] = errors.get(m.agent, 0) + 1
+        else:
+            if last_round is not None:
+                await self._round_done(last_round)
+        for agent in errors:
+            if not any(x.agent == agent and not x.is_error and (x.round or 0) > max(
+                    (y.round or 0) for y in self.messages if y.agent == agent and y.is_error) for x in self.messages):
+                self.active.discard(agent)
+                await self.emit(ev.AgentCrashed(uid, agent=agent, round=self.round, error="(replayed)"))
+        status = "stopped" if self._stopped else "done"
+        done = ev.RunDone(uid, status=f"replay {status}", rounds=self.round + 1, messages=len(self.transcript))
+        await self.emit(done)
+        return done
+
+    async def _round_done(self, r: int) -> bool:
+        if self._step:
+            self._step = False
+            self._gate.clear()
+        await self.emit(ev.RoundDone(self.run_uid, r))
+        return self._stopped

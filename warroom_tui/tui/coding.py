@@ -1,0 +1,198 @@
+"""Human validation: code a stratified random sample of messages by hand, one at a time, resumable."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from warroom_tui.store.db import Store
+from warroom_tui.tui.text import clipped
+
+KEYS = "123456789"
+LEVELS = ("", "L1", "L2", "L3")
+
+
+async def draw_sample(store: Store, size: int, seed: int = 42) -> list[int]:
+    """Message ids, stratified by series and agent: each stratum gets its share (at least one when possible)."""
+    rows = await store.db.execute_fetchall(
+        "SELECT m.id, r.series, a.name FROM messages m JOIN runs r ON r.id = m.run_id"
+        " JOIN agents a ON a.run_id = m.run_id AND a.idx = m.agent_idx"
+        " WHERE m.agent_idx IS NOT NULL AND m.is_error = 0 ORDER BY m.id")
+    strata: dict[tuple, list[int]] = defaultdict(list)
+    for mid, series, name in rows:
+        strata[(series, name)].append(mid)
+    total = sum(len(v) for v in strata.values())
+    if total == 0:
+        return []
+    size = min(size, total)
+    rng = random.Random(seed)
+    keys = sorted(strata)
+    exact = {k: size * len(strata[k]) / total for k in keys}
+    quota = {k: min(len(strata[k]), max(1, int(exact[k]))) for k in keys}
+    while sum(quota.values()) > size:  # more strata than the sample: trim the largest quotas
+        k = max(keys, key=lambda k: (quota[k], k))
+        quota[k] -= 1
+    for k in sorted(keys, key=lambda k: (quota[k] - exact[k], k)):  # largest remainders first
+        if sum(quota.values()) >= size:
+            break
+        if quota[k] < len(strata[k]):
+            quota[k] += 1
+    picked = [mid for k in keys for mid in rng.sample(strata[k], min(quota[k], len(strata[k])))]
+    rng.shuffle(picked)
+    return picked
+
+
+class CodingScreen(Screen):
+    """Flags toggle with single keys; enter saves and moves on; the sample and progress live in the database."""
+
+    DEFAULT_CSS = """
+    CodingScreen #where { height: 1; padding: 0 1; background: $panel; }
+    CodingScreen #context { height: auto; max-height: 8; padding: 0 1; color: $text-muted; }
+    CodingScreen #message { padding: 0 1; border: round $primary 40%; }
+    CodingScreen #flags { height: auto; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("enter", "save", "Save & next"),
+        Binding("backspace", "back", "Previous"),
+        Binding("l", "level", "COMP level"),
+        Binding("escape", "app.pop_screen", "Close (progress is saved)"),
+    ] + [Binding(k, f"toggle({i})", show=False) for i, k in enumerate(KEYS)]
+
+    def __init__(self, store: Store, codebook, coder: str = "human", size: int = 40, seed: int = 42) -> None:
+        super().__init__()
+        self.store = store
+        self.codebook = codebook
+        self.coder = coder
+        self.sample_size = size
+        self.seed = seed
+        self.sample: list[int] = []
+        self.index = 0
+        self.current: dict[str, bool] = {}
+        self.level = ""
+        self.coder_id = 0
+        self.done_view = False
+        self.agreement: dict[str, dict[str, float]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="where")
+        with VerticalScroll():
+            yield Static(id="context")
+            yield Static(id="message")
+        yield Static(id="flags")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.sub_title = f"human coding as {self.coder}"
+        coders = {c["name"]: c for c in await self.store.coders()}
+        if self.coder in coders and coders[self.coder]["config"].get("sample"):
+            self.sample = coders[self.coder]["config"]["sample"]  # resume
+            self.coder_id = coders[self.coder]["id"]
+        else:
+            self.sample = await draw_sample(self.store, self.sample_size, self.seed)
+            self.coder_id = await self.store.coder_id(self.coder, "human", self.codebook.name,
+                                                      {"sample": self.sample, "seed": self.seed})
+        labels = await self.store.labels(self.coder_id)
+        self.index = next((i for i, mid in enumerate(self.sample) if mid not in labels), len(self.sample))
+        await self._show()
+
+    @property
+    def flags(self) -> list[str]:
+        return [f for f in self.codebook.ids][: len(KEYS)]
+
+    async def _show(self) -> None:
+        if self.index >= len(self.sample):
+            await self._finish()
+            return
+        mid = self.sample[self.index]
+        row = (await self.store.db.execute_fetchall(
+            "SELECT m.run_id, m.seq, m.round, m.nickname, m.text, r.series FROM messages m"
+            " JOIN runs r ON r.id=m.run_id WHERE m.id=?", (mid,)))[0]
+        run_id, seq, rnd, nickname, text, series = row
+        before = await self.store.db.execute_fetchall(
+            "SELECT nickname, sender, text FROM messages WHERE run_id=? AND seq<? AND sender!='system'"
+            " ORDER BY seq DESC LIMIT 2", (run_id, seq))
+        labels = (await self.store.labels(self.coder_id)).get(mid, {})
+        self.current = {f: labels.get(f, (False, ""))[0] for f in self.flags}
+        self.level = labels.get("comp", (False, ""))[1]
+        self.query_one("#where", Static).update(Text(
+            f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname} · round {rnd}"))
+        ctx = Text()
+        for nick, sender, t in reversed(before):
+            ctx.append(f"{nick or sender}: ", style="bold")
+            ctx.append(" ".join(t.split())[:300] + "\n")
+        self.query_one("#context", Static).update(ctx)
+        window = self.codebook.reading_window
+        body = clipped(text, 6000)
+        if window and len(text) > window:
+            body.stylize("dim", window)  # the part beyond the coders' reading window
+        self.query_one("#message", Static).update(body)
+        self._show_flags()
+
+    def _show_flags(self) -> None:
+        t = Text()
+        for i, f in enumerate(self.flags):
+            on = self.current.get(f, False)
+            t.append(f" {KEYS[i]} ", style="bold reverse" if on else "bold")
+            t.append(f" {self.codebook.flag(f).name}", style="bold green" if on else "dim")
+            if f == "comp" and on:
+                t.append(f" {self.level or '(l: level)'}", style="yellow")
+            t.append("   ")
+        t.append("\nenter: save & next · backspace: previous · escape: close (saved)", style="dim")
+        self.query_one("#flags", Static).update(t)
+
+    def action_toggle(self, i: int) -> None:
+        if self.done_view or i >= len(self.flags):
+            return
+        f = self.flags[i]
+        self.current[f] = not self.current.get(f, False)
+        self._show_flags()
+
+    def action_level(self) -> None:
+        if self.current.get("comp"):
+            self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
+            self._show_flags()
+
+    async def action_save(self) -> None:
+        if self.done_view or self.index >= len(self.sample):
+            return
+        mid = self.sample[self.index]
+        flags = {f: (v, self.level if f == "comp" and v else "") for f, v in self.current.items()}
+        await self.store.save_codings(self.coder_id, [(mid, "coded", "", flags)])
+        self.index += 1
+        await self._show()
+
+    async def action_back(self) -> None:
+        if self.index > 0 and not self.done_view:
+            self.index -= 1
+            await self._show()
+
+    async def _finish(self) -> None:
+        from warroom_tui.judge.human import agreement_with
+
+        self.done_view = True
+        self.query_one("#where", Static).update(Text(f"done: {len(self.sample)} messages coded as {self.coder}"))
+        table = Table(title=Text(f"Cohen's kappa: {self.coder} against each judge"))
+        table.add_column("judge")
+        for f in self.flags:
+            table.add_column(self.codebook.flag(f).name, justify="right")
+        table.add_column("n", justify="right")
+        for c in await self.store.coders():
+            if c["kind"] == "human":
+                continue
+            k = await agreement_with(self.store, self.coder, c["name"], tuple(self.flags))
+            if k["n"]:
+                self.agreement[c["name"]] = k
+                table.add_row(Text(c["name"]), *[("-" if k[f] != k[f] else f"{k[f]:.2f}") for f in self.flags],
+                              str(int(k["n"])))
+        self.query_one("#context", Static).update("")
+        self.query_one("#message", Static).update(table)
+        self.query_one("#flags", Static).update(Text("escape: close", style="dim"))

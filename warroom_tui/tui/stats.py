@@ -1,0 +1,73 @@
+"""The statistics screen: the study's tables for the runs in the database, refreshed as runs finish."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from warroom_tui.analysis.tables import report_group
+from warroom_tui.store.db import Store
+
+
+class StatsScreen(Screen):
+    BINDINGS = [Binding("escape,q,S", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh")]
+    DEFAULT_CSS = """
+    StatsScreen #status { height: 1; padding: 0 1; background: $panel; }
+    StatsScreen VerticalScroll { padding: 0 1; }
+    """
+
+    def __init__(self, store: Store, codebook, coder: str | None = None, poll: float = 3.0) -> None:
+        super().__init__()
+        self.store = store
+        self.codebook = codebook
+        self.coder = coder
+        self.poll = poll
+        self._seen: tuple = ()
+        self.report: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        with VerticalScroll():
+            yield Static(id="tables")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.sub_title = "statistics"
+        await self.action_refresh()
+        if self.poll:
+            self.set_interval(self.poll, self._maybe_refresh)
+
+    async def _fingerprint(self) -> tuple:
+        rows = await self.store.db.execute_fetchall(
+            "SELECT (SELECT COUNT(*) FROM runs WHERE status != 'running'), (SELECT COUNT(*) FROM codings)")
+        return tuple(rows[0])
+
+    async def _maybe_refresh(self) -> None:
+        if await self._fingerprint() != self._seen:
+            await self.action_refresh()
+
+    async def action_refresh(self) -> None:
+        from warroom_tui.analysis.load import default_coder, load_runs
+        from warroom_tui.analysis.stats import report
+
+        self._seen = await self._fingerprint()
+        status = self.query_one("#status", Static)
+        coder = self.coder or await default_coder(self.store)
+        if coder is None:
+            status.update(Text("no labels yet: run some messages through a judge"))
+            return
+        runs = await load_runs(self.store, coder)
+        if not runs:
+            status.update(Text(f"no finished runs with labels from {coder}"))
+            return
+        rq1 = "A" if any(r.series == "A" for r in runs) else None
+        self.report = await asyncio.to_thread(report, runs, self.codebook.trait_ids, None, rq1)
+        status.update(Text(f"{len(runs)} runs · labels from {coder} · refreshed as runs finish (r to refresh now)"))
+        self.query_one("#tables", Static).update(report_group(self.report))
