@@ -94,3 +94,12 @@ def test_context_budget_drops_oldest_turns_but_keeps_system_and_brief():
 def test_think_blocks_are_stripped():
     assert strip_think("<think>plan\nsecret</think>\nHello all") == "Hello all"
     assert strip_think("<think>never closed") == ""
+
+
+def test_own_consecutive_turns_merge_and_a_final_own_turn_gets_the_round_marker():
+    t = [Message(seq=0, sender="user", text="brief"),
+         Message(seq=1, sender="agent1", agent=0, round=0, text="one"),
+         Message(seq=2, sender="agent1", agent=0, round=1, text="two")]
+    msgs = chat_messages(PromptView(me=0, nicknames=NICKS, scaffolding="full"), t, round_=2)
+    assert msgs[1:] == [{"role": "user", "content": "brief"}, {"role": "assistant", "content": "one\n\ntwo"},
+                        {"role": "user", "content": "— Round 3 —"}]

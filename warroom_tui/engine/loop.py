@@ -352,7 +352,7 @@ class Engine:
                     temperature: float) -> tuple[ModelCall, int]:
         spec = self.roster[i]
         view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding)
-        messages = chat_messages(view, seen)
+        messages = chat_messages(view, seen, r)
         max_tokens = spec.max_tokens or self.scenario.max_tokens
         window = self.provider.context_window(spec.model)
         dropped = 0

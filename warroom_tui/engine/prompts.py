@@ -6,6 +6,11 @@ The study's strings (arXiv 2604.00026):
   no-identity "Other agents: {others}"                         (K2)
   empty       no system prompt at all                          (K3)
   isolated    "You are an AI assistant." and only the brief    (F)
+
+An agent's own consecutive messages are sent as one assistant turn, and when the chat would end on
+the agent's own turn (nobody else spoke since), the round marker follows as a user turn: chat
+templates (llama.cpp's among them) refuse two assistant turns in a row or read a final one as a
+reply to continue.
 """
 
 from __future__ import annotations
@@ -76,10 +81,17 @@ def _name(view: PromptView, msg: Message) -> str:
     return msg.nickname
 
 
-def chat_messages(view: PromptView, transcript: list[Message]) -> list[dict]:
+def chat_messages(view: PromptView, transcript: list[Message], round_: int | None = None) -> list[dict]:
     others = [n for i, n in enumerate(view.nicknames) if i != view.me]
     system = system_prompt(view.scaffolding, view.nicknames[view.me], others)
-    turns = chat_turns(view, transcript)
+    turns: list[dict] = []
+    for turn in chat_turns(view, transcript):
+        if turns and turn["role"] == "assistant" and turns[-1]["role"] == "assistant":
+            turns[-1] = {"role": "assistant", "content": turns[-1]["content"] + "\n\n" + turn["content"]}
+        else:
+            turns.append(turn)
+    if turns and turns[-1]["role"] == "assistant":
+        turns.append({"role": "user", "content": f"— Round {(round_ or 0) + 1} —"})
     return ([{"role": "system", "content": system}] if system else []) + turns
 
 

@@ -12,6 +12,7 @@ from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
 
 _litellm = None
 
+INCOMPLETE = "the reply stream ended before the model finished (connection lost)"
 PERMANENT_HINTS = ("decommissioned", "does not exist", "not found", "no longer supported", "invalid api key",
                    "authentication", "permission", "unknown model")
 
@@ -49,7 +50,8 @@ def redact(text: str) -> str:
 def classify(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).lower()
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in name.lower():
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in name.lower() or "timed out" in text \
+            or "timeout on reading" in text:
         return "timeout"
     if name in ("NotFoundError", "AuthenticationError", "PermissionDeniedError", "BadRequestError") or any(
         h in text for h in PERMANENT_HINTS
@@ -105,11 +107,11 @@ class Gateway:
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str]:
         litellm = await asyncio.to_thread(load_litellm) if _litellm is None else _litellm
-        kwargs = await self._route(call)
         attempt = 0
         while True:
             yielded = False
             try:
+                kwargs = await self._route(call)  # each try: a local server that died is started again
                 async for piece in self._once(litellm, call, kwargs):
                     yielded = True
                     yield piece
@@ -140,7 +142,7 @@ class Gateway:
 
     async def _once(self, litellm, call: ModelCall, kwargs: dict) -> AsyncIterator[str]:
         common = dict(kwargs, stream=True, temperature=call.temperature, max_tokens=call.max_tokens,
-                      timeout=call.timeout)
+                      timeout=call.timeout, max_retries=0)  # retries are ours: one policy for every provider
         if call.seed is not None:
             common["seed"] = call.seed
         if call.stop:
@@ -153,6 +155,8 @@ class Gateway:
                 text = chunk.choices[0].text if chunk.choices else ""
                 if text:
                     yield text
+            if not _finished(response):
+                raise ProviderError("transient", INCOMPLETE)
             return
         messages = call.messages if call.messages is not None else [{"role": "user", "content": call.prompt or ""}]
         response = await litellm.acompletion(messages=messages, **common)
@@ -161,9 +165,20 @@ class Gateway:
             text = getattr(delta, "content", None) if delta is not None else None
             if text:
                 yield text
+        if not _finished(response):  # a stream cut off (connection reset) must not pass for a whole reply
+            raise ProviderError("transient", INCOMPLETE)
 
     async def aclose(self) -> None:
         await self.local.aclose()
+
+
+def _finished(response) -> bool:
+    """Did the provider itself say the reply was over? (litellm invents a finish reason when a stream is
+    cut off; the one the provider sent is kept apart.)"""
+    wrapper = response if hasattr(response, "received_finish_reason") else getattr(response, "completion_stream", None)
+    if not hasattr(wrapper, "received_finish_reason"):
+        return True  # nothing to tell by
+    return bool(wrapper.received_finish_reason or getattr(wrapper, "intermittent_finish_reason", None))
 
 
 def _short(exc: BaseException) -> str:
