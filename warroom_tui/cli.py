@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="base seed (replicate i uses seed + i)")
     run.add_argument("--backend", choices=["sim"], default=None, help="sim: swap every agent for the simulator")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--fresh", action="store_true",
+                     help="start new runs even if this scenario and seed ran before (default: take up where it stopped)")
     db_arg(run)
 
     imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders), or a human CSV")

@@ -63,7 +63,8 @@ async def run_command(args) -> int:
 
     try:
         with progress:
-            results = await run_batch(scenario, store, runs=runs, seed=args.seed, on_event=on_event)
+            results = await run_batch(scenario, store, runs=runs, seed=args.seed, on_event=on_event,
+                                      fresh=args.fresh)
     finally:
         await store.close()
     table = Table(title=f"{escape(scenario.name)} ({escape(scenario.label)})")
@@ -74,7 +75,7 @@ async def run_command(args) -> int:
                       escape(", ".join(r.crashed)) or "-")
     console.print(table)
     console.print(f"stored in {escape(str(args.db or default_db()))}")
-    return 0 if all(r.status in ("done", "failed") for r in results) else 1
+    return 0 if all(r.status.split(" ")[0] in ("done", "failed") for r in results) else 1
 
 
 async def import_human_command(args) -> int:

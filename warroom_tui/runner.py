@@ -35,6 +35,14 @@ def all_simulated(scenario: Scenario) -> bool:
     return all(a.model.startswith("sim/") for a in scenario.roster())
 
 
+async def _stored_result(store: Store, run: dict) -> "RunResult":
+    msgs = [m for m in await store.messages(run["id"]) if m.agent is not None]
+    agents = await store.agents(run["id"])
+    crashed = sorted({agents[m.agent]["name"] for m in msgs if m.error_kind == "permanent"})
+    return RunResult(run["uid"], run["status"] + " (stored)", len(msgs), sum(m.is_error for m in msgs), crashed,
+                     max((m.round or 0 for m in msgs), default=0) + 1)
+
+
 @dataclass
 class RunResult:
     run_uid: str
@@ -53,8 +61,13 @@ async def run_batch(
     seed: int | None = None,
     gateway: Gateway | None = None,
     on_event: Callable[[ev.Event], Awaitable[None]] | None = None,
+    fresh: bool = False,
 ) -> list[RunResult]:
-    """Run `runs` replicates one after another; every message is stored as it lands."""
+    """Run `runs` replicates one after another; every message is stored as it lands.
+
+    A batch run again with the same scenario and seed takes up where it stopped: finished replicates
+    are kept, an interrupted one goes on from its stored messages (unless `fresh`).
+    """
     own_gateway = gateway is None
     gateway = gateway or Gateway()
     results: list[RunResult] = []
@@ -62,8 +75,17 @@ async def run_batch(
         await gateway.prepare([a.model for a in scenario.roster()])
         base_seed = scenario.seed if seed is None else seed
         for replicate in range(runs or scenario.replicates):
+            seed_i = base_seed + replicate
+            known = None if fresh else await store.find_run(scenario.name, replicate, seed_i)
+            if known is not None and known["status"] in ("done", "failed"):
+                results.append(await _stored_result(store, known))
+                if on_event is not None:
+                    await on_event(ev.RunDone(known["uid"], status=known["status"], rounds=0, messages=0))
+                continue
             clock = VirtualClock() if all_simulated(scenario) else RealClock()
-            engine = Engine(scenario, gateway, clock=clock, replicate=replicate, seed=base_seed + replicate)
+            resume = await store.messages(known["id"]) if known is not None else None
+            engine = Engine(scenario, gateway, clock=clock, replicate=replicate, seed=seed_i,
+                            run_uid=known["uid"] if known else None, resume=resume)
             engine.subscribe(Recorder(store))
             if on_event is not None:
                 engine.subscribe(on_event)

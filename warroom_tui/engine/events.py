@@ -20,6 +20,8 @@ class RunStarted(Event):
     seed: int
     nicknames: list[str]
     simulated: bool
+    resumed: bool = False
+    """The run existed: it goes on from its stored messages."""
 
 
 @dataclass(frozen=True)

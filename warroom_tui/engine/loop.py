@@ -41,6 +41,7 @@ class Engine:
         replicate: int = 0,
         seed: int | None = None,
         run_uid: str | None = None,
+        resume: list[Message] | None = None,
     ) -> None:
         self.scenario = scenario
         self.roster = scenario.roster()
@@ -63,6 +64,8 @@ class Engine:
         self._step = False
         self._stopped = False
         self._tasks: list[asyncio.Task] = []
+        self._resume = resume
+        self._spoke: set[int] = set()  # agents that already spoke in the round a resumed run goes on with
 
     # -- subscribers -------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> None:
@@ -155,12 +158,17 @@ class Engine:
     async def run(self) -> ev.RunDone:
         s = self.scenario
         await self.emit(ev.RunStarted(self.run_uid, scenario=s, replicate=self.replicate, seed=self.seed,
-                                      nicknames=self.nicknames, simulated=self.simulated))
-        now = self.clock.now()
-        await self._commit(Message(seq=0, sender="user", text=s.brief, started_at=now, finished_at=now),
-                           added=True)
+                                      nicknames=self.nicknames, simulated=self.simulated,
+                                      resumed=self._resume is not None))
+        if self._resume is not None:
+            r = self._restore(self._resume)
+        else:
+            now = self.clock.now()
+            await self._commit(Message(seq=0, sender="user", text=s.brief, started_at=now, finished_at=now),
+                               added=True)
+            r = 0
         last = 0 if self.conditions.scaffolding == "isolated" else s.rounds
-        status, reason, r = "done", "", 0
+        status, reason = "done", ""
         try:
             while r <= last:
                 await self._gate.wait()
@@ -168,11 +176,12 @@ class Engine:
                     status = "stopped"
                     break
                 self.round, self._started_this_round = r, set()
-                if r > 0:
+                if r > 0 and not self._spoke:
                     marker = Message(seq=0, sender="system", text=f"— Round {r + 1} —", round=r,
                                      started_at=self.clock.now(), finished_at=self.clock.now())
                     await self._commit(marker, added=True)
                 await self._run_round(r)
+                self._spoke = set()
                 if self._stopped:
                     status = "stopped"
                     break
@@ -191,6 +200,32 @@ class Engine:
         await self.emit(done)
         return done
 
+    def _restore(self, stored: list[Message]) -> int:
+        """Take up a run from its stored messages; returns the round to go on with."""
+        self.transcript = list(stored)
+        agent_msgs = [m for m in stored if m.agent is not None]
+        for i in range(len(self.roster)):
+            mine = [m for m in agent_msgs if m.agent == i]
+            streak = 0
+            for m in reversed(mine):
+                if not (m.is_error and m.error_kind == "permanent"):
+                    break
+                streak += 1
+            self.errors[i] = streak
+            if streak >= self.scenario.leave_after:
+                self.active.discard(i)
+                self.status[i] = "crashed"
+        if self.clock.virtual and stored:
+            self.clock.t = max(m.finished_at for m in stored)
+        if not agent_msgs:
+            return 0
+        last = max(m.round or 0 for m in agent_msgs)
+        spoke = {m.agent for m in agent_msgs if m.round == last}
+        if self.active <= spoke or not (self.active - spoke):
+            return last + 1
+        self._spoke = spoke  # the round was cut short: the others still speak in it
+        return last
+
     def stats(self) -> dict:
         agent_msgs = [m for m in self.transcript if m.is_agent]
         return {
@@ -203,7 +238,7 @@ class Engine:
         order = list(range(len(self.roster)))
         if self.conditions.order == "shuffled":
             random.Random(f"{self.seed}:{r}").shuffle(order)
-        return order
+        return [i for i in order if i not in self._spoke]
 
     async def _run_round(self, r: int) -> None:
         order = self._order(r)

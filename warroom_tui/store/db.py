@@ -218,6 +218,13 @@ class Store:
             rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE uid=?", (ref,))
         return _row(rows[0]) if rows else None
 
+    async def find_run(self, scenario: str, replicate: int, seed: int) -> dict | None:
+        """The latest live run of this scenario, replicate and seed (for resuming a batch)."""
+        rows = await self.db.execute_fetchall(
+            "SELECT * FROM runs WHERE source='live' AND scenario=? AND replicate=? AND seed=? ORDER BY id DESC LIMIT 1",
+            (scenario, replicate, seed))
+        return _row(rows[0]) if rows else None
+
     async def agents(self, run_id: int) -> list[dict]:
         rows = await self.db.execute_fetchall("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
         return [_row(r) for r in rows]

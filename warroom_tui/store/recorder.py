@@ -23,6 +23,12 @@ class Recorder:
         self.run_ids: dict[str, int] = {}
 
     async def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted) and event.resumed:
+            run = await self.store.run(event.run_uid)
+            if run is not None:
+                self.run_ids[event.run_uid] = run["id"]
+                await self.store.finish_run(run["id"], "running")
+                return
         if isinstance(event, ev.RunStarted):
             s = event.scenario
             self.run_ids[event.run_uid] = await self.store.create_run(
