@@ -65,6 +65,16 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(isinstance(rnd, int) and not isinstance(rnd, bool) and rnd >= 0, path, f"{where}.round",
               "missing or not a whole number >= 0")
         _need(isinstance(m.get("isError", False), bool), path, f"{where}.isError", "not true/false")
+        for field in ("agent", "agent_nickname", "model_id"):
+            _need(isinstance(m.get(field, ""), str), path, f"{where}.{field}", "not a string")
+    _need(isinstance(conv.get("userPrompt", ""), (str, type(None))), path, "conversation.userPrompt", "not a string")
+    stats = data.get("stats", {})
+    _need(isinstance(stats, dict), path, "stats", "not an object")
+    errored = stats.get("agentsWhoErrored", {})
+    _need(isinstance(errored, (dict, type(None))), path, "stats.agentsWhoErrored", "not an object")
+    permanent = (errored or {}).get("permanent", [])
+    _need(isinstance(permanent, (list, type(None))) and all(isinstance(x, str) for x in permanent or []),
+          path, "stats.agentsWhoErrored.permanent", "not a list of names")
     return data
 
 
