@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import judge_corpus  # noqa: E402
+import load  # noqa: E402
 import local_round  # noqa: E402
 import report_corpus  # noqa: E402
 import sim_batch  # noqa: E402
@@ -20,5 +21,6 @@ if __name__ == "__main__":
         print("report     ", asyncio.run(report_corpus.main(data)))
     print("tui_start  ", tui_latency.cold_start())
     print("tui_keys   ", asyncio.run(tui_latency.key_latency()))
+    print("load       ", asyncio.run(load.main(30.0)))
     print("local_round", asyncio.run(local_round.main(64, stagger=1.2)))
     print("local_round", asyncio.run(local_round.main(64, stagger=0.0)))

@@ -57,6 +57,7 @@ class JudgeWorker:
         self.runs: dict[str, RunState] = {}
         self._coder_ids: dict[str, int] = {}
         self.busy = False
+        self.failures: list[str] = []
 
     @property
     def primary(self) -> str:
@@ -97,6 +98,10 @@ class JudgeWorker:
             self.busy = True
             try:
                 await self._handle(*item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad item must not stop the judging of the rest
+                self.failures.append(f"{type(exc).__name__}: {exc}")
             finally:
                 self.busy = False
                 self.queue.task_done()

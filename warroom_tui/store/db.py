@@ -261,11 +261,12 @@ class Store:
         rows = await self.db.execute_fetchall("SELECT id FROM coders WHERE name=?", (name,))
         if rows:
             return rows[0][0]
-        cur = await self.db.execute("INSERT INTO coders (name, kind, codebook, config) VALUES (?,?,?,?)",
-                                    (name, kind, codebook, _dump(config or {})))
+        # OR IGNORE: two workers may ask for the same new coder at once
+        await self.db.execute("INSERT OR IGNORE INTO coders (name, kind, codebook, config) VALUES (?,?,?,?)",
+                              (name, kind, codebook, _dump(config or {})))
         await self.db.commit()
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        rows = await self.db.execute_fetchall("SELECT id FROM coders WHERE name=?", (name,))
+        return rows[0][0]
 
     async def coders(self) -> list[dict]:
         rows = await self.db.execute_fetchall("SELECT * FROM coders ORDER BY id")
