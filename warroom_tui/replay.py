@@ -6,6 +6,7 @@ import asyncio
 
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.conditions import LiveConditions
+from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.transcript import Message
 from warroom_tui.scenario import Scenario, parse_scenario
 from warroom_tui.store.db import Store
@@ -25,13 +26,14 @@ def scenario_of(run: dict, agents: list[dict], messages: list[Message]) -> Scena
     }, source=f"run {run['uid']}")
 
 
-class Replayer:
+class Replayer(RunControl):
     """Drives the lab like an Engine would, from stored messages. Conditions cannot change."""
 
     read_only = True
 
     def __init__(self, run: dict, agents: list[dict], messages: list[Message], events: list[dict],
                  speed: float = 1.0) -> None:
+        super().__init__()
         self.run_info = run
         self.run_uid = run["uid"]
         self.messages = messages
@@ -43,11 +45,6 @@ class Replayer:
         self.transcript: list[Message] = []
         self.active = set(range(len(self.roster)))
         self.round = 0
-        self.subscribers: list = []
-        self._gate = asyncio.Event()
-        self._gate.set()
-        self._step = False
-        self._stopped = False
 
     @classmethod
     async def load(cls, store: Store, ref: str | int, speed: float = 1.0) -> "Replayer":
@@ -57,36 +54,9 @@ class Replayer:
         return cls(run, await store.agents(run["id"]), await store.messages(run["id"]),
                    await store.events(run["id"]), speed)
 
-    # the Engine's surface, as the lab uses it
-    def subscribe(self, fn) -> None:
-        self.subscribers.append(fn)
-
-    async def emit(self, event) -> None:
-        for fn in self.subscribers:
-            await fn(event)
-
     @property
     def nicknames(self) -> list[str]:
         return self.conditions.nicknames(self.roster)
-
-    @property
-    def paused(self) -> bool:
-        return not self._gate.is_set()
-
-    def pause(self) -> None:
-        self._gate.clear()
-
-    def resume(self) -> None:
-        self._step = False
-        self._gate.set()
-
-    def step(self) -> None:
-        self._step = True
-        self._gate.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._gate.set()
 
     async def change(self, *args, **kwargs) -> None:
         raise PermissionError("a replay is read-only")
@@ -148,8 +118,6 @@ class Replayer:
         return done
 
     async def _round_done(self, r: int) -> bool:
-        if self._step:
-            self._step = False
-            self._gate.clear()
+        self._pause_if_stepping()
         await self.emit(ev.RoundDone(self.run_uid, r))
         return self._stopped

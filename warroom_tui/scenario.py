@@ -7,11 +7,12 @@ file and the field.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from warroom_tui.tomlfile import field_error, read_toml
 
 SCAFFOLDINGS = ("full", "no-peers", "no-identity", "empty", "isolated")
 NAMINGS = ("neutral", "real")
@@ -162,16 +163,7 @@ def resolve_agent(ref: str, roster: list[AgentSpec], nicknames: list[str]) -> in
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    data = read_toml(path, ScenarioError)
     data.setdefault("name", path.stem)
     return parse_scenario(data, source=str(path))
 
@@ -180,20 +172,7 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
-    msg = err.get("msg", "invalid").removeprefix("Value error, ")
-    if not loc or msg.split(" ")[0].endswith(":"):
-        return _one_line(msg)  # a model-level check names its own field
-    return _one_line(f"{loc}: {msg}")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+        raise ScenarioError(f"{source}: {field_error(exc)}") from None
 
 
 def find_scenario(ref: str, search_dir: Path | None = None) -> Path:

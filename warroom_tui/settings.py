@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 from platformdirs import user_config_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warroom_tui.paths import APP
+from warroom_tui.tomlfile import field_error, read_toml
 
 
 class SettingsError(Exception):
@@ -42,14 +42,6 @@ def load_settings(path: Path | None = None) -> Settings:
     if not path.exists():
         return Settings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: invalid TOML: {exc}") from None
-    try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(read_toml(path, SettingsError))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise SettingsError(f"{path}: {loc}: {err['msg']}") from None
+        raise SettingsError(f"{path}: {field_error(exc)}") from None

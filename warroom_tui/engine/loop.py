@@ -11,17 +11,14 @@ import asyncio
 import random
 import uuid
 import zlib
-from typing import Awaitable, Callable
-
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
+from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
 from warroom_tui.scenario import Scenario
-
-Subscriber = Callable[[ev.Event], Awaitable[None]]
 
 VIRTUAL_LATENCY = 0.4  # seconds before the first token, in virtual time
 VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
@@ -31,7 +28,7 @@ def agent_key(index: int) -> str:
     return f"agent{index + 1}"
 
 
-class Engine:
+class Engine(RunControl):
     def __init__(
         self,
         scenario: Scenario,
@@ -43,6 +40,7 @@ class Engine:
         run_uid: str | None = None,
         resume: list[Message] | None = None,
     ) -> None:
+        super().__init__()
         self.scenario = scenario
         self.roster = scenario.roster()
         self.provider = provider
@@ -56,47 +54,10 @@ class Engine:
         self.status: dict[int, str] = {i: "waiting" for i in self.active}
         self.errors: dict[int, int] = {i: 0 for i in self.active}
         self.round = 0
-        self.subscribers: list[Subscriber] = []
         self._started_this_round: set[int] = set()
         self._commit_lock = asyncio.Lock()
-        self._gate = asyncio.Event()
-        self._gate.set()
-        self._step = False
-        self._stopped = False
-        self._tasks: list[asyncio.Task] = []
         self._resume = resume
         self._spoke: set[int] = set()  # agents that already spoke in the round a resumed run goes on with
-
-    # -- subscribers -------------------------------------------------------
-    def subscribe(self, fn: Subscriber) -> None:
-        self.subscribers.append(fn)
-
-    async def emit(self, event: ev.Event) -> None:
-        for fn in self.subscribers:
-            await fn(event)
-
-    # -- controls (any time during a run) -------------------------------
-    def pause(self) -> None:
-        self._gate.clear()
-
-    def resume(self) -> None:
-        self._step = False
-        self._gate.set()
-
-    def step(self) -> None:
-        """Run one more round, then pause."""
-        self._step = True
-        self._gate.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._gate.set()
-        for task in self._tasks:
-            task.cancel()
-
-    @property
-    def paused(self) -> bool:
-        return not self._gate.is_set()
 
     @property
     def nicknames(self) -> list[str]:
@@ -185,9 +146,7 @@ class Engine:
                 if self._stopped:
                     status = "stopped"
                     break
-                if self._step:  # pause before telling anyone the round is done
-                    self._step = False
-                    self._gate.clear()
+                self._pause_if_stepping()
                 await self.emit(ev.RoundDone(self.run_uid, r))
                 if not self.active:
                     status, reason = "failed", "every agent failed"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from warroom_tui.tomlfile import field_error, read_toml
 
 DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
 RULE_KINDS = ("short", "keywords", "terms", "assign", "agree", "crashed", "xref")
@@ -81,17 +82,6 @@ class Codebook(BaseModel):
 def load_codebook(path: str | Path | None = None) -> Codebook:
     path = Path(path) if path else DEFAULT_CODEBOOK
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CodebookError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CodebookError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CodebookError(f"{path}: invalid TOML: {exc}") from None
-    try:
-        return Codebook.model_validate(data)
+        return Codebook.model_validate(read_toml(path, CodebookError))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = " ".join(err["msg"].removeprefix("Value error, ").split())
-        raise CodebookError(f"{path}: {loc}: {msg}") from None
+        raise CodebookError(f"{path}: {field_error(exc)}") from None

@@ -1,0 +1,30 @@
+"""Reading TOML files and turning validation errors into one line that names the field."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def read_toml(path: Path, error: type[Exception]) -> dict:
+    """The document, or `error` with one line naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: invalid TOML: {exc}") from None
+
+
+def field_error(exc: ValidationError) -> str:
+    """`field.path: what is wrong`, on one line (a model-level check names its own field)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = " ".join(err.get("msg", "invalid").removeprefix("Value error, ").split())[:300]
+    if not loc or msg.split(" ")[0].endswith(":"):
+        return msg
+    return f"{loc}: {msg}"
