@@ -25,13 +25,13 @@ def load_litellm():
         os.environ.setdefault("LITELLM_LOG", "ERROR")
         import litellm
 
-        from warroom_tui.providers.sim_litellm import HANDLER
+        from warroom_tui.providers.sim_litellm import make_handler
 
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         litellm.disable_streaming_logging = True  # per-chunk logging threads cost more than the sim itself
         providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"]
-        litellm.custom_provider_map = providers + [{"provider": "sim", "custom_handler": HANDLER}]
+        litellm.custom_provider_map = providers + [{"provider": "sim", "custom_handler": make_handler()}]
         from litellm.utils import custom_llm_setup
 
         custom_llm_setup()
