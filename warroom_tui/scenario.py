@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warroom_tui.tomlfile import field_error, read_toml
 
 SCAFFOLDINGS = ("full", "no-peers", "no-identity", "empty", "isolated")
-NAMINGS = ("neutral", "real")
 CRASH_KINDS = ("permanent", "transient", "timeout", "empty")
 CLONE_NAMES = (
     "Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel",

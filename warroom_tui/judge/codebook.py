@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warroom_tui.tomlfile import field_error, read_toml
 
 DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
-RULE_KINDS = ("short", "keywords", "terms", "assign", "agree", "crashed", "xref")
 
 
 class CodebookError(Exception):

@@ -147,14 +147,6 @@ async def _code_llm(store, cid, judge, todo, rosters, report, concurrency, on_pr
             on_progress(judge.name, done, len(todo))
 
 
-async def coded_flags(store: Store, coder_name: str) -> dict[int, dict[str, bool]]:
-    coders = {c["name"]: c["id"] for c in await store.coders()}
-    if coder_name not in coders:
-        return {}
-    labels = await store.labels(coders[coder_name])
-    return {mid: {f: v for f, (v, _) in flags.items()} for mid, flags in labels.items()}
-
-
 async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
     coders = {c["name"]: c["id"] for c in await store.coders()}

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from warroom_tui.engine.transcript import Message
-from warroom_tui.tui.text import clipped, plain
+from warroom_tui.tui.text import clipped
 
 
 class ChatLog(RichLog):
@@ -66,4 +66,4 @@ def render_message(m: Message, clock: str = "") -> Text:
     return out
 
 
-__all__ = ["ChatLog", "render_message", "plain"]
+__all__ = ["ChatLog", "render_message"]

@@ -9,10 +9,6 @@ from warroom_tui.engine.transcript import clean_text
 MAX_SHOWN = 20_000  # characters of one message shown in the chat
 
 
-def plain(text: str, style: str = "") -> Text:
-    return Text(clean_text(text), style=style, no_wrap=False)
-
-
 def clipped(text: str, limit: int = MAX_SHOWN) -> Text:
     text = clean_text(text)
     if len(text) <= limit:
