@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 from typing import AsyncIterator
@@ -35,6 +36,7 @@ def load_litellm():
         from litellm.utils import custom_llm_setup
 
         custom_llm_setup()
+        gc.freeze()  # litellm's many long-lived objects: keep them out of every later full collection
         _litellm = litellm
     return _litellm
 
