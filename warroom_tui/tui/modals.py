@@ -82,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(keys), Text(description), Text(binding_id))
         note = Text.assemble(
             ("Rebind keys in ", "dim"), (self.settings_file, "bold"), (" under [keys], e.g. ", "dim"),
-            ('naming = "N"', "bold"), (". Every action is also in the command palette (ctrl+p).", "dim"))
+            ('naming = "k"', "bold"), (". Every action is also in the command palette (ctrl+p).", "dim"))
         with VerticalScroll():
             yield Static(table)
             yield Static(note)
