@@ -18,8 +18,6 @@ needs_data = pytest.mark.skipif(not TRANSCRIPTS.is_dir(), reason="../shared/warr
 class FakeProvider:
     """Scripted replies; records every call. `script(call) -> str | ProviderError`."""
 
-    simulated = False
-
     def __init__(self, script=None, window: int | None = None, kind: str = "chat") -> None:
         self.calls: list[ModelCall] = []
         self.script = script or (lambda call: f"reply {len(self.calls)}")

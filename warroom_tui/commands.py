@@ -196,22 +196,14 @@ async def judge_command(args) -> int:
 
 
 async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None) -> dict:
-    from warroom_tui.analysis.load import default_coder, load_runs
-    from warroom_tui.analysis.stats import report
+    from warroom_tui.analysis.load import default_coder, study_report
 
     coder = coder or await default_coder(store)
     if coder is None:
         raise CliError("no labels yet: run `warroom judge` first")
     if coder not in {c["name"] for c in await store.coders()}:
         raise CliError(f"--coder: no coder {coder!r} in the database")
-    runs = await load_runs(store, coder)
-    series = {r.series for r in runs}
-    if rq1_series is None and "A" in series:
-        rq1_series = "A"
-    rep = report(runs, [f for f in codebook.trait_ids], pairs, rq1_series)
-    rep["coder"] = coder
-    rep["runs"] = len(runs)
-    return rep
+    return await study_report(store, coder, codebook.trait_ids, pairs, rq1_series)
 
 
 def _pairs(specs: list[str] | None):

@@ -108,8 +108,8 @@ class Replayer(RunControl):
             if last_round is not None:
                 await self._round_done(last_round)
         for agent in errors:
-            if not any(x.agent == agent and not x.is_error and (x.round or 0) > max(
-                    (y.round or 0) for y in self.messages if y.agent == agent and y.is_error) for x in self.messages):
+            last = [m for m in self.messages if m.agent == agent][-1]
+            if last.is_error:  # it never answered again after its permanent errors: it left the run
                 self.active.discard(agent)
                 await self.emit(ev.AgentCrashed(uid, agent=agent, round=self.round, error="(replayed)"))
         status = "stopped" if self._stopped else "done"

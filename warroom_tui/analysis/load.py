@@ -16,6 +16,20 @@ async def default_coder(store: Store) -> str | None:
     return coders[0]["name"] if coders else None
 
 
+async def study_report(store: Store, coder: str, traits: list[str], pairs=None, rq1_series: str | None = None) -> dict:
+    """The report for the runs in the store, from one coder's labels (RQ1 on series A when there is one)."""
+    import asyncio
+
+    from warroom_tui.analysis.stats import report
+
+    runs = await load_runs(store, coder)
+    if rq1_series is None and any(r.series == "A" for r in runs):
+        rq1_series = "A"
+    rep = await asyncio.to_thread(report, runs, traits, pairs, rq1_series)  # bootstraps: off the event loop
+    rep["coder"], rep["runs"] = coder, len(runs)
+    return rep
+
+
 async def load_runs(store: Store, coder: str, comp_flag: str = "comp") -> list[RunData]:
     coders = {c["name"]: c["id"] for c in await store.coders()}
     cid = coders[coder]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from warroom_tui.analysis.profiles import mean_pairwise_cosine
+from warroom_tui.analysis.profiles import mean_pairwise_cosine, profile
 
 STUDY_COMPARISONS: list[tuple[str, str, str]] = [
     ("RQ3 heterogeneous vs homogeneous", "A", "B"),
@@ -43,8 +43,7 @@ class RunData:
 
 
 def run_profiles(run: RunData, traits: list[str]) -> dict[int, np.ndarray]:
-    return {a: np.array([[l.get(f, False) for f in traits] for l in ls], dtype=float).mean(axis=0)
-            for a, ls in run.labels.items() if ls}
+    return {a: profile(ls, traits) for a, ls in run.labels.items() if ls}
 
 
 def run_cosines(runs: list[RunData], traits: list[str]) -> dict[str, list[float]]:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from warroom_tui.analysis.agreement import cohen_kappa
-from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine
+from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine, profile
 from warroom_tui.engine import events as ev
 from warroom_tui.judge.builtin import Roster
 from warroom_tui.judge.codebook import Codebook
@@ -160,8 +160,7 @@ class JudgeWorker:
     def profiles(self, state: RunState, judge: str | None = None) -> dict[int, np.ndarray]:
         traits = self.codebook.trait_ids
         labels = state.labels.get(judge or self.primary, {})
-        return {a: np.array([[l.get(f, False) for f in traits] for l in ls], dtype=float).mean(axis=0)
-                for a, ls in labels.items() if ls}
+        return {a: profile(ls, traits) for a, ls in labels.items() if ls}
 
     def tally(self, state: RunState, agent: int, judge: str | None = None) -> tuple[int, dict[str, int]]:
         labels = state.labels.get(judge or self.primary, {}).get(agent, [])

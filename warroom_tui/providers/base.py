@@ -30,8 +30,6 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    simulated: bool
-
     def stream(self, call: ModelCall) -> AsyncIterator[str]:
         """Yield the reply's text pieces as they arrive; raise ProviderError on failure."""
         ...

@@ -82,10 +82,6 @@ class Gateway:
         self.sim_pace = sim_pace
         self.local = local or LocalModels(threads=threads)
 
-    @property
-    def simulated(self) -> bool:
-        return False
-
     def context_window(self, model: str) -> int | None:
         if model.startswith(LOCAL_PREFIX):
             return self.local.spec(model).ctx_per_slot

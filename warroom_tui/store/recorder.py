@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from warroom_tui.engine import events as ev
+from warroom_tui.engine.loop import agent_key
 from warroom_tui.store.db import Store
 
 
 def agent_rows(scenario, nicknames: list[str]) -> list[dict]:
-    from warroom_tui.engine.loop import agent_key
-
     return [
         {"key": agent_key(i), "name": a.name, "nickname": nicknames[i], "model": a.model, "family": a.family,
          "recipe": a.recipe, "kind": a.kind or "", "temperature": a.temperature,

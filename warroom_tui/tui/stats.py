@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,8 +52,7 @@ class StatsScreen(Screen):
             await self.action_refresh()
 
     async def action_refresh(self) -> None:
-        from warroom_tui.analysis.load import default_coder, load_runs
-        from warroom_tui.analysis.stats import report
+        from warroom_tui.analysis.load import default_coder, study_report
 
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)
@@ -63,11 +60,10 @@ class StatsScreen(Screen):
         if coder is None:
             status.update(Text("no labels yet: run some messages through a judge"))
             return
-        runs = await load_runs(self.store, coder)
-        if not runs:
+        rep = await study_report(self.store, coder, self.codebook.trait_ids)
+        if not rep["runs"]:
             status.update(Text(f"no finished runs with labels from {coder}"))
             return
-        rq1 = "A" if any(r.series == "A" for r in runs) else None
-        self.report = await asyncio.to_thread(report, runs, self.codebook.trait_ids, None, rq1)
-        status.update(Text(f"{len(runs)} runs · labels from {coder} · refreshed as runs finish (r to refresh now)"))
-        self.query_one("#tables", Static).update(report_group(self.report))
+        self.report = rep
+        status.update(Text(f"{rep['runs']} runs · labels from {coder} · refreshed as runs finish (r to refresh now)"))
+        self.query_one("#tables", Static).update(report_group(rep))
