@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warroom_tui.cli import main
-from warroom_tui.judge.builtin import BuiltinCoder, Roster
+from warroom_tui.judge.builtin import BuiltinCoder
+from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import CodebookError, load_codebook
 from warroom_tui.judge.human import HumanCsvError, read_human_csv
 from warroom_tui.scenario import ScenarioError, load_scenario

@@ -10,7 +10,8 @@ from warroom_tui.analysis.agreement import cohen_kappa
 from warroom_tui.cli import main
 from warroom_tui.engine.clock import VirtualClock
 from warroom_tui.engine.loop import Engine
-from warroom_tui.judge.builtin import BuiltinCoder, Roster
+from warroom_tui.judge.builtin import BuiltinCoder
+from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import CodebookError, load_codebook
 from warroom_tui.judge.llm import JudgeFailure, LLMJudge
 from warroom_tui.judge.service import BuiltinJudge, adjudicate, judge_store

@@ -7,27 +7,12 @@ AGREE, COMP and has_xref are judged against the real roster.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from warroom_tui.judge.codebook import Codebook, Flag
+from warroom_tui.judge.types import Coding, Roster
 
 HYPHENS = re.compile("[\u2010\u2011\u2012\u2013\u2212]")
-
-
-@dataclass(frozen=True)
-class Roster:
-    """Who is in the run: aliases per agent (nickname, real name, model id), the speaker, who crashed."""
-
-    aliases: tuple[tuple[str, ...], ...]
-    speaker: int | None = None
-    crashed: frozenset[int] = frozenset()
-
-
-@dataclass
-class Coding:
-    flags: dict[str, bool]
-    levels: dict[str, str] = field(default_factory=dict)
 
 
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")

@@ -9,16 +9,13 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from warroom_tui.judge.builtin import BuiltinCoder, Coding, Roster, normalize
+from warroom_tui.judge.builtin import BuiltinCoder, normalize
 from warroom_tui.judge.codebook import Codebook
+from warroom_tui.judge.types import Coding, JudgeFailure, Roster
 from warroom_tui.providers.base import ModelCall, ProviderError
 
 JUDGE_MARK = "You are a coder for a study of multi-agent group chats."
 REFUSAL = re.compile(r"\b(i can.?t|i cannot|i.m sorry|i am sorry|je ne peux pas|unable to comply|as an ai)\b", re.I)
-
-
-class JudgeFailure(Exception):
-    """The message stays uncoded, with this reason."""
 
 
 def answer_model(codebook: Codebook) -> type[BaseModel]:

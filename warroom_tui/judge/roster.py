@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warroom_tui.engine.transcript import Message
-from warroom_tui.judge.builtin import Roster
+from warroom_tui.judge.types import Roster
 
 
 def run_aliases(agents: list[dict], messages: list[Message]) -> tuple[tuple[str, ...], ...]:

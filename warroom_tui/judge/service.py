@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from warroom_tui.analysis.agreement import kappa_table
-from warroom_tui.judge.builtin import BuiltinCoder, Coding, Roster
+from warroom_tui.judge.builtin import BuiltinCoder
+from warroom_tui.judge.types import Coding, Roster
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure, LLMJudge
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases

@@ -16,7 +16,7 @@ import numpy as np
 from warroom_tui.analysis.agreement import cohen_kappa
 from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine, profile
 from warroom_tui.engine import events as ev
-from warroom_tui.judge.builtin import Roster
+from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure
 from warroom_tui.judge.service import BuiltinJudge
