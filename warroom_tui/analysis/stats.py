@@ -117,7 +117,7 @@ def compensation(runs: list[RunData], comp_flag: str = "comp") -> list[dict]:
     out = []
     for series, rs in sorted(by_series.items()):
         per_run = [sum(l.get(comp_flag, False) for ls in r.labels.values() for l in ls) for r in rs]
-        levels = defaultdict(int)
+        levels: dict[str, int] = defaultdict(int)
         for r in rs:
             for lvl in r.levels:
                 levels[lvl or "?"] += 1

@@ -59,9 +59,9 @@ class LiveConditions:
             if agent.temperature is not None:
                 live.agent_temperature[i] = agent.temperature
         for spec in scenario.conditions.crashes:
-            i = resolve_agent(spec.agent, roster, nicks)
-            assert i is not None  # checked when the scenario loaded
-            live.crashes[i] = crash_from_spec(spec)
+            who = resolve_agent(spec.agent, roster, nicks)
+            assert who is not None  # checked when the scenario loaded
+            live.crashes[who] = crash_from_spec(spec)
         return live
 
     def nicknames(self, roster) -> list[str]:

@@ -77,6 +77,7 @@ class Engine(RunControl):
     async def change(self, field: str, value, agent: int | None = None) -> None:
         """Change a condition: naming, scaffolding, temperature, crash, revive. Applies from the next turn."""
         live = self.conditions
+        old: object
         if field == "naming":
             old, live.naming = live.naming, value
         elif field == "scaffolding":
@@ -84,21 +85,21 @@ class Engine(RunControl):
         elif field == "temperature" and agent is None:
             old, live.temperature = live.temperature, float(value)
             live.agent_temperature.clear()
-        elif field == "temperature":
+        elif field == "temperature" and agent is not None:
             old = live.temperature_for(agent)
             live.agent_temperature[agent] = float(value)
         elif field == "crash":
             assert agent is not None
             crash = value if isinstance(value, Crash) else Crash(kind=str(value))
             crash.from_round = max(crash.from_round, self._effective_round())
-            old = live.crashes.get(agent)
-            old = old.kind if old else None
+            previous = live.crashes.get(agent)
+            old = previous.kind if previous else None
             live.crashes[agent] = crash
             value = crash.kind
         elif field == "revive":
             assert agent is not None
-            old = live.crashes.pop(agent, None)
-            old = old.kind if old else None
+            revived = live.crashes.pop(agent, None)
+            old = revived.kind if revived else None
             value = None
             self.errors[agent] = 0
             if agent not in self.active:
@@ -174,12 +175,12 @@ class Engine(RunControl):
             if streak >= self.scenario.leave_after:
                 self.active.discard(i)
                 self.status[i] = "crashed"
-        if self.clock.virtual and stored:
+        if isinstance(self.clock, VirtualClock) and stored:
             self.clock.t = max(m.finished_at for m in stored)
         if not agent_msgs:
             return 0
         last = max(m.round or 0 for m in agent_msgs)
-        spoke = {m.agent for m in agent_msgs if m.round == last}
+        spoke = {m.agent for m in agent_msgs if m.agent is not None and m.round == last}
         if self.active <= spoke or not (self.active - spoke):
             return last + 1
         self._spoke = spoke  # the round was cut short: the others still speak in it
@@ -201,8 +202,8 @@ class Engine(RunControl):
 
     async def _run_round(self, r: int) -> None:
         order = self._order(r)
-        if self.clock.virtual:
-            await self._round_virtual(r, order)
+        if isinstance(self.clock, VirtualClock):
+            await self._round_virtual(r, order, self.clock)
         else:
             await self._round_real(r, order)
 
@@ -226,21 +227,21 @@ class Engine(RunControl):
         finally:
             self._tasks = []
 
-    async def _round_virtual(self, r: int, order: list[int]) -> None:
+    async def _round_virtual(self, r: int, order: list[int], clock: VirtualClock) -> None:
         """Agents overlap in virtual time: a reply joins the chat at its virtual end time."""
-        t0 = self.clock.now()
+        t0 = clock.now()
         pending: list[tuple[float, int, Message]] = []
         round_end = t0
         for k, i in enumerate(order):
             start = t0 + k * self.scenario.stagger
             round_end = max(round_end, start)
-            await self._flush(pending, upto=start)
+            await self._flush(pending, start, clock)
             await self._gate.wait()
             if self._stopped:
                 return
             if i not in self.active:
                 continue
-            self.clock.t = start
+            clock.t = start
             task = asyncio.create_task(self._turn(i, r, start))
             self._tasks = [task]  # so that stop() can cancel a call in flight
             try:
@@ -253,14 +254,14 @@ class Engine(RunControl):
                 self._tasks = []
             pending.append((end, k, msg))
             round_end = max(round_end, end)
-        await self._flush(pending, upto=float("inf"))
-        self.clock.t = round_end
+        await self._flush(pending, float("inf"), clock)
+        clock.t = round_end
 
-    async def _flush(self, pending: list, upto: float) -> None:
+    async def _flush(self, pending: list, upto: float, clock: VirtualClock) -> None:
         pending.sort(key=lambda p: (p[0], p[1]))
         while pending and pending[0][0] <= upto:
             end, _, msg = pending.pop(0)
-            self.clock.t = max(self.clock.t, end)
+            clock.t = max(clock.t, end)
             await self._commit(msg)
 
     async def _commit(self, msg: Message, added: bool = False) -> None:

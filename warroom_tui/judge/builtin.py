@@ -49,7 +49,7 @@ def _terms(terms: tuple[str, ...]) -> list[tuple[str, re.Pattern]]:
     """Each term with its literal prefix: a cheap substring test before the regex runs."""
     out = []
     for t in terms:
-        prefix = re.match(r"[\w .-]*", t.replace("\\.", ".")).group(0)
+        prefix = re.sub(r"[^\w .-].*", "", t.replace("\\.", "."), flags=re.DOTALL)
         prefix = re.split(r"[?*+{(\[|]", prefix)[0].rstrip("\\")
         out.append((prefix if len(prefix) >= 2 else "", re.compile(r"(?<![\w.])(?:" + t + r")(?!\w)")))
     return out

@@ -19,7 +19,7 @@ REFUSAL = re.compile(r"\b(i can.?t|i cannot|i.m sorry|i am sorry|je ne peux pas|
 
 
 def answer_model(codebook: Codebook) -> type[BaseModel]:
-    fields = {f.id: (bool, ...) for f in codebook.flags}
+    fields: dict[str, tuple[object, object]] = {f.id: (bool, ...) for f in codebook.flags}
     fields["comp_level"] = (Optional[str], None)
     return create_model("JudgeAnswer", __config__=ConfigDict(extra="ignore"), **fields)  # type: ignore[call-overload]
 

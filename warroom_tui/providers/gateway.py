@@ -174,7 +174,7 @@ def _finished(response) -> bool:
     """Did the provider itself say the reply was over? (litellm invents a finish reason when a stream is
     cut off; the one the provider sent is kept apart.)"""
     wrapper = response if hasattr(response, "received_finish_reason") else getattr(response, "completion_stream", None)
-    if not hasattr(wrapper, "received_finish_reason"):
+    if wrapper is None or not hasattr(wrapper, "received_finish_reason"):
         return True  # nothing to tell by
     return bool(wrapper.received_finish_reason or getattr(wrapper, "intermittent_finish_reason", None))
 

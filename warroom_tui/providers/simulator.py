@@ -14,6 +14,7 @@ import random
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp", "hedge")
 
@@ -43,7 +44,7 @@ TASKS = {
            "le plan de tests", "l'intégration des restaurants", "la checklist de mise en production",
            "le modèle de données"],
 }
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "phatic": ["Sounds good to me!", "Great, thanks everyone.", "Agreed, let's go!", "Nice work, team.",
                    "Perfect, thanks!", "Ready when you are."],
@@ -217,7 +218,7 @@ def judge_reply(persona: str, messages: list[dict], seed: int | None) -> str:
     flags = FLAG_IDS.findall(messages[0]["content"])
     text = messages[-1]["content"]
     body = text.split("<<<", 1)[-1]
-    answer = {}
+    answer: dict[str, bool | str | None] = {}
     for f in flags:
         if f == "phatic":
             answer[f] = len(body.split()) < 16
