@@ -196,7 +196,7 @@ async def judge_command(args) -> int:
 
 
 async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None) -> dict:
-    from warroom_tui.analysis.load import default_coder, study_report
+    from warroom_tui.report import default_coder, study_report
 
     coder = coder or await default_coder(store)
     if coder is None:

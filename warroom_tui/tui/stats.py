@@ -52,7 +52,7 @@ class StatsScreen(Screen):
             await self.action_refresh()
 
     async def action_refresh(self) -> None:
-        from warroom_tui.analysis.load import default_coder, study_report
+        from warroom_tui.report import default_coder, study_report
 
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)

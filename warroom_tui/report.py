@@ -1,4 +1,4 @@
-"""Stored runs and one coder's labels, shaped for the statistics."""
+"""Stored runs and one coder's labels, from the store, shaped for the statistics (analysis never reads the store)."""
 
 from __future__ import annotations
 
