@@ -114,7 +114,7 @@ async def test_a_full_human_coding_session_resumed_after_a_restart(tmp_path, jud
         agreement = screen.agreement
     assert agreement["builtin@v4"]["n"] == 4
     async with Store.open(tmp_path / "lab.db") as store:
-        coders = {c["name"]: c["id"] for c in await store.coders()}
+        coders = {c.name: c.id for c in await store.coders()}
         labels = await store.labels(coders["tester"])
     assert [labels[m]["meta"][0] for m in sample] == [True, False, False, False]
     assert [labels[m]["phatic"][0] for m in sample] == [False, False, True, False]
@@ -169,12 +169,12 @@ async def test_lab_replays_a_stored_run_read_only(tmp_path, judged_db):
 
     async with Store.open(judged_db) as store:
         [first, *_] = await store.runs()
-    app = LabApp(load_scenario(scenarios_dir() / "sim-demo.toml"), db_path=judged_db, replay=(first["uid"], 0))
+    app = LabApp(load_scenario(scenarios_dir() / "sim-demo.toml"), db_path=judged_db, replay=(first.uid, 0))
     async with app.run_test(size=(110, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state == "replay done"
                          and app.screen.judge.idle, "the replay")
         lab = app.screen
-        assert len(lab.engine.transcript) == first["n_messages"] + 1 + 10  # + brief + round markers
+        assert len(lab.engine.transcript) == first.n_messages + 1 + 10  # + brief + round markers
         await pilot.press("n")
         assert lab.engine.conditions.naming != "real"  # read-only
         assert lab.panels[0].overlay  # the judge overlays updated

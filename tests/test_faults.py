@@ -47,7 +47,7 @@ async def run(s, tmp_path, gateway=None):
         engine.subscribe(grab)
         done = await engine.run()
         [r] = await store.runs()
-        stored = await store.messages(r["id"])
+        stored = await store.messages(r.id)
     return engine, done, stored, events
 
 

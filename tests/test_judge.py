@@ -171,7 +171,7 @@ async def test_judge_store_panel_adjudication_and_uncoded(tmp_path):
         again = await judge_store(store, judges[:1], CB)
         assert again.coded == {"builtin@v4": 0}  # nothing left to code
         kap = await adjudicate(store, ["builtin@v4", "sim/judge@v4"], CB)
-        coders = {c["name"]: c["id"] for c in await store.coders()}
+        coders = {c.name: c.id for c in await store.coders()}
         a, b = await store.labels(coders["builtin@v4"]), await store.labels(coders["sim/judge@v4"])
         inter = await store.labels(coders["panel-intersection@v4"])
         union = await store.labels(coders["panel-union@v4"])

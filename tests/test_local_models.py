@@ -35,7 +35,7 @@ async def test_smollm2_group_chat_end_to_end(tmp_path):
             engine.subscribe(Recorder(store))
             done = await engine.run()
             [run] = await store.runs()
-            stored = await store.messages(run["id"])
+            stored = await store.messages(run.id)
         servers = [srv.process for srv in gateway.local.servers.values()]
     finally:
         await gateway.aclose()

@@ -7,6 +7,7 @@ import pytest
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import VirtualClock
 from warroom_tui.engine.loop import Engine
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.scenario import parse_scenario
 from warroom_tui.store.db import SCHEMA_VERSION, Store, StoreError
 from warroom_tui.store.recorder import Recorder
@@ -51,14 +52,14 @@ async def test_recorder_stores_run_messages_and_condition_events(tmp_path):
         engine.subscribe(change)
         await engine.run()
         [run] = await store.runs()
-        assert run["series"] == "S1" and run["status"] == "done" and run["uid"] == engine.run_uid
-        agents = await store.agents(run["id"])
-        assert [a["nickname"] for a in agents] == ["Agent-A", "Agent-B"]
-        stored = await store.messages(run["id"])
+        assert run.series == "S1" and run.status == RunStatus.DONE and run.uid == engine.run_uid
+        agents = await store.agents(run.id)
+        assert [a.nickname for a in agents] == ["Agent-A", "Agent-B"]
+        stored = await store.messages(run.id)
         assert [(m.seq, m.text) for m in stored] == [(m.seq, m.text) for m in engine.transcript]
         errors = [m for m in stored if m.is_error]
         assert errors and all(m.error_kind == "permanent" for m in errors)
-        kinds = [(e["kind"], e["field"], e["round"], e["new"]) for e in await store.events(run["id"])]
+        kinds = [(e.kind, e.field, e.round, e.new) for e in await store.events(run.id)]
         assert ("condition", "naming", 1, "real") in kinds
         assert any(k[0] == "crashed" for k in kinds)
 

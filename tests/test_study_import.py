@@ -26,7 +26,7 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
         assert counts == expected
         again = load_study_file(files[0])
         assert await import_study_run(store, again[1], again[0]) is None  # idempotent
-        runs = {r["source_file"]: r for r in await store.runs()}
+        runs = {r.source_file: r for r in await store.runs()}
         for path in files:
             original = json.loads(path.read_text(encoding="utf-8"))
             exported = await export_run(store, runs[f"{path.parent.name}/{path.name}"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from warroom_tui.errors import CliError
 from warroom_tui.engine import events as ev
+from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
 from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
 from warroom_tui.store.db import Store, StoreError
@@ -42,7 +44,7 @@ async def run_command(args) -> int:
         raise CliError("--runs: must be at least 1")
     runs = args.runs or scenario.replicates
     store = await _open_store(args.db)
-    simulated = any(a.model.startswith("sim/") for a in scenario.roster())
+    simulated = any(is_simulated(a.model) for a in scenario.roster())
     if simulated:
         console.print("[bold yellow]SIMULATED[/] agents: scripted personas, not real models.")
     per_run = scenario.rounds + 1 if scenario.conditions.scaffolding != "isolated" else 1
@@ -71,11 +73,11 @@ async def run_command(args) -> int:
     for col in ("run", "status", "rounds", "messages", "errors", "crashed"):
         table.add_column(col)
     for r in results:
-        table.add_row(escape(r.run_uid), r.status, str(r.rounds), str(r.messages), str(r.errors),
+        table.add_row(escape(r.run_uid), str(r.status) + (" (stored)" if r.stored else ""), str(r.rounds), str(r.messages), str(r.errors),
                       escape(", ".join(r.crashed)) or "-")
     console.print(table)
     console.print(f"stored in {escape(str(args.db or default_db()))}")
-    return 0 if all(r.status.split(" ")[0] in ("done", "failed") for r in results) else 1
+    return 0 if all(r.status.finished for r in results) else 1
 
 
 async def import_human_command(args) -> int:
@@ -88,8 +90,13 @@ async def import_human_command(args) -> int:
             raise CliError(str(exc)) from None
     store = await _open_store(args.db)
     try:
-        for path in args.paths:
-            stored, missing = await import_human(store, path, args.coder)
+        known = await store.coder(args.coder)
+        if known is not None and known.kind != "human":
+            raise CliError(f"--coder: {args.coder!r} is the {known.kind} coder's name; give the human labels "
+                           "another name")
+        async with store.transaction():  # every file or none
+            done = [(path, *await import_human(store, path, args.coder)) for path in args.paths]
+        for path, stored, missing in done:
             console.print(f"{escape(str(path))}: {stored} labels stored as {escape(args.coder)}"
                           + (f", {missing} messages not in the database (import their transcripts first)"
                              if missing else ""))
@@ -98,10 +105,10 @@ async def import_human_command(args) -> int:
         for f in ("phatic", "meta", "lead", "arch", "agree", "comp", "mean", "n"):
             table.add_column(f, justify="right")
         for c in await store.coders():
-            if c["name"] != args.coder and c["kind"] != "human":
-                k = await agreement_with(store, args.coder, c["name"])
+            if c.name != args.coder and c.kind != "human":
+                k = await agreement_with(store, args.coder, c.name)
                 if k["n"]:
-                    table.add_row(escape(c["name"]), *[f"{k[f]:.3f}" for f in list(k)[:-1]], str(int(k["n"])))
+                    table.add_row(escape(c.name), *[f"{k[f]:.3f}" for f in list(k)[:-1]], str(int(k["n"])))
         if table.row_count:
             console.print(table)
     finally:
@@ -112,7 +119,7 @@ async def import_human_command(args) -> int:
 async def import_command(args) -> int:
     if args.human:
         return await import_human_command(args)
-    from warroom_tui.store.study_json import StudyFormatError, import_study_run, load_study_file, study_files
+    from warroom_tui.store.study_json import StudyFormatError, import_study_runs, load_study_file, study_files
 
     files = study_files(args.paths)
     missing = [p for p in args.paths if not p.exists()]
@@ -127,14 +134,12 @@ async def import_command(args) -> int:
         except StudyFormatError as exc:
             raise CliError(str(exc)) from None
     store = await _open_store(args.db)
-    added = skipped = 0
     try:
-        for source, data in checked:
-            if await import_study_run(store, data, source) is None:
-                skipped += 1
-            else:
-                added += 1
+        added, skipped = await import_study_runs(store, checked)
         counts = await store.counts()
+    except sqlite3.OperationalError as exc:
+        raise CliError(f"{store.path}: {exc}: another warroom is writing it; nothing was imported, "
+                       "try again when it is done") from None
     finally:
         await store.close()
     console.print(f"imported {added} runs ({skipped} already stored)")
@@ -201,7 +206,7 @@ async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq
     coder = coder or await default_coder(store)
     if coder is None:
         raise CliError("no labels yet: run `warroom judge` first")
-    if coder not in {c["name"] for c in await store.coders()}:
+    if await store.coder(coder) is None:
         raise CliError(f"--coder: no coder {coder!r} in the database")
     return await study_report(store, coder, codebook.trait_ids, pairs, rq1_series)
 
@@ -264,19 +269,19 @@ async def export_coded(args) -> int:
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db)
     try:
-        coders = [c for c in await store.coders() if args.coder in (None, c["name"])]
+        coders = [c for c in await store.coders() if args.coder in (None, c.name)]
         if not coders:
             raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder
                            else "no labels yet: run `warroom judge` first")
         out: Path = args.out
         for c in coders:
             path = out if len(coders) == 1 else out.with_name(
-                f"{out.stem}_{c['name'].replace('/', '_').replace('@', '_')}{out.suffix or '.csv'}")
+                f"{out.stem}_{c.name.replace('/', '_').replace('@', '_')}{out.suffix or '.csv'}")
             try:
-                n = await write_coded_csv(store, c["id"], codebook.ids, path)
+                n = await write_coded_csv(store, c.id, codebook.ids, path)
             except OSError as exc:
                 raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
-            console.print(f"{escape(c['name'])}: {n} rows -> {escape(str(path))}")
+            console.print(f"{escape(c.name)}: {n} rows -> {escape(str(path))}")
     finally:
         await store.close()
     return 0

@@ -10,20 +10,20 @@ from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.transcript import Message
 from warroom_tui.scenario import Scenario, parse_scenario
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import AgentRow, EventRow, RunRow
 
 BASE_RATE = 30.0  # words a second at speed 1
 
 
-def scenario_of(run: dict, agents: list[dict], messages: list[Message]) -> Scenario:
+def scenario_of(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> Scenario:
     """A scenario that describes a stored run (names as they were stored)."""
     rounds = max((m.round or 0 for m in messages if m.agent is not None), default=0)
     return parse_scenario({
-        "name": run["scenario"] or run["uid"], "series": run["series"][:40].replace("/", "-").replace("|", "-"),
-        "brief": run["brief"] or "(no brief)", "rounds": rounds,
-        "agents": [{"name": a["name"], "model": a["model"], "family": a.get("family", ""),
-                    "recipe": a.get("recipe", "")} for a in agents],
-        "conditions": {"naming": [a["nickname"] for a in agents]},
-    }, source=f"run {run['uid']}")
+        "name": run.scenario or run.uid, "series": run.series[:40].replace("/", "-").replace("|", "-"),
+        "brief": run.brief or "(no brief)", "rounds": rounds,
+        "agents": [{"name": a.name, "model": a.model, "family": a.family, "recipe": a.recipe} for a in agents],
+        "conditions": {"naming": [a.nickname for a in agents]},
+    }, source=f"run {run.uid}")
 
 
 class Replayer(RunControl):
@@ -31,11 +31,11 @@ class Replayer(RunControl):
 
     read_only = True
 
-    def __init__(self, run: dict, agents: list[dict], messages: list[Message], events: list[dict],
+    def __init__(self, run: RunRow, agents: list[AgentRow], messages: list[Message], events: list[EventRow],
                  speed: float = 1.0) -> None:
         super().__init__()
         self.run_info = run
-        self.run_uid = run["uid"]
+        self.run_uid = run.uid
         self.messages = messages
         self.stored_events = events
         self.speed = speed
@@ -51,8 +51,7 @@ class Replayer(RunControl):
         run = await store.run(ref)
         if run is None:
             raise LookupError(f"no run {ref!r} in {store.path}")
-        return cls(run, await store.agents(run["id"]), await store.messages(run["id"]),
-                   await store.events(run["id"]), speed)
+        return cls(run, await store.agents(run.id), await store.messages(run.id), await store.events(run.id), speed)
 
     @property
     def nicknames(self) -> list[str]:
@@ -70,12 +69,12 @@ class Replayer(RunControl):
 
     async def run(self) -> ev.RunDone:
         uid = self.run_uid
-        await self.emit(ev.RunStarted(uid, scenario=self.scenario, replicate=self.run_info.get("replicate", 0),
-                                      seed=self.run_info.get("seed") or 0, nicknames=self.nicknames,
-                                      simulated=bool(self.run_info.get("simulated"))))
-        changes = {}
+        await self.emit(ev.RunStarted(uid, scenario=self.scenario, replicate=self.run_info.replicate,
+                                      seed=self.run_info.seed or 0, nicknames=self.nicknames,
+                                      simulated=self.run_info.simulated))
+        changes: dict[int | None, list[EventRow]] = {}
         for e in self.stored_events:
-            changes.setdefault(e["seq"], []).append(e)
+            changes.setdefault(e.seq, []).append(e)
         errors: dict[int, int] = {}
         last_round = None
         for m in self.messages:
@@ -84,9 +83,9 @@ class Replayer(RunControl):
                     break
                 last_round = self.round = m.round
             for e in changes.pop(m.seq, []):
-                if e["kind"] == "condition":
-                    await self.emit(ev.ConditionChanged(uid, round=e["round"] or 0, seq=m.seq, field=e["field"],
-                                                        old=e["old"], new=e["new"], agent=e["agent_idx"]))
+                if e.kind == "condition":
+                    await self.emit(ev.ConditionChanged(uid, round=e.round or 0, seq=m.seq, field=e.field,
+                                                        old=e.old, new=e.new, agent=e.agent))
             await self._gate.wait()
             if self._stopped:
                 break

@@ -8,12 +8,12 @@ from warroom_tui.store.db import Store
 
 async def default_coder(store: Store) -> str | None:
     """The conservative panel if there is one, else the built-in coder, else the first non-human coder."""
-    coders = [c for c in await store.coders() if c["kind"] != "human"]
+    coders = [c for c in await store.coders() if c.kind != "human"]
     for prefix in ("panel-intersection", "builtin"):
         for c in coders:
-            if c["name"].startswith(prefix):
-                return c["name"]
-    return coders[0]["name"] if coders else None
+            if c.name.startswith(prefix):
+                return c.name
+    return coders[0].name if coders else None
 
 
 async def study_report(store: Store, coder: str, traits: list[str], pairs=None, rq1_series: str | None = None) -> dict:
@@ -31,30 +31,17 @@ async def study_report(store: Store, coder: str, traits: list[str], pairs=None, 
 
 
 async def load_runs(store: Store, coder: str, comp_flag: str = "comp") -> list[RunData]:
-    coders = {c["name"]: c["id"] for c in await store.coders()}
-    cid = coders[coder]
-    runs: dict[int, RunData] = {}
-    for r in await store.db.execute_fetchall(
-            "SELECT r.id, r.series, EXISTS(SELECT 1 FROM messages e WHERE e.run_id=r.id AND e.is_error=1"
-            " AND e.error_kind='permanent') FROM runs r WHERE r.status != 'running' OR r.source = 'import'"):
-        runs[r[0]] = RunData(run_id=r[0], series=r[1], crashed=bool(r[2]), agents={})
-    for run_id, idx, name in await store.db.execute_fetchall("SELECT run_id, idx, name FROM agents"):
-        if run_id in runs:
-            runs[run_id].agents[idx] = name
-    rows = await store.db.execute_fetchall(
-        "SELECT m.run_id, m.id, m.agent_idx, l.flag, l.value, l.level FROM labels l"
-        " JOIN messages m ON m.id = l.message_id WHERE l.coder_id = ? ORDER BY m.run_id, m.seq", (cid,))
-    per_message: dict[int, tuple[int, int, dict[str, bool], str]] = {}
-    for run_id, mid, agent, flag, value, level in rows:
-        if run_id not in runs:
+    found = await store.coder(coder)
+    if found is None:
+        raise LookupError(f"no coder {coder!r}")
+    runs = {r.run.id: RunData(run_id=r.run.id, series=r.run.series, crashed=r.crashed, agents=dict(r.agents))
+            for r in await store.finished_runs()}
+    for run_id, _, agent, flags in await store.labels_by_run(found.id):
+        run = runs.get(run_id)
+        if run is None:
             continue
-        entry = per_message.setdefault(mid, (run_id, agent, {}, ""))
-        entry[2][flag] = bool(value)
-        if flag == comp_flag and value:
-            per_message[mid] = (run_id, agent, entry[2], level)
-    for run_id, agent, flags, level in per_message.values():
-        run = runs[run_id]
-        run.labels.setdefault(agent, []).append(flags)
-        if flags.get(comp_flag):
-            run.levels.append(level)
+        values = {f: v for f, (v, _) in flags.items()}
+        run.labels.setdefault(agent, []).append(values)
+        if values.get(comp_flag):
+            run.levels.append(flags[comp_flag][1])
     return [r for r in runs.values() if r.labels]

@@ -8,9 +8,12 @@ from typing import Awaitable, Callable
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.loop import Engine
+from warroom_tui.engine.status import RunStatus
+from warroom_tui.modelid import SIM_PREFIX, is_simulated
 from warroom_tui.providers.gateway import Gateway
 from warroom_tui.scenario import Scenario
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import RunRow
 from warroom_tui.store.recorder import Recorder
 
 SIM_PERSONAS = ("architect", "coordinator", "supporter", "analyst", "summarizer", "lurker", "skeptic", "architect")
@@ -23,34 +26,36 @@ def with_backend(scenario: Scenario, backend: str | None) -> Scenario:
     if backend != "sim":
         raise ValueError(f"unknown backend {backend!r} (use sim)")
     if scenario.clones is not None:
-        agent = scenario.clones.agent.model_copy(update={"model": "sim/coordinator", "kind": None})
+        agent = scenario.clones.agent.model_copy(update={"model": f"{SIM_PREFIX}coordinator", "kind": None})
         return scenario.model_copy(update={"clones": scenario.clones.model_copy(update={"agent": agent})})
-    agents = [a if a.model.startswith("sim/") else
-              a.model_copy(update={"model": f"sim/{SIM_PERSONAS[i % len(SIM_PERSONAS)]}", "kind": None})
+    agents = [a if is_simulated(a.model) else
+              a.model_copy(update={"model": f"{SIM_PREFIX}{SIM_PERSONAS[i % len(SIM_PERSONAS)]}", "kind": None})
               for i, a in enumerate(scenario.agents)]
     return scenario.model_copy(update={"agents": agents})
 
 
 def all_simulated(scenario: Scenario) -> bool:
-    return all(a.model.startswith("sim/") for a in scenario.roster())
+    return all(is_simulated(a.model) for a in scenario.roster())
 
 
-async def _stored_result(store: Store, run: dict) -> "RunResult":
-    msgs = [m for m in await store.messages(run["id"]) if m.agent is not None]
-    agents = await store.agents(run["id"])
-    crashed = sorted({agents[m.agent]["name"] for m in msgs if m.error_kind == "permanent"})
-    return RunResult(run["uid"], run["status"] + " (stored)", len(msgs), sum(m.is_error for m in msgs), crashed,
-                     max((m.round or 0 for m in msgs), default=0) + 1)
+async def _stored_result(store: Store, run: RunRow) -> "RunResult":
+    msgs = [m for m in await store.messages(run.id) if m.agent is not None]
+    agents = await store.agents(run.id)
+    crashed = sorted({agents[m.agent].name for m in msgs if m.agent is not None and m.error_kind == "permanent"})
+    return RunResult(run.uid, run.status, len(msgs), sum(m.is_error for m in msgs), crashed,
+                     max((m.round or 0 for m in msgs), default=0) + 1, stored=True)
 
 
 @dataclass
 class RunResult:
     run_uid: str
-    status: str
+    status: RunStatus
     messages: int
     errors: int
     crashed: list[str]
     rounds: int
+    stored: bool = False
+    """Finished before this batch started: taken from the store."""
 
 
 async def run_batch(
@@ -77,21 +82,21 @@ async def run_batch(
         for replicate in range(runs or scenario.replicates):
             seed_i = base_seed + replicate
             known = None if fresh else await store.find_run(scenario.name, replicate, seed_i)
-            if known is not None and known["status"] in ("done", "failed"):
+            if known is not None and known.status.finished:
                 results.append(await _stored_result(store, known))
                 if on_event is not None:
-                    await on_event(ev.RunDone(known["uid"], status=known["status"], rounds=0, messages=0))
+                    await on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
                 continue
             clock = VirtualClock() if all_simulated(scenario) else RealClock()
-            resume = await store.messages(known["id"]) if known is not None else None
+            resume = await store.messages(known.id) if known is not None else None
             engine = Engine(scenario, gateway, clock=clock, replicate=replicate, seed=seed_i,
-                            run_uid=known["uid"] if known else None, resume=resume)
+                            run_uid=known.uid if known else None, resume=resume)
             engine.subscribe(Recorder(store))
             if on_event is not None:
                 engine.subscribe(on_event)
             done = await engine.run()
-            results.append(RunResult(engine.run_uid, done.status, done.stats["messages"], done.stats["errors"],
-                                     done.stats["crashed"], done.rounds))
+            results.append(RunResult(engine.run_uid, RunStatus(done.status), done.stats["messages"],
+                                     done.stats["errors"], done.stats["crashed"], done.rounds))
     finally:
         if own_gateway:
             await gateway.aclose()

@@ -17,6 +17,7 @@ from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
+from warroom_tui.modelid import is_simulated
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
 from warroom_tui.scenario import Scenario
 
@@ -65,7 +66,7 @@ class Engine(RunControl):
 
     @property
     def simulated(self) -> bool:
-        return any(a.model.startswith("sim/") for a in self.roster)
+        return any(is_simulated(a.model) for a in self.roster)
 
     async def say(self, text: str) -> Message:
         """The user writes into the chat; turns that start later see it."""

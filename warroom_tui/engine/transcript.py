@@ -33,7 +33,14 @@ class Message:
     """Turns left out of the prompt to fit the model's context window."""
     tokens: int = 0
     temperature: float | None = None
+    language: str = ""
+    """The language the source transcript detected (imported runs), else empty."""
+    time: str = ""
+    """The wall-clock time the source transcript shows for the message (imported runs), else empty."""
+    study: dict = field(default_factory=dict)
+    """Imported runs: the transcript's other message fields, read only by the study exporter."""
     extra: dict = field(default_factory=dict)
+    """The engine's own, while a message streams; never stored."""
 
     @property
     def is_agent(self) -> bool:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from warroom_tui.analysis.agreement import cohen_kappa
 from warroom_tui.store.db import Store
+from warroom_tui.store.study_json import MAX_ROUND
+from warroom_tui.store.rows import CodingRow
 
 HUMAN_FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp")
 REQUIRED = ("id", "file", "round") + tuple(f"human_{f}" for f in HUMAN_FLAGS)
@@ -43,6 +45,8 @@ def read_human_csv(path: Path) -> list[dict]:
             rnd = int(row["round"])
         except (TypeError, ValueError):
             raise HumanCsvError(f"{path}: line {n}: round: not a whole number") from None
+        if not 0 <= rnd <= MAX_ROUND:
+            raise HumanCsvError(f"{path}: line {n}: round: out of range (0 to {MAX_ROUND})")
         flags = {}
         for f in HUMAN_FLAGS:
             value = (row.get(f"human_{f}") or "").strip().lower()
@@ -56,27 +60,24 @@ def read_human_csv(path: Path) -> list[dict]:
 async def import_human(store: Store, path: Path, name: str = "human") -> tuple[int, int]:
     """Store the labels as coder `name`; returns (stored, not found in the database)."""
     rows = read_human_csv(path)
-    runs = {r["source_file"]: r["id"] for r in await store.runs() if r["source_file"]}
-    cid = await store.coder_id(name, "human", "v4", {"source": str(path)})
+    runs = {r.source_file: r.id for r in await store.runs() if r.source_file}
     found, missing = [], 0
-    for row in rows:
-        run_id = runs.get(row["file"])
-        hit = None
-        if run_id is not None:
-            hit = await store.db.execute_fetchall(
-                "SELECT id FROM messages WHERE run_id=? AND nickname=? AND round=? AND agent_idx IS NOT NULL",
-                (run_id, row["nickname"], row["round"]))
-        if not hit:
-            missing += 1
-            continue
-        found.append((hit[0][0], "coded", "", row["flags"]))
-    await store.save_codings(cid, found)
+    async with store.transaction():
+        cid = await store.coder_id(name, "human", "v4", {"source": str(path)})
+        for row in rows:
+            run_id = runs.get(row["file"])
+            mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
+            if mid is None:
+                missing += 1
+                continue
+            found.append(CodingRow(mid, "coded", "", row["flags"]))
+        await store.save_codings(cid, found)
     return len(found), missing
 
 
 async def agreement_with(store: Store, human: str, coder: str, flags=HUMAN_FLAGS) -> dict[str, float]:
     """Per-flag kappa of a coder against the human, over messages both coded; plus mean and n."""
-    ids = {c["name"]: c["id"] for c in await store.coders()}
+    ids = {c.name: c.id for c in await store.coders()}
     h, c = await store.labels(ids[human]), await store.labels(ids[coder])
     common = sorted(set(h) & set(c))
     out = {f: cohen_kappa([h[m][f][0] for m in common], [c[m].get(f, (False, ""))[0] for m in common])

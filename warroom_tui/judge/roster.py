@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from warroom_tui.engine.transcript import Message
 from warroom_tui.judge.types import Roster
+from warroom_tui.store.rows import AgentRow
 
 
-def run_aliases(agents: list[dict], messages: list[Message]) -> tuple[tuple[str, ...], ...]:
+def run_aliases(agents: list[AgentRow], messages: list[Message]) -> tuple[tuple[str, ...], ...]:
     """Every name an agent went by: nicknames it had in the run, display name, model id."""
-    names: list[list[str]] = [[a["nickname"], a["name"], a["model"], a["model"].rsplit("/", 1)[-1]] for a in agents]
+    names: list[list[str]] = [[a.nickname, a.name, a.model, a.model.rsplit("/", 1)[-1]] for a in agents]
     for m in messages:
         if m.agent is not None and m.agent < len(names) and m.nickname and m.nickname not in names[m.agent]:
             names[m.agent].append(m.nickname)

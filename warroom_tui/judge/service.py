@@ -17,6 +17,7 @@ from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure, LLMJudge
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import CodingRow, UncodedMessage
 
 ADJUDICATIONS = ("intersection", "union")
 
@@ -75,8 +76,8 @@ class RosterCache:
         return roster_for(aliases, crashed, speaker)
 
 
-def _row(mid: int, coding: Coding) -> tuple:
-    return (mid, "coded", "", {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()})
+def _row(mid: int, coding: Coding) -> CodingRow:
+    return CodingRow(mid, "coded", "", {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()})
 
 
 async def judge_store(store: Store, judges: list, codebook: Codebook, *, concurrency: int = 4,
@@ -89,7 +90,7 @@ async def judge_store(store: Store, judges: list, codebook: Codebook, *, concurr
         report.coded[judge.name] = report.uncoded[judge.name] = 0
         report.reasons[judge.name] = Counter()
         for m in todo:
-            await rosters.get(m["run_id"])
+            await rosters.get(m.run_id)
         if isinstance(judge, BuiltinJudge):
             rows = await asyncio.to_thread(_code_builtin, judge, todo, rosters)
             await store.save_codings(cid, rows)
@@ -106,8 +107,8 @@ async def judge_store(store: Store, judges: list, codebook: Codebook, *, concurr
 POOL_MIN = 3000  # messages: below this, one process is faster than starting a pool
 
 
-def _code_builtin(judge: BuiltinJudge, todo: list[dict], rosters: RosterCache) -> list[tuple]:
-    jobs = [(m["id"], m["text"], roster_for(*rosters.cache[m["run_id"]], m["agent_idx"])) for m in todo]
+def _code_builtin(judge: BuiltinJudge, todo: list[UncodedMessage], rosters: RosterCache) -> list[CodingRow]:
+    jobs = [(m.id, m.text, roster_for(*rosters.cache[m.run_id], m.agent)) for m in todo]
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < POOL_MIN or workers < 2:
         return _code_chunk(judge.codebook, jobs)
@@ -117,7 +118,7 @@ def _code_builtin(judge: BuiltinJudge, todo: list[dict], rosters: RosterCache) -
         return [row for part in pool.map(_code_chunk, [judge.codebook] * len(chunks), chunks) for row in part]
 
 
-def _code_chunk(codebook: Codebook, jobs: list[tuple]) -> list[tuple]:
+def _code_chunk(codebook: Codebook, jobs: list[tuple]) -> list[CodingRow]:
     coder = BuiltinCoder(codebook)
     return [_row(mid, coder.code(text, roster)) for mid, text, roster in jobs]
 
@@ -126,23 +127,23 @@ async def _code_llm(store, cid, judge, todo, rosters, report, concurrency, on_pr
     gate = asyncio.Semaphore(concurrency)
     done = 0
 
-    async def one(m: dict) -> tuple:
+    async def one(m: UncodedMessage) -> CodingRow:
         async with gate:
-            roster = await rosters.roster(m["run_id"], m["agent_idx"])
+            roster = await rosters.roster(m.run_id, m.agent)
             try:
-                return _row(m["id"], await judge.code(m["text"], roster))
+                return _row(m.id, await judge.code(m.text, roster))
             except JudgeFailure as exc:
-                return (m["id"], "uncoded", str(exc), {})
+                return CodingRow(m.id, "uncoded", str(exc))
 
     for batch_start in range(0, len(todo), 50):
         rows = await asyncio.gather(*(one(m) for m in todo[batch_start:batch_start + 50]))
         await store.save_codings(cid, rows)
         for row in rows:
-            if row[1] == "coded":
+            if row.status == "coded":
                 report.coded[judge.name] += 1
             else:
                 report.uncoded[judge.name] += 1
-                report.reasons[judge.name][row[2].split(":")[0]] += 1
+                report.reasons[judge.name][row.reason.split(":")[0]] += 1
         done += len(rows)
         if on_progress:
             on_progress(judge.name, done, len(todo))
@@ -150,7 +151,7 @@ async def _code_llm(store, cid, judge, todo, rosters, report, concurrency, on_pr
 
 async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
-    coders = {c["name"]: c["id"] for c in await store.coders()}
+    coders = {c.name: c.id for c in await store.coders()}
     all_labels = {n: await store.labels(coders[n]) for n in names}
     common = set.intersection(*(set(v) for v in all_labels.values())) if all_labels else set()
     for mode in ADJUDICATIONS:
@@ -166,7 +167,7 @@ async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict
                 levels = sorted(l for l in levels if l)
                 level = Counter(levels).most_common(1)[0][0] if value and levels else ""
                 flags[f] = (value, level)
-            rows.append((mid, "coded", "", flags))
+            rows.append(CodingRow(mid, "coded", "", flags))
         await store.save_codings(cid, rows)
     plain = {n: {mid: {f: v for f, (v, _) in all_labels[n][mid].items()} for mid in common} for n in names}
     return kappa_table(plain, codebook.ids)

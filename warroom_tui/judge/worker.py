@@ -21,6 +21,7 @@ from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure
 from warroom_tui.judge.service import BuiltinJudge
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import CodingRow
 
 
 @dataclass
@@ -135,13 +136,13 @@ class JudgeWorker:
             except JudgeFailure as exc:
                 state.uncoded += 1
                 if self.store and mid is not None:
-                    await self.store.save_codings(await self._cid(judge), [(mid, "uncoded", str(exc), {})])
+                    await self.store.save_codings(await self._cid(judge), [CodingRow(mid, "uncoded", str(exc))])
                 continue
             state.labels.setdefault(judge.name, {}).setdefault(m.agent, []).append(coding.flags)
             state.by_seq.setdefault(judge.name, {})[m.seq] = coding.flags
             if self.store and mid is not None:
                 flags = {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()}
-                await self.store.save_codings(await self._cid(judge), [(mid, "coded", "", flags)])
+                await self.store.save_codings(await self._cid(judge), [CodingRow(mid, "coded", "", flags)])
         if self.on_update:
             self.on_update(Update(run_uid, m.agent, state))
 

@@ -8,6 +8,7 @@ import os
 import re
 from typing import AsyncIterator
 
+from warroom_tui.modelid import is_simulated
 from warroom_tui.providers.base import ModelCall, ProviderError
 from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
 
@@ -134,7 +135,7 @@ class Gateway:
         kwargs: dict = {"model": call.model}
         if call.api_base:
             kwargs["api_base"] = call.api_base
-        if call.model.startswith("sim/"):
+        if is_simulated(call.model):
             kwargs["metadata"] = {"sim_pace": self.sim_pace}
         return kwargs
 
@@ -145,7 +146,7 @@ class Gateway:
             common["seed"] = call.seed
         if call.stop:
             common["stop"] = call.stop
-        if call.prompt is not None and not call.model.startswith("sim/"):
+        if call.prompt is not None and not is_simulated(call.model):
             if common["model"].startswith("openai/"):
                 common["model"] = "text-completion-openai/" + common["model"].removeprefix("openai/")
             response = await litellm.atext_completion(prompt=call.prompt, **common)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import RunRow
 from warroom_tui.store.study_json import export_name
 
 STUDY_FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp")
@@ -19,12 +20,12 @@ def detect_lang(text: str) -> str:
     return "fr" if fr > en else "en"
 
 
-def run_label(run: dict) -> str:
-    if run["source"] == "import" and run["source_file"]:
-        stem = Path(run["source_file"]).stem
-        prefix = f"warroom-{run['series']}-"
-        return f"{run['series']}-{stem.removeprefix(prefix)}"
-    return f"{run['series']}-{run['uid'].removeprefix(run['series'] + '-')}"
+def run_label(run: RunRow) -> str:
+    if run.source == "import" and run.source_file:
+        stem = Path(run.source_file).stem
+        prefix = f"warroom-{run.series}-"
+        return f"{run.series}-{stem.removeprefix(prefix)}"
+    return f"{run.series}-{run.uid.removeprefix(run.series + '-')}"
 
 
 def columns(flags: list[str]) -> list[str]:
@@ -37,21 +38,19 @@ async def coded_rows(store: Store, coder_id: int, flags: list[str]) -> list[dict
     labels = await store.labels(coder_id)
     rows = []
     for run in await store.runs():
-        agents = await store.agents(run["id"])
-        ids = await store.db.execute_fetchall(
-            "SELECT id, seq FROM messages WHERE run_id=? AND agent_idx IS NOT NULL", (run["id"],))
-        by_seq = {seq: mid for mid, seq in ids}
-        for m in await store.messages(run["id"]):
+        agents = await store.agents(run.id)
+        by_seq = await store.message_ids(run.id)
+        for m in await store.messages(run.id):
             mid = by_seq.get(m.seq)
             if m.agent is None or mid not in labels:
                 continue
             got = labels[mid]
             row = {
-                "id": f"{run_label(run)}|{m.nickname}|R{m.round}", "series": run["series"], "file": export_name(run),
-                "nickname": m.nickname, "agent": agents[m.agent]["name"], "round": m.round,
+                "id": f"{run_label(run)}|{m.nickname}|R{m.round}", "series": run.series, "file": export_name(run),
+                "nickname": m.nickname, "agent": agents[m.agent].name, "round": m.round,
                 "comp_level": got.get("comp", (False, ""))[1],
                 "has_xref": str(got.get("has_xref", (False, ""))[0]),
-                "lang": m.extra.get("language_detected") or detect_lang(m.text), "text": m.text,
+                "lang": m.language or detect_lang(m.text), "text": m.text,
             }
             for f in flags:
                 if f != "has_xref":

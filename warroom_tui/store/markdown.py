@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from warroom_tui.engine.transcript import Message, clean_text
+from warroom_tui.store.rows import AgentRow, EventRow, RunRow
 
 
 def fence(text: str) -> str:
@@ -18,23 +19,24 @@ def _plain(text: str) -> str:
     return re.sub(r"[\\`*_{}\[\]<>()#+!|~]", lambda m: "\\" + m.group(0), " ".join(clean_text(text).split()))
 
 
-def run_markdown(run: dict, agents: list[dict], messages: list[Message], events: list[dict] | None = None) -> str:
-    lines = [f"# Run {_plain(run['uid'])}", ""]
-    lines.append(f"- scenario: {_plain(run['scenario'])} (series {_plain(run['series'])})")
-    lines.append(f"- status: {_plain(run['status'])}")
-    if run.get("simulated"):
+def run_markdown(run: RunRow, agents: list[AgentRow], messages: list[Message],
+                 events: list[EventRow] | None = None) -> str:
+    lines = [f"# Run {_plain(run.uid)}", ""]
+    lines.append(f"- scenario: {_plain(run.scenario)} (series {_plain(run.series)})")
+    lines.append(f"- status: {_plain(run.status.value)}")
+    if run.simulated:
         lines.append("- **SIMULATED agents: scripted personas, not real models**")
     lines.append("")
     lines.append("| nickname | model | family | recipe |")
     lines.append("|---|---|---|---|")
     for a in agents:
-        lines.append(f"| {_plain(a['nickname'])} | {_plain(a['model'])} | {_plain(a['family'])} | {_plain(a['recipe'])} |")
+        lines.append(f"| {_plain(a.nickname)} | {_plain(a.model)} | {_plain(a.family)} | {_plain(a.recipe)} |")
     lines.append("")
-    changes = {e["seq"]: e for e in (events or []) if e["kind"] == "condition" and e["seq"] is not None}
+    changes = {e.seq: e for e in (events or []) if e.kind == "condition" and e.seq is not None}
     for m in messages:
         if m.seq in changes:
             e = changes[m.seq]
-            lines += [f"> condition {_plain(e['field'])}: {_plain(str(e['old']))} -> {_plain(str(e['new']))}", ""]
+            lines += [f"> condition {_plain(e.field)}: {_plain(str(e.old))} -> {_plain(str(e.new))}", ""]
         if m.sender == "system":
             lines += [f"## {_plain(m.text)}", ""]
             continue

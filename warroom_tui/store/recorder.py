@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.loop import agent_key
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import AgentRow
 
 
-def agent_rows(scenario, nicknames: list[str]) -> list[dict]:
-    return [
-        {"key": agent_key(i), "name": a.name, "nickname": nicknames[i], "model": a.model, "family": a.family,
-         "recipe": a.recipe, "kind": a.kind or "", "temperature": a.temperature,
-         "extra": {"simulated": a.model.startswith("sim/")}}
-        for i, a in enumerate(scenario.roster())
-    ]
+def agent_rows(scenario, nicknames: list[str]) -> list[AgentRow]:
+    return [AgentRow(idx=i, key=agent_key(i), name=a.name, nickname=nicknames[i], model=a.model, family=a.family,
+                     recipe=a.recipe, kind=a.kind or "", temperature=a.temperature)
+            for i, a in enumerate(scenario.roster())]
 
 
 class Recorder:
@@ -25,8 +24,8 @@ class Recorder:
         if isinstance(event, ev.RunStarted) and event.resumed:
             run = await self.store.run(event.run_uid)
             if run is not None:
-                self.run_ids[event.run_uid] = run["id"]
-                await self.store.finish_run(run["id"], "running")
+                self.run_ids[event.run_uid] = run.id
+                await self.store.finish_run(run.id, RunStatus.RUNNING)
                 return
         if isinstance(event, ev.RunStarted):
             s = event.scenario
@@ -41,7 +40,7 @@ class Recorder:
         if run_id is None:
             return
         if isinstance(event, (ev.MessageDone, ev.MessageAdded)):
-            await self.store.add_messages(run_id, [event.message])
+            await self.store.add_message(run_id, event.message)
         elif isinstance(event, ev.ConditionChanged):
             await self.store.add_event(run_id, "condition", round_=event.round, seq=event.seq, field=event.field,
                                        agent=event.agent, old=event.old, new=event.new)
@@ -50,4 +49,4 @@ class Recorder:
         elif isinstance(event, ev.AgentRevived):
             await self.store.add_event(run_id, "revived", round_=event.round, agent=event.agent)
         elif isinstance(event, ev.RunDone):
-            await self.store.finish_run(run_id, event.status, event.reason)
+            await self.store.finish_run(run_id, RunStatus(event.status), event.reason)

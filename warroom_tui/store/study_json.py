@@ -1,21 +1,29 @@
 """The study's transcript JSON (warroom-<series>-runNN.json): import into the store, export back.
 
-Fields the store has no column for are kept in `extra`/`meta`, so an imported
-run exports back to the same JSON.
+Fields the store has no column for are kept in `study` (agents, messages) and `meta` (the run), read only
+by the exporter here, so an imported run exports back to the same JSON. A run is identified by the hash
+of its transcript; a warroom export carries its run's status (`warroom.status`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message, word_count
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import AgentRow, RunRow
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
 SCAFFOLDING_TO_ABLATION = {"full": None, "no-peers": "K1", "no-identity": "K2", "empty": "K3", "isolated": None}
+
+
+MAX_ROUND = 1_000_000
+"""Rounds and run numbers above this are not a chat anyone ran (and would not fit SQLite's integers)."""
 
 
 class StudyFormatError(Exception):
@@ -62,8 +70,8 @@ def parse_study_run(data: object, path: str) -> dict:
             continue
         _need(sender in keys, path, f"{where}.sender", f"{sender!r} is not in environment.agentRanking")
         rnd = m.get("round")
-        _need(isinstance(rnd, int) and not isinstance(rnd, bool) and rnd >= 0, path, f"{where}.round",
-              "missing or not a whole number >= 0")
+        _need(isinstance(rnd, int) and not isinstance(rnd, bool) and 0 <= rnd <= MAX_ROUND, path,
+              f"{where}.round", f"missing or not a whole number from 0 to {MAX_ROUND}")
         _need(isinstance(m.get("isError", False), bool), path, f"{where}.isError", "not true/false")
         for field in ("agent", "agent_nickname", "model_id"):
             _need(isinstance(m.get(field, ""), str), path, f"{where}.{field}", "not a string")
@@ -75,6 +83,13 @@ def parse_study_run(data: object, path: str) -> dict:
     permanent = (errored or {}).get("permanent", [])
     _need(isinstance(permanent, (list, type(None))) and all(isinstance(x, str) for x in permanent or []),
           path, "stats.agentsWhoErrored.permanent", "not a list of names")
+    run_number = env.get("runNumber")
+    _need(not isinstance(run_number, int) or isinstance(run_number, bool) or abs(run_number) <= MAX_ROUND,
+          path, "environment.runNumber", f"out of range (more than {MAX_ROUND})")
+    block = data.get("warroom", {})
+    _need(isinstance(block, dict), path, "warroom", "not an object")
+    _need(block.get("status", "done") in {s.value for s in RunStatus}, path, "warroom.status",
+          f"expected one of {', '.join(s.value for s in RunStatus)}")
     return data
 
 
@@ -105,60 +120,96 @@ def load_study_file(path: Path, root: Path | None = None) -> tuple[str, dict]:
     return source, data
 
 
+def study_digest(data: dict) -> str:
+    """A run's identity: the hash of its transcript (key order and whitespace do not count)."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _status(data: dict) -> tuple[RunStatus, str]:
+    """A warroom export says how far its run had got; the study's runs are complete."""
+    block = data.get("warroom") or {}
+    status = RunStatus(block.get("status", RunStatus.DONE.value))
+    if status == RunStatus.RUNNING:
+        return RunStatus.INTERRUPTED, "exported while it was running"
+    return status, str(block.get("reason", ""))
+
+
 async def import_study_run(store: Store, data: dict, source_file: str) -> int | None:
-    """Store one checked study run; None when it is already there. One transaction."""
+    """Store one checked study run; None when it is already there (the same transcript, or an export of a run
+    this database holds). One transaction."""
+    digest = study_digest(data)
+    if await store.run_by_digest(digest) is not None:
+        return None
+    own_id = data["environment"].get("id")
+    if isinstance(own_id, str) and own_id and (known := await store.run(own_id)) is not None \
+            and known.source == "live":
+        return None  # exported from this database
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     series = cond["series"]
-    uid = f"study:{source_file}"
-    if await store.run(uid) is not None:
-        return None
     ranking = env["agentRanking"]
     index = {a["key"]: i for i, a in enumerate(ranking)}
     errored = (data.get("stats") or {}).get("agentsWhoErrored") or {}
     permanent = set(errored.get("permanent") or []) if isinstance(errored, dict) else set()
-    agents = [
-        {"key": a["key"], "name": a["name"], "nickname": a["nickname"], "model": a["model"],
-         "extra": {k: v for k, v in a.items() if k not in ("key", "name", "nickname", "model")}}
-        for a in ranking
-    ]
+    agents = [AgentRow(idx=i, key=a["key"], name=a["name"], nickname=a["nickname"], model=a["model"],
+                       study={k: v for k, v in a.items() if k not in ("key", "name", "nickname", "model")})
+              for i, a in enumerate(ranking)]
     meta = {k: v for k, v in data.items() if k not in ("conversation",)}
     meta["environment"] = {k: v for k, v in env.items() if k != "agentRanking"}
     meta["conversation"] = {k: v for k, v in conv.items() if k != "messages"}
     messages: list[Message] = []
     for seq, m in enumerate(conv["messages"]):
         sender = m["sender"]
+        time = m.get("time") if isinstance(m.get("time"), str) else ""
         if sender == "system":
-            messages.append(Message(seq=seq, sender="system", text=m["system"], round=None,
-                                    extra={k: v for k, v in m.items() if k not in ("sender", "system")}))
+            messages.append(Message(seq=seq, sender="system", text=m["system"], round=None, time=time,
+                                    study={k: v for k, v in m.items() if k not in ("sender", "system")}))
             continue
         if sender == "user":
-            messages.append(Message(seq=seq, sender="user", text=m["text"], round=None,
-                                    extra={k: v for k, v in m.items() if k not in ("sender", "text")}))
+            messages.append(Message(seq=seq, sender="user", text=m["text"], round=None, time=time,
+                                    study={k: v for k, v in m.items() if k not in ("sender", "text")}))
             continue
         i = index[sender]
         is_error = bool(m.get("isError", False))
-        extra = {k: v for k, v in m.items() if k not in AGENT_COLUMNS}
-        extra["_keys"] = [k for k in AGENT_COLUMNS if k in m]
+        study = {k: v for k, v in m.items() if k not in AGENT_COLUMNS}
+        study["_keys"] = [k for k in AGENT_COLUMNS if k in m]
+        language = m.get("language_detected")
         messages.append(Message(
             seq=seq, sender=sender, text=m["text"], round=m["round"], agent=i,
             nickname=m.get("agent_nickname", ranking[i]["nickname"]), name=m.get("agent", ranking[i]["name"]),
             model=m.get("model_id", ranking[i]["model"]), is_error=is_error,
             error_kind=("permanent" if m.get("agent", ranking[i]["name"]) in permanent else "transient")
-            if is_error else "", extra=extra,
+            if is_error else "", time=time, language=language if isinstance(language, str) else "", study=study,
         ))
-    try:  # one transaction: a failed import leaves nothing behind
+    status, reason = _status(data)
+    simulated = cond.get("simulated") is True or any(a.simulated for a in agents)
+    async with store.transaction():  # a failed import leaves nothing behind
         run_id = await store.create_run(
-            uid=uid, scenario=f"study-{series}", series=series, brief=conv.get("userPrompt") or "",
-            agents=agents, source="import", source_file=source_file, status="done",
-            conditions=study_conditions(cond), meta=meta, commit=False,
-            replicate=int(env["runNumber"]) if isinstance(env.get("runNumber"), int) else 0,
+            uid=f"study:{digest[:16]}", scenario=f"study-{series}", series=series,
+            brief=conv.get("userPrompt") or "", agents=agents, source="import", source_file=source_file,
+            status=status, reason=reason, conditions=study_conditions(cond), meta=meta, simulated=simulated,
+            replicate=int(env["runNumber"]) if isinstance(env.get("runNumber"), int) else 0, digest=digest,
         )
-        await store.add_messages(run_id, messages, commit=False)
-        await store.db.commit()
-    except BaseException:
-        await store.db.rollback()
-        raise
+        await store.add_messages(run_id, messages)
     return run_id
+
+
+async def import_study_runs(store: Store, checked: list[tuple[str, dict]]) -> tuple[int, int]:
+    """Store checked runs all together or none; returns (added, already stored)."""
+    await _backfill_digests(store)
+    added = 0
+    async with store.transaction():
+        for source, data in checked:
+            added += await import_study_run(store, data, source) is not None
+    return added, len(checked) - added
+
+
+async def _backfill_digests(store: Store) -> None:
+    """Runs imported before runs were identified by content get their digest (from their export)."""
+    for run in await store.imported_without_digest():
+        digest = study_digest(await export_run(store, run))
+        if await store.run_by_digest(digest) is None:
+            await store.set_digest(run.id, digest)
 
 
 def study_files(paths: list[Path]) -> list[Path]:
@@ -172,70 +223,73 @@ def study_files(paths: list[Path]) -> list[Path]:
 
 
 # -- export -------------------------------------------------------------------
-async def export_run(store: Store, run: dict) -> dict:
+async def export_run(store: Store, run: RunRow) -> dict:
     """A run as the study's JSON shape (imported runs come back as they were)."""
-    agents = await store.agents(run["id"])
-    messages = await store.messages(run["id"])
-    meta = run["meta"] if run["source"] == "import" else _live_meta(run, agents, messages)
-    ranking = [dict({"key": a["key"], "name": a["name"], "nickname": a["nickname"], "model": a["model"]},
-                    **a["extra"]) for a in agents]
+    agents = await store.agents(run.id)
+    messages = await store.messages(run.id)
+    meta = run.meta if run.source == "import" else _live_meta(run, agents, messages)
+    ranking = [dict({"key": a.key, "name": a.name, "nickname": a.nickname, "model": a.model}, **a.study)
+               for a in agents]
     env = dict(meta.get("environment", {}))
     env["agentRanking"] = ranking
     conv = dict(meta.get("conversation", {}))
-    conv["messages"] = [_export_message(m, agents) for m in messages]
+    conv["messages"] = [_export_message(m) for m in messages]
     out = {k: v for k, v in meta.items() if k not in ("environment", "conversation", "scenario")}
     out["environment"], out["conversation"] = env, conv
     return out
 
 
-def _export_message(m: Message, agents: list[dict]) -> dict:
-    extra = dict(m.extra)
+def _export_message(m: Message) -> dict:
+    study = dict(m.study)
     if m.sender == "system":
-        return {"sender": "system", **extra, "system": m.text}
+        return {"sender": "system", **study, "system": m.text}
     if m.sender == "user":
-        return {"sender": "user", **extra, "text": m.text}
-    keys = extra.pop("_keys", list(AGENT_COLUMNS))
+        return {"sender": "user", **study, "text": m.text}
+    keys = study.pop("_keys", list(AGENT_COLUMNS))
     full = {"sender": m.sender, "agent": m.name, "agent_nickname": m.nickname, "model_id": m.model,
             "round": m.round, "text": m.text, "isError": m.is_error}
     out = {k: full[k] for k in keys}
-    if "_keys" not in m.extra:  # a live message: fill the study's extra fields
+    if "_keys" not in m.study:  # a live message: fill the study's extra fields
         out.update({"position": (m.agent or 0) + 1, "wordCount": word_count(m.text)})
-    out.update(extra)
+    out.update(study)
     return out
 
 
-def _live_meta(run: dict, agents: list[dict], messages: list[Message]) -> dict:
-    cond = run["conditions"]
-    scenario = run["meta"].get("scenario", {})
+def _live_meta(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> dict:
+    cond = run.conditions
+    scenario = run.meta.get("scenario", {})
     naming = cond.get("naming", "neutral")
     agent_msgs = [m for m in messages if m.agent is not None]
-    crashed = sorted({agents[m.agent]["name"] for m in agent_msgs if m.error_kind == "permanent"})
-    transient = sorted({agents[m.agent]["name"] for m in agent_msgs if m.is_error and m.error_kind != "permanent"})
+    names = {a.idx: a.name for a in agents}
+    crashed = sorted({names[m.agent] for m in agent_msgs if m.agent is not None and m.error_kind == "permanent"})
+    transient = sorted({names[m.agent] for m in agent_msgs
+                        if m.agent is not None and m.is_error and m.error_kind != "permanent"})
     rounds = max((m.round or 0 for m in agent_msgs), default=0) + 1
     return {
         "condition": {
-            "label": run["series"], "series": run["series"], "temperature": cond.get("temperature"),
+            "label": run.series, "series": run.series, "temperature": cond.get("temperature"),
             "promptAblation": SCAFFOLDING_TO_ABLATION.get(cond.get("scaffolding", "full")),
             "useRealNames": naming == "real", "cloneMode": bool(scenario.get("clones")),
             "mode": "single" if cond.get("scaffolding") == "isolated" else "free",
-            "simulated": bool(run["simulated"]),
+            "simulated": run.simulated,
         },
         "environment": {
-            "id": run["uid"], "timestamp": run["started_at"], "runNumber": run["replicate"] + 1,
+            "id": run.uid, "timestamp": run.started_at, "runNumber": run.replicate + 1,
             "staggerMs": int(float(scenario.get("stagger", 1.2)) * 1000), "maxRounds": scenario.get("rounds"),
             "removeErrored": True,
         },
-        "conversation": {"userPrompt": run["brief"]},
+        "conversation": {"userPrompt": run.brief},
         "stats": {
             "totalMessages": len(messages), "userMessages": sum(m.sender == "user" for m in messages),
             "aiMessages": len(agent_msgs), "errors": sum(m.is_error for m in agent_msgs), "rounds": rounds,
-            "agentsWhoResponded": sorted({agents[m.agent]["name"] for m in agent_msgs if not m.is_error}),
+            "agentsWhoResponded": sorted({names[m.agent] for m in agent_msgs if m.agent is not None and not m.is_error}),
             "agentsWhoErrored": {"permanent": crashed, "transient": transient},
         },
+        "warroom": {"status": run.status.value, "reason": run.reason},
     }
 
 
-def export_name(run: dict) -> str:
-    if run["source"] == "import" and run["source_file"]:
-        return run["source_file"]
-    return f"{run['series']}/{run['uid'].replace('/', '_').replace(':', '_')}.json"
+def export_name(run: RunRow) -> str:
+    if run.source == "import" and run.source_file:
+        return run.source_file
+    return f"{run.series}/{run.uid.replace('/', '_').replace(':', '_')}.json"

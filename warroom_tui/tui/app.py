@@ -87,7 +87,7 @@ class LabApp(App):
             if not self.screen_stack or len(self.screen_stack) <= 1:
                 await self.push_screen(self.lab_screen(self.scenario))
             return
-        await self.push_screen(self.lab_screen(replayer.scenario, replay=(replayer.run_info["id"], speed)))
+        await self.push_screen(self.lab_screen(replayer.scenario, replay=(replayer.run_info.id, speed)))
 
     @property
     def codebook(self):

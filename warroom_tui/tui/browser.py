@@ -37,11 +37,11 @@ class RunBrowser(Screen):
         table.add_columns("id", "series", "scenario", "source", "status", "messages", "agents", "started")
         runs = await self.store.runs()
         for r in reversed(runs):
-            self.run_ids.append(r["id"])
-            sim = " (sim)" if r["simulated"] else ""
+            self.run_ids.append(r.id)
+            sim = " (sim)" if r.simulated else ""
             table.add_row(*[Text(str(v)) for v in (
-                r["id"], r["series"], r["scenario"] + sim, r["source"], r["status"], r["n_messages"],
-                "", (r["started_at"] or "")[:19])], key=str(r["id"]))
+                r.id, r.series, r.scenario + sim, r.source, r.status, r.n_messages,
+                "", (r.started_at or "")[:19])], key=str(r.id))
         self.query_one("#summary", Static).update(Text(f"{len(runs)} runs in {self.store.path.name}"))
         table.focus()
 
@@ -83,13 +83,13 @@ class RunView(Screen):
         if run is None:
             self.notify(f"run {self.run_id} is gone", severity="error", markup=False)
             return
-        self.sub_title = f"run {run['uid']} (read-only)"
+        self.sub_title = f"run {run.uid} (read-only)"
         agents = await self.store.agents(self.run_id)
         who = Text()
         for a in agents:
-            who.append(f"{a['nickname']}", style="bold")
-            who.append(f" {a['name']} · {a['model']}   ", style="dim")
-        if run["simulated"]:
+            who.append(a.nickname, style="bold")
+            who.append(f" {a.name} · {a.model}   ", style="dim")
+        if run.simulated:
             who.append("SIMULATED", style="bold reverse yellow")
         self.query_one("#who", Static).update(who)
         chat = self.query_one(ChatLog)

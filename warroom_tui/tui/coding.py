@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import CodingRow
 from warroom_tui.tui.text import clipped
 
 KEYS = "123456789"
@@ -22,10 +23,7 @@ LEVELS = ("", "L1", "L2", "L3")
 
 async def draw_sample(store: Store, size: int, seed: int = 42) -> list[int]:
     """Message ids, stratified by series and agent: each stratum gets its share (at least one when possible)."""
-    rows = await store.db.execute_fetchall(
-        "SELECT m.id, r.series, a.name FROM messages m JOIN runs r ON r.id = m.run_id"
-        " JOIN agents a ON a.run_id = m.run_id AND a.idx = m.agent_idx"
-        " WHERE m.agent_idx IS NOT NULL AND m.is_error = 0 ORDER BY m.id")
+    rows = await store.sample_frame()
     strata: dict[tuple, list[int]] = defaultdict(list)
     for mid, series, name in rows:
         strata[(series, name)].append(mid)
@@ -92,10 +90,10 @@ class CodingScreen(Screen):
 
     async def on_mount(self) -> None:
         self.sub_title = f"human coding as {self.coder}"
-        coders = {c["name"]: c for c in await self.store.coders()}
-        if self.coder in coders and coders[self.coder]["config"].get("sample"):
-            self.sample = coders[self.coder]["config"]["sample"]  # resume
-            self.coder_id = coders[self.coder]["id"]
+        known = await self.store.coder(self.coder)
+        if known is not None and known.config.get("sample"):
+            self.sample = known.config["sample"]  # resume
+            self.coder_id = known.id
         else:
             self.sample = await draw_sample(self.store, self.sample_size, self.seed)
             self.coder_id = await self.store.coder_id(self.coder, "human", self.codebook.name,
@@ -113,20 +111,17 @@ class CodingScreen(Screen):
             await self._finish()
             return
         mid = self.sample[self.index]
-        row = (await self.store.db.execute_fetchall(
-            "SELECT m.run_id, m.seq, m.round, m.nickname, m.text, r.series FROM messages m"
-            " JOIN runs r ON r.id=m.run_id WHERE m.id=?", (mid,)))[0]
-        run_id, seq, rnd, nickname, text, series = row
-        before = await self.store.db.execute_fetchall(
-            "SELECT nickname, sender, text FROM messages WHERE run_id=? AND seq<? AND sender!='system'"
-            " ORDER BY seq DESC LIMIT 2", (run_id, seq))
+        view = await self.store.message_view(mid)
+        assert view is not None
+        run_id, rnd, nickname, text, series = view.run_id, view.round, view.nickname, view.text, view.series
+        before = await self.store.messages_before(run_id, view.seq, 2)
         labels = (await self.store.labels(self.coder_id)).get(mid, {})
         self.current = {f: labels.get(f, (False, ""))[0] for f in self.flags}
         self.level = labels.get("comp", (False, ""))[1]
         self.query_one("#where", Static).update(Text(
             f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname} · round {rnd}"))
         ctx = Text()
-        for nick, sender, t in reversed(before):
+        for nick, sender, t in before:
             ctx.append(f"{nick or sender}: ", style="bold")
             ctx.append(" ".join(t.split())[:300] + "\n")
         self.query_one("#context", Static).update(ctx)
@@ -166,7 +161,7 @@ class CodingScreen(Screen):
             return
         mid = self.sample[self.index]
         flags = {f: (v, self.level if f == "comp" and v else "") for f, v in self.current.items()}
-        await self.store.save_codings(self.coder_id, [(mid, "coded", "", flags)])
+        await self.store.save_codings(self.coder_id, [CodingRow(mid, "coded", "", flags)])
         self.index += 1
         await self._show()
 
@@ -186,12 +181,12 @@ class CodingScreen(Screen):
             table.add_column(self.codebook.flag(f).name, justify="right")
         table.add_column("n", justify="right")
         for c in await self.store.coders():
-            if c["kind"] == "human":
+            if c.kind == "human":
                 continue
-            k = await agreement_with(self.store, self.coder, c["name"], tuple(self.flags))
+            k = await agreement_with(self.store, self.coder, c.name, tuple(self.flags))
             if k["n"]:
-                self.agreement[c["name"]] = k
-                table.add_row(Text(c["name"]), *[("-" if k[f] != k[f] else f"{k[f]:.2f}") for f in self.flags],
+                self.agreement[c.name] = k
+                table.add_row(Text(c.name), *[("-" if k[f] != k[f] else f"{k[f]:.2f}") for f in self.flags],
                               str(int(k["n"])))
         self.query_one("#context", Static).update("")
         self.query_one("#message", Static).update(table)

@@ -16,6 +16,7 @@ from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash
 from warroom_tui.engine.loop import Engine
 from warroom_tui.scenario import CRASH_KINDS, SCAFFOLDINGS, Scenario
+from warroom_tui.modelid import is_simulated
 from warroom_tui.store.db import Store
 from warroom_tui.store.recorder import Recorder
 from warroom_tui.tui.bar import ConditionsBar, SimBanner
@@ -84,7 +85,7 @@ class LabScreen(Screen):
 
     @property
     def simulated(self) -> bool:
-        return any(a.model.startswith("sim/") for a in self.scenario.roster())
+        return any(is_simulated(a.model) for a in self.scenario.roster())
 
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -100,7 +101,7 @@ class LabScreen(Screen):
                 nicks = self.scenario.nicknames()
                 for i, a in enumerate(self.scenario.roster()):
                     panel = AgentPanel(i, nicks[i], a.name, a.model, a.family, a.recipe,
-                                       simulated=a.model.startswith("sim/"), id=f"agent-{i}")
+                                       simulated=is_simulated(a.model), id=f"agent-{i}")
                     self.panels.append(panel)
                     yield panel
         yield Input(placeholder="write to the group as the user; enter sends, escape cancels", id="say")
@@ -178,7 +179,7 @@ class LabScreen(Screen):
         chat = self.query_one(ChatLog)
         if isinstance(event, (ev.MessageAdded, ev.MessageDone)):
             m = event.message
-            chat.add_message(m, m.extra.get("time") or self._clock(m.finished_at))
+            chat.add_message(m, m.time or self._clock(m.finished_at))
             if m.agent is not None:
                 panel = self.panels[m.agent]
                 if m.is_error:
@@ -436,10 +437,10 @@ class LabScreen(Screen):
         if run is None:
             self.notify("no stored run to export yet", markup=False)
             return
-        text = run_markdown(run, await self.store.agents(run["id"]), await self.store.messages(run["id"]),
-                            await self.store.events(run["id"]))
+        text = run_markdown(run, await self.store.agents(run.id), await self.store.messages(run.id),
+                            await self.store.events(run.id))
         folder = Path(getattr(self.app, "settings").export_dir).expanduser()
-        path = folder / f"warroom-{run['uid'].replace(':', '_').replace('/', '_')}.md"
+        path = folder / f"warroom-{run.uid.replace(':', '_').replace('/', '_')}.md"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

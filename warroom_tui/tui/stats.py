@@ -43,9 +43,7 @@ class StatsScreen(Screen):
             self.set_interval(self.poll, self._maybe_refresh)
 
     async def _fingerprint(self) -> tuple:
-        rows = await self.store.db.execute_fetchall(
-            "SELECT (SELECT COUNT(*) FROM runs WHERE status != 'running'), (SELECT COUNT(*) FROM codings)")
-        return tuple(rows[0])
+        return await self.store.progress_mark()
 
     async def _maybe_refresh(self) -> None:
         if await self._fingerprint() != self._seen:

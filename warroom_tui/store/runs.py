@@ -1,0 +1,170 @@
+"""Runs, their agents, messages and condition events."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import aiosqlite
+
+from warroom_tui.engine.status import RunStatus
+from warroom_tui.engine.transcript import Message
+from warroom_tui.store.base import Queries, dump, load
+from warroom_tui.store.rows import AgentRow, EventRow, LabelledRun, RunRow
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (run_id, seq, round, agent_idx, sender, nickname, name, model, text, is_error,"
+    " error_kind, visible, started_at, finished_at, seen_upto, dropped, tokens, temperature, language, time,"
+    " study) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+class RunQueries(Queries):
+    # -- writing -------------------------------------------------------------
+    async def create_run(self, *, uid: str, scenario: str, series: str, brief: str, agents: list[AgentRow],
+                         source: str = "live", source_file: str = "", replicate: int = 0,
+                         seed: int | None = None, simulated: bool = False, conditions: dict | None = None,
+                         meta: dict | None = None, status: RunStatus = RunStatus.RUNNING, reason: str = "",
+                         digest: str | None = None) -> int:
+        async with self.transaction():
+            cur = await self.db.execute(
+                "INSERT INTO runs (uid, scenario, series, source, source_file, replicate, seed, simulated, status,"
+                " reason, brief, conditions, meta, digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (uid, scenario, series, source, source_file, replicate, seed, int(simulated),
+                 RunStatus(status).value, reason, brief, dump(conditions or {}), dump(meta or {}), digest),
+            )
+            run_id = cur.lastrowid
+            assert run_id is not None
+            await self.db.executemany(
+                "INSERT INTO agents (run_id, idx, key, name, nickname, model, family, recipe, kind, temperature,"
+                " study) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(run_id, a.idx, a.key, a.name, a.nickname, a.model, a.family, a.recipe, a.kind, a.temperature,
+                  dump(a.study)) for a in agents],
+            )
+        return run_id
+
+    async def finish_run(self, run_id: int, status: RunStatus, reason: str = "") -> None:
+        """Set a run's status (a run taken up again is set back to running)."""
+        async with self.transaction():
+            await self.db.execute(
+                "UPDATE runs SET status=?, reason=?, finished_at=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id=?",
+                (RunStatus(status).value, reason, run_id))
+
+    async def add_messages(self, run_id: int, messages: Iterable[Message]) -> None:
+        async with self.transaction():
+            await self.db.executemany(_INSERT_MESSAGE, [_message_row(run_id, m) for m in messages])
+
+    async def add_message(self, run_id: int, m: Message) -> int:
+        """Commit one message; returns its id."""
+        async with self.transaction():
+            cur = await self.db.execute(_INSERT_MESSAGE, _message_row(run_id, m))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def add_event(self, run_id: int, kind: str, *, round_: int | None = None, seq: int | None = None,
+                        field: str = "", agent: int | None = None, old: Any = None, new: Any = None) -> None:
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO events (run_id, round, seq, kind, field, agent_idx, old, new) VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, round_, seq, kind, field, agent, dump(old), dump(new)))
+
+    async def set_digest(self, run_id: int, digest: str) -> None:
+        async with self.transaction():
+            await self.db.execute("UPDATE runs SET digest=? WHERE id=?", (digest, run_id))
+
+    # -- reading -------------------------------------------------------------
+    async def runs(self, series: str | None = None) -> list[RunRow]:
+        sql = ("SELECT r.*, (SELECT COUNT(*) FROM messages m WHERE m.run_id=r.id AND m.agent_idx IS NOT NULL)"
+               " AS n_messages FROM runs r")
+        args: tuple = ()
+        if series is not None:
+            sql += " WHERE r.series=?"
+            args = (series,)
+        return [_run(r) for r in await self.db.execute_fetchall(sql + " ORDER BY r.id", args)]
+
+    async def run(self, ref: str | int) -> RunRow | None:
+        """By id (a number) or uid."""
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE id=?", (int(ref),))
+        else:
+            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE uid=?", (ref,))
+        return _run(rows[0]) if rows else None
+
+    async def run_by_digest(self, digest: str) -> RunRow | None:
+        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE digest=?", (digest,))
+        return _run(rows[0]) if rows else None
+
+    async def imported_without_digest(self) -> list[RunRow]:
+        """Runs imported before runs were identified by their content."""
+        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE source='import' AND digest IS NULL")
+        return [_run(r) for r in rows]
+
+    async def find_run(self, scenario: str, replicate: int, seed: int) -> RunRow | None:
+        """The latest live run of this scenario, replicate and seed (for resuming a batch)."""
+        rows = await self.db.execute_fetchall(
+            "SELECT * FROM runs WHERE source='live' AND scenario=? AND replicate=? AND seed=? ORDER BY id DESC LIMIT 1",
+            (scenario, replicate, seed))
+        return _run(rows[0]) if rows else None
+
+    async def agents(self, run_id: int) -> list[AgentRow]:
+        rows = await self.db.execute_fetchall("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
+        return [AgentRow(idx=r["idx"], key=r["key"], name=r["name"], nickname=r["nickname"], model=r["model"],
+                         family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
+                         study=load(r["study"])) for r in rows]
+
+    async def messages(self, run_id: int) -> list[Message]:
+        rows = await self.db.execute_fetchall("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
+        return [
+            Message(seq=r["seq"], sender=r["sender"], text=r["text"], round=r["round"], agent=r["agent_idx"],
+                    nickname=r["nickname"], name=r["name"], model=r["model"], is_error=bool(r["is_error"]),
+                    error_kind=r["error_kind"], visible=bool(r["visible"]), started_at=r["started_at"] or 0.0,
+                    finished_at=r["finished_at"] or 0.0, seen_upto=r["seen_upto"] if r["seen_upto"] is not None
+                    else -1, dropped=r["dropped"], tokens=r["tokens"], temperature=r["temperature"],
+                    language=r["language"], time=r["time"], study=load(r["study"]))
+            for r in rows
+        ]
+
+    async def message_ids(self, run_id: int) -> dict[int, int]:
+        """seq -> message id, for a stored run."""
+        rows = await self.db.execute_fetchall("SELECT seq, id FROM messages WHERE run_id=?", (run_id,))
+        return {seq: mid for seq, mid in rows}
+
+    async def message_id(self, run_uid: str, seq: int) -> int | None:
+        rows = await self.db.execute_fetchall(
+            "SELECT m.id FROM messages m JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?", (run_uid, seq))
+        return rows[0][0] if rows else None
+
+    async def events(self, run_id: int) -> list[EventRow]:
+        rows = await self.db.execute_fetchall("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
+        return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
+                         agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        """Runs per series."""
+        rows = await self.db.execute_fetchall(
+            "SELECT r.series, COUNT(*) AS n FROM runs r GROUP BY r.series ORDER BY r.series")
+        return {r["series"]: r["n"] for r in rows}
+
+    async def finished_runs(self) -> list[LabelledRun]:
+        """Runs the statistics may use (not running), with who crashed and the agents' names."""
+        crashed = {r[0] for r in await self.db.execute_fetchall(
+            "SELECT DISTINCT run_id FROM messages WHERE is_error=1 AND error_kind='permanent'")}
+        names: dict[int, dict[int, str]] = {}
+        for run_id, idx, name in await self.db.execute_fetchall("SELECT run_id, idx, name FROM agents"):
+            names.setdefault(run_id, {})[idx] = name
+        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE status != 'running' ORDER BY id")
+        return [LabelledRun(run=_run(r), crashed=r["id"] in crashed, agents=names.get(r["id"], {})) for r in rows]
+
+
+def _message_row(run_id: int, m: Message) -> tuple:
+    return (run_id, m.seq, m.round, m.agent, m.sender, m.nickname, m.name, m.model, m.text, int(m.is_error),
+            m.error_kind, int(m.visible), m.started_at, m.finished_at, m.seen_upto, m.dropped, m.tokens,
+            m.temperature, m.language, m.time, dump(m.study))
+
+
+def _run(r: aiosqlite.Row) -> RunRow:
+    keys = r.keys()
+    return RunRow(id=r["id"], uid=r["uid"], scenario=r["scenario"], series=r["series"], source=r["source"],
+                  source_file=r["source_file"], replicate=r["replicate"], seed=r["seed"],
+                  simulated=bool(r["simulated"]), status=RunStatus(r["status"]), reason=r["reason"],
+                  brief=r["brief"], conditions=load(r["conditions"]), meta=load(r["meta"]),
+                  started_at=r["started_at"], finished_at=r["finished_at"], digest=r["digest"],
+                  n_messages=r["n_messages"] if "n_messages" in keys else 0)
