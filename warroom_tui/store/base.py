@@ -22,6 +22,9 @@ class Queries:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task | None = None
 
+    async def _all(self, sql: str, args: tuple = ()) -> list[aiosqlite.Row]:
+        return list(await self.db.execute_fetchall(sql, args))
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Everything written inside is committed together or not at all; nested uses join the outer one.

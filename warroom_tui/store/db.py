@@ -183,7 +183,7 @@ class _Opener:
 
 
 async def migrate(db: aiosqlite.Connection) -> int:
-    rows = await db.execute_fetchall("PRAGMA user_version")
+    rows = list(await db.execute_fetchall("PRAGMA user_version"))
     version = rows[0][0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"schema version {version} is newer than this warroom ({SCHEMA_VERSION})")

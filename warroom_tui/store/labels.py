@@ -19,11 +19,11 @@ class CoderKindError(StoreError):
 
 class LabelQueries(Queries):
     async def coder(self, name: str) -> CoderRow | None:
-        rows = await self.db.execute_fetchall("SELECT * FROM coders WHERE name=?", (name,))
+        rows = await self._all("SELECT * FROM coders WHERE name=?", (name,))
         return _coder(rows[0]) if rows else None
 
     async def coders(self) -> list[CoderRow]:
-        return [_coder(r) for r in await self.db.execute_fetchall("SELECT * FROM coders ORDER BY id")]
+        return [_coder(r) for r in await self._all("SELECT * FROM coders ORDER BY id")]
 
     async def coder_id(self, name: str, kind: str, codebook: str = "", config: dict | None = None) -> int:
         """The coder's id, created on first use. A name taken by a coder of another kind is refused."""
@@ -49,7 +49,7 @@ class LabelQueries(Queries):
 
     async def uncoded_messages(self, coder_id: int) -> list[UncodedMessage]:
         """Agent messages (not errors) that this coder has not coded yet."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, m.text FROM messages m"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
             " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
@@ -64,13 +64,13 @@ class LabelQueries(Queries):
             sql += " AND m.run_id=?"
             args += (run_id,)
         out: Labels = {}
-        for mid, flag, value, level in await self.db.execute_fetchall(sql, args):
+        for mid, flag, value, level in await self._all(sql, args):
             out.setdefault(mid, {})[flag] = (bool(value), level)
         return out
 
     async def labels_by_run(self, coder_id: int) -> list[tuple[int, int, int, dict[str, tuple[bool, str]]]]:
         """(run id, message id, agent index, flags) for every message the coder labelled, in run order."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT m.run_id, m.id, m.agent_idx, l.flag, l.value, l.level FROM labels l"
             " JOIN messages m ON m.id = l.message_id WHERE l.coder_id = ? ORDER BY m.run_id, m.seq", (coder_id,))
         out: dict[int, tuple[int, int, int, dict[str, tuple[bool, str]]]] = {}
@@ -80,7 +80,7 @@ class LabelQueries(Queries):
 
     async def agent_message(self, run_id: int, nickname: str, round_: int) -> int | None:
         """The id of the message an agent (by nickname) wrote in a round."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT id FROM messages WHERE run_id=? AND nickname=? AND round=? AND agent_idx IS NOT NULL ORDER BY seq",
             (run_id, nickname, round_))
         return rows[0][0] if rows else None
@@ -88,28 +88,28 @@ class LabelQueries(Queries):
     # -- the human coding screen ------------------------------------------------
     async def sample_frame(self) -> list[tuple[int, str, str]]:
         """(message id, series, agent name) of every agent message that is not an error."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT m.id, r.series, a.name FROM messages m JOIN runs r ON r.id = m.run_id"
             " JOIN agents a ON a.run_id = m.run_id AND a.idx = m.agent_idx"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error = 0 ORDER BY m.id")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def message_view(self, message_id: int) -> MessageView | None:
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT m.id, m.run_id, m.seq, m.round, m.nickname, m.text, r.series FROM messages m"
             " JOIN runs r ON r.id=m.run_id WHERE m.id=?", (message_id,))
         return MessageView(*rows[0]) if rows else None
 
     async def messages_before(self, run_id: int, seq: int, n: int) -> list[tuple[str, str, str]]:
         """(nickname, sender, text) of the `n` chat messages before `seq` (round markers left out), oldest first."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT nickname, sender, text FROM messages WHERE run_id=? AND seq<? AND sender!='system'"
             " ORDER BY seq DESC LIMIT ?", (run_id, seq, n))
-        return [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in reversed(rows)]
 
     async def progress_mark(self) -> tuple[int, int]:
         """(finished runs, codings): changes when a run finishes or a message is coded."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT (SELECT COUNT(*) FROM runs WHERE status != 'running'), (SELECT COUNT(*) FROM codings)")
         return rows[0][0], rows[0][1]
 

@@ -78,40 +78,40 @@ class RunQueries(Queries):
         if series is not None:
             sql += " WHERE r.series=?"
             args = (series,)
-        return [_run(r) for r in await self.db.execute_fetchall(sql + " ORDER BY r.id", args)]
+        return [_run(r) for r in await self._all(sql + " ORDER BY r.id", args)]
 
     async def run(self, ref: str | int) -> RunRow | None:
         """By id (a number) or uid."""
         if isinstance(ref, int) or str(ref).isdigit():
-            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE id=?", (int(ref),))
+            rows = await self._all("SELECT * FROM runs WHERE id=?", (int(ref),))
         else:
-            rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE uid=?", (ref,))
+            rows = await self._all("SELECT * FROM runs WHERE uid=?", (ref,))
         return _run(rows[0]) if rows else None
 
     async def run_by_digest(self, digest: str) -> RunRow | None:
-        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE digest=?", (digest,))
+        rows = await self._all("SELECT * FROM runs WHERE digest=?", (digest,))
         return _run(rows[0]) if rows else None
 
     async def imported_without_digest(self) -> list[RunRow]:
         """Runs imported before runs were identified by their content."""
-        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE source='import' AND digest IS NULL")
+        rows = await self._all("SELECT * FROM runs WHERE source='import' AND digest IS NULL")
         return [_run(r) for r in rows]
 
     async def find_run(self, scenario: str, replicate: int, seed: int) -> RunRow | None:
         """The latest live run of this scenario, replicate and seed (for resuming a batch)."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT * FROM runs WHERE source='live' AND scenario=? AND replicate=? AND seed=? ORDER BY id DESC LIMIT 1",
             (scenario, replicate, seed))
         return _run(rows[0]) if rows else None
 
     async def agents(self, run_id: int) -> list[AgentRow]:
-        rows = await self.db.execute_fetchall("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
+        rows = await self._all("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
         return [AgentRow(idx=r["idx"], key=r["key"], name=r["name"], nickname=r["nickname"], model=r["model"],
                          family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
                          study=load(r["study"])) for r in rows]
 
     async def messages(self, run_id: int) -> list[Message]:
-        rows = await self.db.execute_fetchall("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
+        rows = await self._all("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
         return [
             Message(seq=r["seq"], sender=r["sender"], text=r["text"], round=r["round"], agent=r["agent_idx"],
                     nickname=r["nickname"], name=r["name"], model=r["model"], is_error=bool(r["is_error"]),
@@ -124,33 +124,33 @@ class RunQueries(Queries):
 
     async def message_ids(self, run_id: int) -> dict[int, int]:
         """seq -> message id, for a stored run."""
-        rows = await self.db.execute_fetchall("SELECT seq, id FROM messages WHERE run_id=?", (run_id,))
+        rows = await self._all("SELECT seq, id FROM messages WHERE run_id=?", (run_id,))
         return {seq: mid for seq, mid in rows}
 
     async def message_id(self, run_uid: str, seq: int) -> int | None:
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT m.id FROM messages m JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?", (run_uid, seq))
         return rows[0][0] if rows else None
 
     async def events(self, run_id: int) -> list[EventRow]:
-        rows = await self.db.execute_fetchall("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
+        rows = await self._all("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
                          agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Runs per series."""
-        rows = await self.db.execute_fetchall(
+        rows = await self._all(
             "SELECT r.series, COUNT(*) AS n FROM runs r GROUP BY r.series ORDER BY r.series")
         return {r["series"]: r["n"] for r in rows}
 
     async def finished_runs(self) -> list[LabelledRun]:
         """Runs the statistics may use (not running), with who crashed and the agents' names."""
-        crashed = {r[0] for r in await self.db.execute_fetchall(
+        crashed = {r[0] for r in await self._all(
             "SELECT DISTINCT run_id FROM messages WHERE is_error=1 AND error_kind='permanent'")}
         names: dict[int, dict[int, str]] = {}
-        for run_id, idx, name in await self.db.execute_fetchall("SELECT run_id, idx, name FROM agents"):
+        for run_id, idx, name in await self._all("SELECT run_id, idx, name FROM agents"):
             names.setdefault(run_id, {})[idx] = name
-        rows = await self.db.execute_fetchall("SELECT * FROM runs WHERE status != 'running' ORDER BY id")
+        rows = await self._all("SELECT * FROM runs WHERE status != 'running' ORDER BY id")
         return [LabelledRun(run=_run(r), crashed=r["id"] in crashed, agents=names.get(r["id"], {})) for r in rows]
 
 

@@ -46,7 +46,7 @@ def parse_study_run(data: object, path: str) -> dict:
           "missing or not a string")
     _need(not re.search(r"[/\\|]", cond["series"]), path, "condition.series", "must not contain / \\ or |")
     ranking = env.get("agentRanking")
-    _need(isinstance(ranking, list) and ranking, path, "environment.agentRanking", "missing or empty list")
+    _need(isinstance(ranking, list) and bool(ranking), path, "environment.agentRanking", "missing or empty list")
     keys = set()
     for i, a in enumerate(ranking):
         where = f"environment.agentRanking[{i}]"
