@@ -17,16 +17,13 @@ from pathlib import Path
 
 from textual import events
 
-from warroom_tui.engine.clock import RealClock
-from warroom_tui.engine.loop import Engine
 from warroom_tui.judge.codebook import load_codebook
 from warroom_tui.judge.service import BuiltinJudge
-from warroom_tui.judge.worker import JudgeWorker
 from warroom_tui.providers.gateway import Gateway
 from warroom_tui.scenario import parse_scenario
+from warroom_tui.session import RunSession
 from warroom_tui.settings import Settings
 from warroom_tui.store.db import Store
-from warroom_tui.store.recorder import Recorder
 from warroom_tui.tui.app import LabApp
 from warroom_tui.tui.lab import LabScreen
 
@@ -59,31 +56,28 @@ async def main(pace: float) -> dict:
             async with Store.open(db) as store:
                 t0 = time.perf_counter()
                 for i in (1, 2, 3):
-                    engine = Engine(scenario(i), gateway, clock=RealClock())
-                    engine.subscribe(Recorder(store))
-                    worker = JudgeWorker(store, [BuiltinJudge(cb)], cb)
-                    engine.subscribe(worker)
-                    others.append((engine, asyncio.create_task(engine.run()), worker,
-                                   asyncio.create_task(worker.run())))
+                    session = RunSession(scenario(i), store=store, gateway=gateway, judges=[BuiltinJudge(cb)],
+                                         codebook=cb)
+                    session.start()
+                    others.append(session)
                 handled = asyncio.Event()
                 lab.action_help = handled.set  # a cheap action: times the key's trip, not the action
                 latencies, memory = [], []
-                while not all(t.done() for _, t, _, _ in others) or not lab.state.startswith("done"):
+                while not all(o.finished for o in others) or not lab.state.startswith("done"):
                     handled.clear()
                     k0 = time.perf_counter()
                     app.post_message(events.Key("question_mark", "?"))
                     await handled.wait()
                     latencies.append(time.perf_counter() - k0)
                     if os.environ.get("LOAD_DEBUG"):
-                        print(lab.state, [t.done() for _, t, _, _ in others], [(e.round, dict(e.status), e.paused)
-                              for e, _, _, _ in others], flush=True)
+                        print(lab.state, [o.state for o in others], flush=True)
                     memory.append(round(rss_mb(), 1))
                     await asyncio.sleep(0.1)
                 elapsed = time.perf_counter() - t0
-                for _, _, worker, wt in others:
-                    await worker.drain()
-                    wt.cancel()
-                await lab.judge.drain()
+                for o in others:
+                    await o.judge.drain()
+                    await o.close()
+                await lab.session.judge.drain()
                 n = (await store.db.execute_fetchall("SELECT COUNT(*) FROM messages WHERE agent_idx IS NOT NULL"))[0][0]
                 coded = (await store.db.execute_fetchall("SELECT COUNT(*) FROM codings"))[0][0]
     ms = sorted(x * 1000 for x in latencies)

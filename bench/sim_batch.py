@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from warroom_tui.providers.gateway import Gateway, load_litellm
-from warroom_tui.runner import run_batch, with_backend
+from warroom_tui.runner import Batch, with_backend
 from warroom_tui.scenario import load_scenario, scenarios_dir
 from warroom_tui.store.db import Store
 
@@ -30,7 +30,7 @@ async def main(runs: int) -> dict:
             gateway = Gateway()
             for s in SERIES:
                 scenario = with_backend(load_scenario(scenarios_dir() / f"study-{s}.toml"), "sim")
-                for r in await run_batch(scenario, store, runs=runs, gateway=gateway):
+                for r in await Batch(scenario, store, gateway, runs=runs).run():
                     messages += r.messages
             elapsed = time.perf_counter() - start
     return {"series": len(SERIES), "runs": len(SERIES) * runs, "messages": messages,

@@ -81,7 +81,7 @@ async def key_latency(presses: int = 60) -> dict:
             typing = sum(p.status == "typing" for p in lab.panels)
             lab.action_help = original
             tokens = sum(p.tokens for p in lab.panels)
-            lab.engine.stop()
+            lab.session.control.stop()
     ms = sorted(x * 1000 for x in latencies)
     return {"key_latency_ms": {"median": round(statistics.median(ms), 2), "p95": round(ms[int(len(ms) * 0.95)], 2),
                                "max": round(ms[-1], 2)}, "agents_typing_during_test": typing,

@@ -69,7 +69,7 @@ def lab_state(app) -> str:
 
 def lab_judge_idle(app) -> bool:
     lab = next(s for s in app.screen_stack if isinstance(s, LabScreen))
-    return lab.judge is None or lab.judge.idle
+    return lab.session.judge is None or lab.session.judge.idle
 
 
 async def start_coding(pilot, answer: str) -> CodingScreen:
@@ -159,7 +159,7 @@ async def test_replay_emits_what_the_engine_emitted(tmp_path):
 
     assert kinds(replayed) == kinds(live)
     assert [m.text for m in replayer.transcript] == [m.text for m in engine.transcript]
-    assert done.status == "replay done"
+    assert done.status == "done"
     with pytest.raises(PermissionError):
         await replayer.change("naming", "neutral")
 
@@ -172,9 +172,9 @@ async def test_lab_replays_a_stored_run_read_only(tmp_path, judged_db):
     app = LabApp(load_scenario(scenarios_dir() / "sim-demo.toml"), db_path=judged_db, replay=(first.uid, 0))
     async with app.run_test(size=(110, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state == "replay done"
-                         and app.screen.judge.idle, "the replay")
+                         and app.screen.session.judge.idle, "the replay")
         lab = app.screen
-        assert len(lab.engine.transcript) == first.n_messages + 1 + 10  # + brief + round markers
+        assert len(lab.session.control.transcript) == first.n_messages + 1 + 10  # + brief + round markers
         await pilot.press("n")
-        assert lab.engine.conditions.naming != "real"  # read-only
+        assert lab.session.control.conditions.naming != "real"  # read-only
         assert lab.panels[0].overlay  # the judge overlays updated

@@ -27,3 +27,18 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("run", "import", "export"):
         assert command in out
+
+
+def test_run_summary_and_study_export_use_their_round_numbering(tmp_path, capsys):
+    import json
+
+    db = tmp_path / "b.db"
+    assert main(["run", "sim-demo", "--backend", "sim", "--runs", "1", "--db", str(db)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "sim-demo-" in line)
+    assert [c.strip() for c in row.split("│")][3] == "10"  # the scenario's 10 rounds (before: 11)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT text FROM messages WHERE sender='system' ORDER BY seq").fetchone()[0] == "— Round 1 —"
+    assert main(["export", "--out", str(tmp_path / "out"), "--db", str(db)]) == 0
+    data = json.loads(next((tmp_path / "out").rglob("*.json")).read_text())
+    markers = [m["system"] for m in data["conversation"]["messages"] if m["sender"] == "system"]
+    assert markers[0] == "— Round 2 —"  # the study JSON keeps the study tool's own numbering

@@ -27,12 +27,12 @@ def collect(engine: Engine) -> list[ev.Event]:
 async def test_round_zero_answers_the_brief_then_rounds_follow(fake):
     engine = Engine(parse_scenario(scenario_dict(3, rounds=2)), fake, clock=VirtualClock())
     done = await engine.run()
-    assert done.status == "done" and done.rounds == 3
+    assert done.status == "done" and done.rounds == 2
     agent_msgs = [m for m in engine.transcript if m.is_agent]
     assert [m.round for m in agent_msgs] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert engine.transcript[0].sender == "user"
     markers = [m.text for m in engine.transcript if m.sender == "system"]
-    assert markers == ["— Round 2 —", "— Round 3 —"]
+    assert markers == ["— Round 1 —", "— Round 2 —"]  # one numbering: round 0 answers the brief
 
 
 async def test_each_agent_sees_the_transcript_as_it_stood_when_its_call_started():

@@ -102,12 +102,12 @@ async def test_the_lab_and_the_judge_keep_working_through_faults(tmp_path):
         app = LabApp(s, db_path=tmp_path / "lab.db", settings=Settings(), gateway=Gateway(backoff=0.01))
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state.startswith("done")
-                             and app.screen.judge.idle, "the run", steps=5000)
+                             and app.screen.session.judge.idle, "the run", steps=5000)
             lab = app.screen
             assert [p.status for p in lab.panels] == ["crashed", "done", "done", "done"]
             await pilot.press("n")  # still answers keys
             assert app.is_running
-            ok = sum(1 for m in lab.engine.transcript if m.is_agent and not m.is_error)
+            ok = sum(1 for m in lab.session.control.transcript if m.is_agent and not m.is_error)
             coded = await app.store.db.execute_fetchall("SELECT COUNT(*) FROM codings WHERE status='coded'")
             assert coded[0][0] == ok
 

@@ -15,7 +15,8 @@ from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import CodebookError, load_codebook
 from warroom_tui.judge.llm import JudgeFailure, LLMJudge
 from warroom_tui.judge.service import BuiltinJudge, adjudicate, judge_store
-from warroom_tui.judge.worker import JudgeWorker
+from warroom_tui.judge.snapshot import JudgeSnapshot
+from warroom_tui.session import RunSession
 from warroom_tui.providers.gateway import Gateway
 from warroom_tui.runner import with_backend
 from warroom_tui.scenario import load_scenario, scenarios_dir
@@ -225,15 +226,20 @@ def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):
 async def test_worker_keeps_up_with_a_fast_simulated_run(tmp_path):
     async with Store.open(tmp_path / "w.db") as store:
         scenario = with_backend(load_scenario(scenarios_dir() / "sim-demo.toml"), "sim")
-        engine = Engine(scenario, Gateway(), clock=VirtualClock())
-        engine.subscribe(Recorder(store))
-        updates = []
-        worker = JudgeWorker(store, [BuiltinJudge(CB)], CB, on_update=updates.append)
-        engine.subscribe(worker)
-        task = asyncio.create_task(worker.run())
-        await engine.run()
+        session = RunSession(scenario, store=store, gateway=Gateway(), judges=[BuiltinJudge(CB)], codebook=CB,
+                             virtual=True)
+        snapshots = []
+
+        async def grab(event):
+            if isinstance(event, JudgeSnapshot):
+                snapshots.append(event)
+
+        session.subscribe(grab)
+        await session.run()
+        worker = session.judge
         await worker.drain()
-        task.cancel()
+        await session.close()
+        engine = session.engine
         n = sum(1 for m in engine.transcript if m.is_agent and not m.is_error)
         coded = await store.db.execute_fetchall("SELECT COUNT(*) FROM codings WHERE status='coded'")
         assert coded[0][0] == n
@@ -241,3 +247,6 @@ async def test_worker_keeps_up_with_a_fast_simulated_run(tmp_path):
         assert sum(worker.tally(state, i)[0] for i in range(8)) == n
         assert [r for r, _ in state.group] == list(range(11))  # one similarity point a round
         assert 0 < state.group[-1][1] <= 1
+        assert sum(t.coded for t in snapshots[-1].tallies) == n  # the last snapshot has it all
+        with pytest.raises(AttributeError):
+            snapshots[-1].uncoded = 3  # snapshots are immutable

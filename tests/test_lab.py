@@ -22,7 +22,7 @@ def lab_of(app) -> LabScreen:
 
 async def paused(pilot) -> LabScreen:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused"
-                     and (pilot.app.screen.judge is None or pilot.app.screen.judge.idle),
+                     and (pilot.app.screen.session.judge is None or pilot.app.screen.session.judge.idle),
                      "the lab to pause")
     return pilot.app.screen
 
@@ -38,7 +38,7 @@ async def test_naming_scaffolding_and_temperature_keys(tmp_path):
     app = sim_lab(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         lab = await paused(pilot)
-        e = lab.engine
+        e = lab.session.control
         await pilot.press("n")
         assert e.conditions.naming == "real"
         await pilot.press("s")
@@ -59,7 +59,7 @@ async def test_crash_injection_and_revive_keys(tmp_path):
     app = sim_lab(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         lab = await paused(pilot)
-        e = lab.engine
+        e = lab.session.control
         lab.query_one("#agent-2", AgentPanel).focus()
         await pilot.press("x")
         assert isinstance(app.screen, OptionPicker)
@@ -88,7 +88,7 @@ async def test_pause_step_stop_and_new_run(tmp_path):
     app = sim_lab(tmp_path, pause_after=1, gateway=provider)
     async with app.run_test(size=(100, 30)) as pilot:
         lab = await paused(pilot)
-        e = lab.engine
+        e = lab.session.control
         assert e.paused and e.round == 0
         await pilot.press("full_stop")
         await wait_until(pilot, lambda: e.round == 1 and lab.state == "paused", "a step")
@@ -103,11 +103,14 @@ async def test_pause_step_stop_and_new_run(tmp_path):
         first_uid = lab.run_uid
         await pilot.press("e")  # stop cancels the hanging call
         await wait_until(pilot, lambda: lab.state == "stopped", "the stop")
+        assert [p.status for p in lab.panels if p.status in ("typing", "timing out (injected)")] == []
+        assert lab.panels[0].status == "stopped"  # the call it was typing was cancelled
         gate.set()
         await pilot.press("R")
-        await wait_until(pilot, lambda: lab.run_uid != first_uid and lab.state.startswith("done"), "a new run")
+        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.run_uid not in ("", first_uid)
+                         and app.screen.state == "paused", "a new run")
     con = sqlite3.connect(tmp_path / "lab.db")
-    assert [r[0] for r in con.execute("SELECT status FROM runs ORDER BY id")] == ["stopped", "done"]
+    assert [r[0] for r in con.execute("SELECT status FROM runs ORDER BY id")] == ["stopped", "stopped"]  # quitting stops
 
 
 async def test_write_into_the_chat_and_custom_names(tmp_path):
@@ -117,16 +120,16 @@ async def test_write_into_the_chat_and_custom_names(tmp_path):
         await pilot.press("m")
         await pilot.press(*"Focus on cost")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: lab.engine.transcript[-1].sender == "user", "the user's message")
-        assert lab.engine.transcript[-1].text == "Focus on cost"
+        await wait_until(pilot, lambda: lab.session.control.transcript[-1].sender == "user", "the user's message")
+        assert lab.session.control.transcript[-1].text == "Focus on cost"
         await pilot.press("N")
         assert isinstance(app.screen, LinePrompt)
         app.screen.query_one("Input").value = "A1, B2, C3, D4, E5, F6, G7, H8"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(lab.engine.conditions.naming, list), "custom names")
-        assert lab.engine.nicknames[0] == "A1"
+        await wait_until(pilot, lambda: isinstance(lab.session.control.conditions.naming, list), "custom names")
+        assert lab.session.control.nicknames[0] == "A1"
         await pilot.press("n")  # the cycle now includes the custom names: custom -> neutral
-        assert lab.engine.conditions.naming == "neutral"
+        assert lab.session.control.conditions.naming == "neutral"
     con = sqlite3.connect(tmp_path / "lab.db")
     assert con.execute("SELECT text FROM messages WHERE sender='user' ORDER BY seq DESC").fetchone()[0] == "Focus on cost"
 
@@ -179,7 +182,7 @@ async def test_keys_are_rebindable_from_settings(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         lab = await paused(pilot)
         await pilot.press("k")
-        assert lab.engine.conditions.naming == "real"
+        assert lab.session.control.conditions.naming == "real"
 
 
 async def test_command_palette_reaches_the_engine(tmp_path):
@@ -189,7 +192,7 @@ async def test_command_palette_reaches_the_engine(tmp_path):
         commands = {c.title: c for c in app.get_system_commands(lab)}
         assert {"Naming", "Scaffold", "Crash", "Pause"} <= set(commands)
         commands["Scaffold"].callback()
-        await wait_until(pilot, lambda: lab.engine.conditions.scaffolding == "no-peers", "the palette command")
+        await wait_until(pilot, lambda: lab.session.control.conditions.scaffolding == "no-peers", "the palette command")
 
 
 async def test_a_failing_agent_never_closes_the_app(tmp_path):
@@ -215,7 +218,7 @@ async def test_models_that_cannot_load_are_shown_not_fatal(tmp_path):
 
     app = sim_lab(tmp_path, pause_after=None, gateway=Broken())
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.screen.state == "failed to start", "the failure")
+        await wait_until(pilot, lambda: app.screen.state.startswith("failed to start"), "the failure")
         assert "not installed" in screen_text(app.screen.query_one(ChatLog))
         assert app.is_running
 
@@ -253,12 +256,12 @@ async def test_chat_follows_only_at_the_bottom(tmp_path):
         assert chat.max_scroll_y > 0 and chat.at_bottom
         chat.scroll_to(y=0, animate=False)
         await pilot.pause()
-        await lab.engine.say("new message while reading")
+        await lab.session.control.say("new message while reading")
         await pilot.pause()
         assert chat.scroll_y == 0  # reading above: no jump
         chat.scroll_end(animate=False)
         await pilot.pause()
-        await lab.engine.say("another")
+        await lab.session.control.say("another")
         await wait_until(pilot, lambda: chat.at_bottom, "follow at the bottom")
 
 
@@ -273,5 +276,87 @@ async def test_tallies_key_and_live_labels_are_stored(tmp_path):
         await pilot.press("j")
         assert lab.tallies == "off" and lab.panels[0].overlay == ""
         coded = await app.store.db.execute_fetchall("SELECT COUNT(*) FROM codings")
-        n = sum(1 for m in lab.engine.transcript if m.is_agent and not m.is_error)
+        n = sum(1 for m in lab.session.control.transcript if m.is_agent and not m.is_error)
         assert coded[0][0] == n
+
+
+async def test_q_quits_the_lab_live_and_in_replay(tmp_path):
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await paused(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app._exit  # before: `q` found no `quit` action on the lab screen and did nothing
+    con = sqlite3.connect(tmp_path / "lab.db")
+    assert [r[0] for r in con.execute("SELECT status FROM runs")] == ["stopped"]  # quitting stops the run
+    con.close()
+    from warroom_tui.tui.app import LabApp
+
+    uid = sqlite3.connect(tmp_path / "lab.db").execute("SELECT uid FROM runs").fetchone()[0]
+    replay = LabApp(app.scenario, db_path=tmp_path / "lab.db", settings=app.settings, replay=(uid, 0))
+    async with replay.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(replay.screen, LabScreen), "the replay")
+        await pilot.press("q")
+        await pilot.pause()
+        assert replay._exit
+
+
+async def test_new_run_during_a_replay_starts_a_live_run(tmp_path):
+    app = sim_lab(tmp_path, pause_after=None, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state == "done", "the run")
+        uid = app.screen.run_uid
+        await app.action_replay(uid, 0)
+        await wait_until(pilot, lambda: app.screen.state == "replay done", "the replay")
+        replay = app.screen
+        assert replay.session.is_replay
+        await pilot.press("R")
+        await wait_until(pilot, lambda: app.screen is not replay and app.screen.state == "done", "a new live run")
+        assert not app.screen.session.is_replay and app.screen.run_uid not in (uid, "")
+    con = sqlite3.connect(tmp_path / "lab.db")
+    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+
+
+async def test_replay_shows_the_runs_conditions_as_they_happened(tmp_path):
+    app = sim_lab(tmp_path, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        await pilot.press("n", "s")  # real names, no-peers, from round 1
+        await pilot.press("space")
+        await wait_until(pilot, lambda: lab.state == "done", "the run")
+        uid = lab.run_uid
+        await app.action_replay(uid, 0)
+        replay = app.screen
+        await wait_until(pilot, lambda: replay.state == "replay done", "the replay")
+        bar = str(replay.query_one("#bar").render())
+        assert "naming real" in bar and "scaffold no-peers" in bar  # before: naming custom | scaffold full
+        chat_names = {m.nickname for m in replay.query_one(ChatLog).messages if m.agent is not None and m.round == 1}
+        assert {p.nickname for p in replay.panels} == chat_names == {"Architect", "Coordinator", "Supporter"}
+
+
+async def test_an_injected_timeout_shows_as_such(tmp_path):
+    from warroom_tui.engine.conditions import Crash
+
+    app = sim_lab(tmp_path, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        await lab.session.crash(1, "timeout")
+        seen = []
+        lab.panels[1].watch_status = lambda old, new: seen.append(new)
+        await pilot.press("full_stop")
+        await paused(pilot)
+        assert "timing out (injected)" in seen and "typing" not in seen
+        assert isinstance(lab.session.conditions.crashes[1], Crash)
+
+
+async def test_one_round_numbering_in_chat_and_export(tmp_path):
+    app = sim_lab(tmp_path, pause_after=4, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        text = screen_text(lab.query_one(ChatLog))
+        before_r3 = text[:text.index("· R3")]
+        assert "Round 3" in before_r3 and "Round 4" not in text  # before: "— Round 4 —" above R3
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: list((tmp_path / "exports").glob("*.md")), "the export")
+    md = next((tmp_path / "exports").glob("*.md")).read_text()
+    assert md.index("## Round 3") < md.index("round 3") and "## Round 4" not in md

@@ -8,7 +8,7 @@ from conftest import sim_lab, wait_until
 
 async def until_paused(pilot) -> None:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused"
-                     and (pilot.app.screen.judge is None or pilot.app.screen.judge.idle),
+                     and (pilot.app.screen.session.judge is None or pilot.app.screen.session.judge.idle),
                      "the lab to pause")
 
 

@@ -37,7 +37,11 @@ def _scenario(ref: str | None):
 
 
 async def run_command(args) -> int:
-    from warroom_tui.runner import run_batch, with_backend
+    import asyncio
+    import signal
+
+    from warroom_tui.providers.gateway import Gateway
+    from warroom_tui.runner import Batch, with_backend
 
     scenario = with_backend(_scenario(args.scenario), args.backend)
     if args.runs is not None and args.runs < 1:
@@ -57,26 +61,36 @@ async def run_command(args) -> int:
         if isinstance(event, ev.RunStarted):
             current["task"] = progress.add_task(f"  run {event.replicate + 1} rounds", total=per_run)
         elif isinstance(event, ev.RoundDone) and current["task"] is not None:
-            progress.advance(current["task"])
+            progress.update(current["task"], completed=event.round + 1)
         elif isinstance(event, ev.RunDone):
-            if current["task"] is not None:
-                progress.update(current["task"], completed=per_run)
             progress.advance(overall)
 
+    gateway = Gateway()
+    batch = Batch(scenario, store, gateway, runs=runs, seed=args.seed, fresh=args.fresh, on_event=on_event)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, batch.interrupt)
     try:
         with progress:
-            results = await run_batch(scenario, store, runs=runs, seed=args.seed, on_event=on_event,
-                                      fresh=args.fresh)
+            results = await batch.run()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await gateway.aclose()
         await store.close()
     table = Table(title=f"{escape(scenario.name)} ({escape(scenario.label)})")
-    for col in ("run", "status", "rounds", "messages", "errors", "crashed"):
+    for col in ("run", "status", "last round", "messages", "errors", "crashed"):
         table.add_column(col)
     for r in results:
-        table.add_row(escape(r.run_uid), str(r.status) + (" (stored)" if r.stored else ""), str(r.rounds), str(r.messages), str(r.errors),
-                      escape(", ".join(r.crashed)) or "-")
+        table.add_row(escape(r.run_uid), str(r.status) + (" (stored)" if r.stored else ""), str(r.rounds),
+                      str(r.messages), str(r.errors), escape(", ".join(r.crashed)) or "-")
     console.print(table)
     console.print(f"stored in {escape(str(args.db or default_db()))}")
+    if batch.interrupted:
+        finished = sum(r.status != RunStatus.INTERRUPTED for r in results)
+        print(f"warroom: interrupted after {finished} of {runs} runs; run the same command to resume",
+              file=sys.stderr)
+        return 130
     return 0 if all(r.status.finished for r in results) else 1
 
 

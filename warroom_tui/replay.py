@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from warroom_tui.engine import events as ev
-from warroom_tui.engine.conditions import LiveConditions
+from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.control import RunControl
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message
-from warroom_tui.scenario import Scenario, parse_scenario
+from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, EventRow, RunRow
 
@@ -16,7 +17,14 @@ BASE_RATE = 30.0  # words a second at speed 1
 
 
 def scenario_of(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> Scenario:
-    """A scenario that describes a stored run (names as they were stored)."""
+    """The scenario a live run was started with (its conditions included); for an imported run, one that
+    describes it (names as they were stored)."""
+    stored = run.meta.get("scenario")
+    if stored:
+        try:
+            return parse_scenario(stored, source=f"run {run.uid}")
+        except ScenarioError:
+            pass
     rounds = max((m.round or 0 for m in messages if m.agent is not None), default=0)
     return parse_scenario({
         "name": run.scenario or run.uid, "series": run.series[:40].replace("/", "-").replace("|", "-"),
@@ -74,7 +82,8 @@ class Replayer(RunControl):
                                       simulated=self.run_info.simulated))
         changes: dict[int | None, list[EventRow]] = {}
         for e in self.stored_events:
-            changes.setdefault(e.seq, []).append(e)
+            if e.kind == "condition":
+                changes.setdefault(e.seq, []).append(e)
         errors: dict[int, int] = {}
         last_round = None
         for m in self.messages:
@@ -83,9 +92,7 @@ class Replayer(RunControl):
                     break
                 last_round = self.round = m.round
             for e in changes.pop(m.seq, []):
-                if e.kind == "condition":
-                    await self.emit(ev.ConditionChanged(uid, round=e.round or 0, seq=m.seq, field=e.field,
-                                                        old=e.old, new=e.new, agent=e.agent))
+                await self._change(e, m.seq)
             await self._gate.wait()
             if self._stopped:
                 break
@@ -96,25 +103,40 @@ class Replayer(RunControl):
             key = f"r{m.round}-{m.agent}"
             await self.emit(ev.MessageStarted(uid, key=key, agent=m.agent, round=m.round or 0,
                                               nickname=m.nickname, at=m.started_at))
+            await self.emit(ev.AgentStatus(uid, m.agent, "typing"))
             if not m.is_error:
                 for word in m.text.split(" "):
                     await self.emit(ev.TokenDelta(uid, key=key, agent=m.agent, text=word + " "))
                     await self._sleep(1.0 / BASE_RATE)
             await self.emit(ev.MessageDone(uid, key=key, message=m))
+            await self.emit(ev.AgentStatus(uid, m.agent, "error" if m.is_error else "done"))
             if m.is_error and m.error_kind == "permanent":
                 errors[m.agent] = errors.get(m.agent, 0) + 1
         else:
             if last_round is not None:
                 await self._round_done(last_round)
+        for e in [e for seq in sorted(changes) for e in changes[seq]]:  # changes after the last message
+            await self._change(e, len(self.transcript))
         for agent in errors:
             last = [m for m in self.messages if m.agent == agent][-1]
             if last.is_error:  # it never answered again after its permanent errors: it left the run
                 self.active.discard(agent)
+                await self.emit(ev.AgentStatus(uid, agent, "crashed"))
                 await self.emit(ev.AgentCrashed(uid, agent=agent, round=self.round, error="(replayed)"))
-        status = "stopped" if self._stopped else "done"
-        done = ev.RunDone(uid, status=f"replay {status}", rounds=self.round + 1, messages=len(self.transcript))
+        status = self.stop_status if self._stopped else RunStatus.DONE
+        done = ev.RunDone(uid, status=status, rounds=self.round, messages=len(self.transcript))
         await self.emit(done)
         return done
+
+    async def _change(self, e: EventRow, seq: int) -> None:
+        """A stored condition change, applied as it happened (the bar and the panels follow it)."""
+        try:
+            self.conditions.apply(e.field, Crash(kind=e.new, from_round=e.round or 0)
+                                  if e.field == "crash" else e.new, e.agent)
+        except (ValueError, TypeError):
+            pass  # an odd stored change is still shown in the chat
+        await self.emit(ev.ConditionChanged(self.run_uid, round=e.round or 0, seq=seq, field=e.field,
+                                            old=e.old, new=e.new, agent=e.agent))
 
     async def _round_done(self, r: int) -> bool:
         self._pause_if_stepping()

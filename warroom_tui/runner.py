@@ -1,20 +1,17 @@
-"""Headless runs: a scenario through the engine into the store (no Textual)."""
+"""Headless batches: a scenario's replicates, one run session after another (no Textual)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
+from warroom_tui import killpoint
 from warroom_tui.engine import events as ev
-from warroom_tui.engine.clock import RealClock, VirtualClock
-from warroom_tui.engine.loop import Engine
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import SIM_PREFIX, is_simulated
-from warroom_tui.providers.gateway import Gateway
 from warroom_tui.scenario import Scenario
+from warroom_tui.session import RunSession, Subscriber
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import RunRow
-from warroom_tui.store.recorder import Recorder
 
 SIM_PERSONAS = ("architect", "coordinator", "supporter", "analyst", "summarizer", "lurker", "skeptic", "architect")
 
@@ -38,14 +35,6 @@ def all_simulated(scenario: Scenario) -> bool:
     return all(is_simulated(a.model) for a in scenario.roster())
 
 
-async def _stored_result(store: Store, run: RunRow) -> "RunResult":
-    msgs = [m for m in await store.messages(run.id) if m.agent is not None]
-    agents = await store.agents(run.id)
-    crashed = sorted({agents[m.agent].name for m in msgs if m.agent is not None and m.error_kind == "permanent"})
-    return RunResult(run.uid, run.status, len(msgs), sum(m.is_error for m in msgs), crashed,
-                     max((m.round or 0 for m in msgs), default=0) + 1, stored=True)
-
-
 @dataclass
 class RunResult:
     run_uid: str
@@ -54,50 +43,74 @@ class RunResult:
     errors: int
     crashed: list[str]
     rounds: int
+    """The last round reached (see the README's round numbering)."""
     stored: bool = False
     """Finished before this batch started: taken from the store."""
 
 
-async def run_batch(
-    scenario: Scenario,
-    store: Store,
-    *,
-    runs: int | None = None,
-    seed: int | None = None,
-    gateway: Gateway | None = None,
-    on_event: Callable[[ev.Event], Awaitable[None]] | None = None,
-    fresh: bool = False,
-) -> list[RunResult]:
-    """Run `runs` replicates one after another; every message is stored as it lands.
+async def _stored_result(store: Store, run: RunRow) -> RunResult:
+    msgs = [m for m in await store.messages(run.id) if m.agent is not None]
+    agents = await store.agents(run.id)
+    crashed = sorted({agents[m.agent].name for m in msgs if m.agent is not None and m.error_kind == "permanent"})
+    return RunResult(run.uid, run.status, len(msgs), sum(m.is_error for m in msgs), crashed,
+                     max((m.round or 0 for m in msgs), default=0), stored=True)
 
-    A batch run again with the same scenario and seed takes up where it stopped: finished replicates
+
+class Batch:
+    """`runs` replicates one after another; every message is stored as it lands.
+
+    Run again with the same scenario and seed, a batch takes up where it stopped: finished replicates
     are kept, an interrupted one goes on from its stored messages (unless `fresh`).
     """
-    own_gateway = gateway is None
-    gateway = gateway or Gateway()
-    results: list[RunResult] = []
-    try:
-        await gateway.prepare([a.model for a in scenario.roster()])
-        base_seed = scenario.seed if seed is None else seed
-        for replicate in range(runs or scenario.replicates):
-            seed_i = base_seed + replicate
-            known = None if fresh else await store.find_run(scenario.name, replicate, seed_i)
+
+    def __init__(self, scenario: Scenario, store: Store, gateway, *, runs: int | None = None,
+                 seed: int | None = None, fresh: bool = False, on_event: Subscriber | None = None) -> None:
+        self.scenario = scenario
+        self.store = store
+        self.gateway = gateway
+        self.runs = runs or scenario.replicates
+        self.base_seed = scenario.seed if seed is None else seed
+        self.fresh = fresh
+        self.on_event = on_event
+        self.results: list[RunResult] = []
+        self.interrupted = False
+        self._session: RunSession | None = None
+
+    def interrupt(self) -> None:
+        """Stop the batch: the open run is stored as interrupted, no further run starts."""
+        self.interrupted = True
+        if self._session is not None:
+            self._session.interrupt()
+
+    async def run(self) -> list[RunResult]:
+        await self.gateway.prepare([a.model for a in self.scenario.roster()])
+        for replicate in range(self.runs):
+            if self.interrupted:
+                break
+            seed = self.base_seed + replicate
+            known = None if self.fresh else await self.store.find_run(self.scenario.name, replicate, seed)
             if known is not None and known.status.finished:
-                results.append(await _stored_result(store, known))
-                if on_event is not None:
-                    await on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
+                self.results.append(await _stored_result(self.store, known))
+                if self.on_event is not None:
+                    await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
                 continue
-            clock = VirtualClock() if all_simulated(scenario) else RealClock()
-            resume = await store.messages(known.id) if known is not None else None
-            engine = Engine(scenario, gateway, clock=clock, replicate=replicate, seed=seed_i,
-                            run_uid=known.uid if known else None, resume=resume)
-            engine.subscribe(Recorder(store))
-            if on_event is not None:
-                engine.subscribe(on_event)
-            done = await engine.run()
-            results.append(RunResult(engine.run_uid, RunStatus(done.status), done.stats["messages"],
-                                     done.stats["errors"], done.stats["crashed"], done.rounds))
-    finally:
-        if own_gateway:
-            await gateway.aclose()
-    return results
+            session = self._session = RunSession(
+                self.scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(self.scenario),
+                replicate=replicate, seed=seed, resume=known)
+            if self.on_event is not None:
+                session.subscribe(self.on_event)
+            try:
+                done = await session.run()
+            finally:
+                await session.close()
+                self._session = None
+            if done is None:
+                raise RuntimeError(session.state)
+            stats = done.stats
+            self.results.append(RunResult(done.run_uid, RunStatus(done.status), stats["messages"],
+                                          stats["errors"], stats["crashed"], done.rounds))
+            if done.status == RunStatus.INTERRUPTED:
+                self.interrupted = True
+                break
+            killpoint.reached("run")
+        return self.results

@@ -70,6 +70,27 @@ class LiveConditions:
     def temperature_for(self, agent: int) -> float:
         return self.agent_temperature.get(agent, self.temperature)
 
+    def apply(self, field: str, value, agent: int | None = None):
+        """Change one condition (`crash` takes a Crash); returns the old value as a change event stores it."""
+        if field == "naming":
+            old, self.naming = self.naming, value
+        elif field == "scaffolding":
+            old, self.scaffolding = self.scaffolding, value
+        elif field == "temperature" and agent is None:
+            old, self.temperature = self.temperature, float(value)
+            self.agent_temperature.clear()
+        elif field == "temperature":
+            old = self.temperature_for(agent)
+            self.agent_temperature[agent] = float(value)
+        elif field in ("crash", "revive") and agent is not None:
+            before = self.crashes.pop(agent, None)
+            old = before.kind if before else None
+            if field == "crash":
+                self.crashes[agent] = value
+        else:
+            raise ValueError(f"unknown condition {field!r}")
+        return old
+
     def crash_for(self, agent: int, round_: int) -> Crash | None:
         crash = self.crashes.get(agent)
         if crash is not None and round_ >= crash.from_round:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Awaitable, Callable
 
 from warroom_tui.engine import events as ev
+from warroom_tui.engine.status import RunStatus
 
 Subscriber = Callable[[ev.Event], Awaitable[None]]
 
@@ -17,6 +18,7 @@ class RunControl:
         self._gate.set()
         self._step = False
         self._stopped = False
+        self.stop_status = RunStatus.STOPPED
         self._tasks: list[asyncio.Task] = []
 
     def subscribe(self, fn: Subscriber) -> None:
@@ -42,7 +44,9 @@ class RunControl:
         self._step = True
         self._gate.set()
 
-    def stop(self) -> None:
+    def stop(self, status: RunStatus = RunStatus.STOPPED) -> None:
+        """End the run after the turns in flight are cancelled; `status` is what the run is stored as."""
+        self.stop_status = status
         self._stopped = True
         self._gate.set()
         for task in self._tasks:

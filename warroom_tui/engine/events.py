@@ -53,6 +53,26 @@ class MessageDone(Event):
 
 
 @dataclass(frozen=True)
+class AgentStatus(Event):
+    """What an agent is doing now: waiting, typing, done, error, crashed, stopped, or an injected fault."""
+    agent: int
+    status: str
+
+
+@dataclass(frozen=True)
+class MessageStored(Event):
+    """Published by the run session once the store holds the message (`message_id` is its row id)."""
+    message_id: int
+    message: Message
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The run session's state as a person reads it: starting, loading models…, running, paused, done, …"""
+    state: str
+
+
+@dataclass(frozen=True)
 class AgentCrashed(Event):
     """The agent left the run after repeated permanent errors."""
     agent: int
@@ -85,8 +105,9 @@ class ConditionChanged(Event):
 
 @dataclass(frozen=True)
 class RunDone(Event):
-    status: str  # done | stopped | failed
+    status: str  # a RunStatus value
     rounds: int
+    """The last round reached (round 0 answers the brief; a complete run reaches the scenario's `rounds`)."""
     messages: int
     reason: str = ""
     stats: dict = field(default_factory=dict)

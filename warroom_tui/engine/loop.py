@@ -15,6 +15,7 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.control import RunControl
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.modelid import is_simulated
@@ -25,8 +26,17 @@ VIRTUAL_LATENCY = 0.4  # seconds before the first token, in virtual time
 VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
 
 
+TIMING_OUT = "timing out (injected)"
+
+
 def agent_key(index: int) -> str:
     return f"agent{index + 1}"
+
+
+def round_marker(r: int) -> str:
+    """The chat's marker before round r (r >= 1), numbered as everything a person reads: round 0 answers
+    the brief. Only the study JSON export writes the study tool's own `Round r+1`."""
+    return f"— Round {r} —"
 
 
 class Engine(RunControl):
@@ -56,6 +66,10 @@ class Engine(RunControl):
         self.errors: dict[int, int] = {i: 0 for i in self.active}
         self.round = 0
         self._started_this_round: set[int] = set()
+        self._slots_done: set[int] = set()
+        """Agents whose turn in the current round has come (spoken, speaking, or skipped as inactive)."""
+        self._markers: set[int] = set()
+        """Rounds whose marker is in the transcript."""
         self._commit_lock = asyncio.Lock()
         self._resume = resume
         self._spoke: set[int] = set()  # agents that already spoke in the round a resumed run goes on with
@@ -77,45 +91,37 @@ class Engine(RunControl):
 
     async def change(self, field: str, value, agent: int | None = None) -> None:
         """Change a condition: naming, scaffolding, temperature, crash, revive. Applies from the next turn."""
-        live = self.conditions
-        old: object
-        if field == "naming":
-            old, live.naming = live.naming, value
-        elif field == "scaffolding":
-            old, live.scaffolding = live.scaffolding, value
-        elif field == "temperature" and agent is None:
-            old, live.temperature = live.temperature, float(value)
-            live.agent_temperature.clear()
-        elif field == "temperature" and agent is not None:
-            old = live.temperature_for(agent)
-            live.agent_temperature[agent] = float(value)
-        elif field == "crash":
+        if field == "crash":
             assert agent is not None
             crash = value if isinstance(value, Crash) else Crash(kind=str(value))
-            crash.from_round = max(crash.from_round, self._effective_round())
-            previous = live.crashes.get(agent)
-            old = previous.kind if previous else None
-            live.crashes[agent] = crash
+            crash.from_round = max(crash.from_round, self._effective_round(agent))
+            old = self.conditions.apply(field, crash, agent)
             value = crash.kind
-        elif field == "revive":
+        else:
+            old = self.conditions.apply(field, value, agent)
+        if field == "revive":
             assert agent is not None
-            revived = live.crashes.pop(agent, None)
-            old = revived.kind if revived else None
-            value = None
             self.errors[agent] = 0
             if agent not in self.active:
                 self.active.add(agent)
-                self.status[agent] = "waiting"
-                await self.emit(ev.AgentRevived(self.run_uid, agent, self._effective_round()))
-        else:
-            raise ValueError(f"unknown condition {field!r}")
+                await self._set_status(agent, "waiting")
+                await self.emit(ev.AgentRevived(self.run_uid, agent, self._effective_round(agent)))
         await self.emit(ev.ConditionChanged(
-            self.run_uid, round=self._effective_round(), seq=len(self.transcript),
+            self.run_uid, round=self._effective_round(agent), seq=len(self.transcript),
             field=field, old=old, new=value, agent=agent))
 
-    def _effective_round(self) -> int:
-        pending = self.active - self._started_this_round
+    def _effective_round(self, agent: int | None = None) -> int:
+        """The first round a change applies to: for one agent, the round its next turn belongs to;
+        for everyone, the round of the first turn still to start."""
+        if agent is not None:
+            return self.round + 1 if agent in self._slots_done else self.round
+        pending = self.active - self._slots_done
         return self.round if pending else self.round + 1
+
+    async def _set_status(self, agent: int, status: str) -> None:
+        if self.status.get(agent) != status:
+            self.status[agent] = status
+            await self.emit(ev.AgentStatus(self.run_uid, agent, status))
 
     # -- the run -----------------------------------------------------------
     async def run(self) -> ev.RunDone:
@@ -123,40 +129,42 @@ class Engine(RunControl):
         await self.emit(ev.RunStarted(self.run_uid, scenario=s, replicate=self.replicate, seed=self.seed,
                                       nicknames=self.nicknames, simulated=self.simulated,
                                       resumed=self._resume is not None))
-        if self._resume is not None:
-            r = self._restore(self._resume)
-        else:
+        r = self._restore(self._resume) if self._resume is not None else 0
+        if not self.transcript:  # a new run, or one killed before its brief was stored
             now = self.clock.now()
             await self._commit(Message(seq=0, sender="user", text=s.brief, started_at=now, finished_at=now),
                                added=True)
-            r = 0
         last = 0 if self.conditions.scaffolding == "isolated" else s.rounds
-        status, reason = "done", ""
+        status, reason = RunStatus.DONE, ""
         try:
             while r <= last:
                 await self._gate.wait()
                 if self._stopped:
-                    status = "stopped"
                     break
-                self.round, self._started_this_round = r, set()
-                if r > 0 and not self._spoke:
-                    marker = Message(seq=0, sender="system", text=f"— Round {r + 1} —", round=r,
+                self.round, self._started_this_round, self._slots_done = r, set(), set(self._spoke)
+                if r > 0 and r not in self._markers:
+                    marker = Message(seq=0, sender="system", text=round_marker(r), round=r,
                                      started_at=self.clock.now(), finished_at=self.clock.now())
                     await self._commit(marker, added=True)
+                    self._markers.add(r)
                 await self._run_round(r)
                 self._spoke = set()
                 if self._stopped:
-                    status = "stopped"
                     break
                 self._pause_if_stepping()
                 await self.emit(ev.RoundDone(self.run_uid, r))
                 if not self.active:
-                    status, reason = "failed", "every agent failed"
+                    status, reason = RunStatus.FAILED, "every agent failed"
                     break
                 r += 1
         except asyncio.CancelledError:
-            status = "stopped"
-        done = ev.RunDone(self.run_uid, status=status, rounds=min(r, last) + 1,
+            self._stopped = True
+        if self._stopped:
+            status = self.stop_status
+        for i, st in list(self.status.items()):
+            if st in ("typing", TIMING_OUT):
+                await self._set_status(i, "stopped")
+        done = ev.RunDone(self.run_uid, status=status, rounds=min(self.round, last),
                           messages=len(self.transcript), reason=reason, stats=self.stats())
         await self.emit(done)
         return done
@@ -164,6 +172,7 @@ class Engine(RunControl):
     def _restore(self, stored: list[Message]) -> int:
         """Take up a run from its stored messages; returns the round to go on with."""
         self.transcript = list(stored)
+        self._markers = {m.round for m in stored if m.sender == "system" and m.round is not None}
         agent_msgs = [m for m in stored if m.agent is not None]
         for i in range(len(self.roster)):
             mine = [m for m in agent_msgs if m.agent == i]
@@ -214,7 +223,10 @@ class Engine(RunControl):
         async def one(k: int, i: int) -> None:
             await self.clock.sleep(k * stagger)
             await self._gate.wait()
-            if self._stopped or i not in self.active:
+            if self._stopped:
+                return
+            self._slots_done.add(i)
+            if i not in self.active:
                 return
             msg, _ = await self._turn(i, r, self.clock.now())
             await self._commit(msg)
@@ -240,6 +252,7 @@ class Engine(RunControl):
             await self._gate.wait()
             if self._stopped:
                 return
+            self._slots_done.add(i)
             if i not in self.active:
                 continue
             clock.t = start
@@ -289,9 +302,9 @@ class Engine(RunControl):
             model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
             dropped=dropped, temperature=temperature, extra={"key": key},
         )
-        self.status[i] = "typing"
         await self.emit(ev.MessageStarted(self.run_uid, key=key, agent=i, round=r, nickname=nicks[i], at=start))
         crash = live.crash_for(i, r)
+        await self._set_status(i, TIMING_OUT if crash is not None and crash.kind == "timeout" else "typing")
         tokens = 0
         try:
             if crash is not None:
@@ -317,7 +330,7 @@ class Engine(RunControl):
             await self._fail(msg, "transient", f"{type(exc).__name__}: {exc}")
         else:
             self.errors[i] = 0
-            self.status[i] = "done"
+            await self._set_status(i, "done")
         msg.tokens = tokens
         if self.clock.virtual:
             duration = self.scenario.timeout if msg.error_kind == "timeout" else VIRTUAL_LATENCY + tokens / VIRTUAL_RATE
@@ -336,13 +349,14 @@ class Engine(RunControl):
         assert i is not None
         msg.is_error, msg.error_kind, msg.visible = True, kind, visible
         msg.text = f"{ERROR_MARK} {clean_text(error).strip()}"
-        self.status[i] = "error"
+        left = False
         if kind == "permanent":
             self.errors[i] += 1
-            if self.errors[i] >= self.scenario.leave_after:
-                self.active.discard(i)
-                self.status[i] = "crashed"
-                await self.emit(ev.AgentCrashed(self.run_uid, agent=i, round=msg.round or 0, error=msg.text))
+            left = self.errors[i] >= self.scenario.leave_after
+        await self._set_status(i, "crashed" if left else "error")
+        if left:
+            self.active.discard(i)
+            await self.emit(ev.AgentCrashed(self.run_uid, agent=i, round=msg.round or 0, error=msg.text))
 
     def _build_call(self, i: int, r: int, seen: list[Message], nicks: list[str],
                     temperature: float) -> tuple[ModelCall, int]:

@@ -47,6 +47,29 @@ class Message:
         return self.agent is not None
 
 
+STUDY_MARKER_RE = re.compile(r"^\s*—\s*Round\s+(\d+)\s*—\s*$")
+
+
+def marker_round(m: Message) -> int | None:
+    """The round a round marker opens, in our numbering (round 0 answers the brief). Imported study
+    markers carry no round and say `Round k+1` for round k, as the study's tool wrote them."""
+    if m.round is not None:
+        return m.round
+    match = STUDY_MARKER_RE.match(m.text)
+    return int(match.group(1)) - 1 if match else None
+
+
+def marker_label(m: Message) -> str:
+    """What a person reads for a system message: `Round N` for a round marker, else its text."""
+    r = marker_round(m)
+    return f"Round {r}" if r is not None else m.text.strip("— ")
+
+
+def study_marker(r: int) -> str:
+    """The study tool's marker before round r: it counted the brief's answers as round 1."""
+    return f"— Round {r + 1} —"
+
+
 def strip_think(text: str) -> str:
     """Remove reasoning blocks (`<think>...</think>`, or an unclosed one) from model output."""
     return THINK_RE.sub("", text).strip()

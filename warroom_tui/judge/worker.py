@@ -1,15 +1,15 @@
-"""The background judge: codes each finished message as it lands, off the chat's critical path.
+"""The background judge: codes each stored message as it lands, off the chat's critical path.
 
-It subscribes to the engine (the subscriber only enqueues, so a slow judge never
-delays the chat), codes in its own task (the built-in coder in a thread), stores
-the labels and publishes live tallies and similarity snapshots.
+It subscribes to a run session's stream (the subscriber only enqueues, so a slow judge never delays
+the chat), codes `MessageStored` in its own task (the built-in coder in a thread), stores the labels
+(unless it was given no store: a replay writes nothing) and publishes immutable `JudgeSnapshot`s.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure
 from warroom_tui.judge.service import BuiltinJudge
+from warroom_tui.judge.snapshot import AgentTally, JudgeSnapshot
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow
 
@@ -40,20 +41,13 @@ class RunState:
     uncoded: int = 0
 
 
-@dataclass
-class Update:
-    run_uid: str
-    agent: int | None
-    state: RunState
-
-
 class JudgeWorker:
     def __init__(self, store: Store | None, judges: list, codebook: Codebook,
-                 on_update: Callable[[Update], None] | None = None) -> None:
+                 publish: Callable[[JudgeSnapshot], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.judges = judges
         self.codebook = codebook
-        self.on_update = on_update
+        self.publish = publish
         self.queue: asyncio.Queue = asyncio.Queue()
         self.runs: dict[str, RunState] = {}
         self._coder_ids: dict[str, int] = {}
@@ -68,7 +62,7 @@ class JudgeWorker:
     def idle(self) -> bool:
         return self.queue.empty() and not self.busy
 
-    # -- the engine subscriber: cheap, never waits on a judge -------------------
+    # -- the session subscriber: cheap, never waits on a judge -------------------
     async def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             roster = event.scenario.roster()
@@ -78,13 +72,13 @@ class JudgeWorker:
         state = self.runs.get(event.run_uid)
         if state is None:
             return
-        if isinstance(event, ev.MessageDone) and event.message.agent is not None:
+        if isinstance(event, ev.MessageStored) and event.message.agent is not None:
             m = event.message
             if m.is_error:
                 if m.error_kind == "permanent":
                     state.crashed.add(m.agent)
                 return
-            self.queue.put_nowait(("message", event.run_uid, m))
+            self.queue.put_nowait(("message", event.run_uid, event))
         elif isinstance(event, ev.ConditionChanged):
             state.marks.append(event.round)
             if event.field == "naming":
@@ -119,14 +113,12 @@ class JudgeWorker:
                     aliases.append(names[i])
             return
         if kind == "round":
-            self._snapshot(state, payload)
-            if self.on_update:
-                self.on_update(Update(run_uid, None, state))
+            self._round_similarity(state, payload)
+            await self._publish(run_uid, None)
             return
-        m = payload
+        m, mid = payload.message, payload.message_id
         roster = Roster(aliases=tuple(tuple(a) for a in state.aliases), speaker=m.agent,
                         crashed=frozenset(state.crashed))
-        mid = await self.store.message_id(run_uid, m.seq) if self.store else None
         for judge in self.judges:
             try:
                 if isinstance(judge, BuiltinJudge):
@@ -135,16 +127,15 @@ class JudgeWorker:
                     coding = await judge.code(m.text, roster)
             except JudgeFailure as exc:
                 state.uncoded += 1
-                if self.store and mid is not None:
+                if self.store:
                     await self.store.save_codings(await self._cid(judge), [CodingRow(mid, "uncoded", str(exc))])
                 continue
             state.labels.setdefault(judge.name, {}).setdefault(m.agent, []).append(coding.flags)
             state.by_seq.setdefault(judge.name, {})[m.seq] = coding.flags
-            if self.store and mid is not None:
+            if self.store:
                 flags = {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()}
                 await self.store.save_codings(await self._cid(judge), [CodingRow(mid, "coded", "", flags)])
-        if self.on_update:
-            self.on_update(Update(run_uid, m.agent, state))
+        await self._publish(run_uid, m.agent)
 
     async def _cid(self, judge) -> int:
         if judge.name not in self._coder_ids:
@@ -152,12 +143,27 @@ class JudgeWorker:
             self._coder_ids[judge.name] = await self.store.coder_id(judge.name, judge.kind, self.codebook.name)
         return self._coder_ids[judge.name]
 
-    def _snapshot(self, state: RunState, round_: int) -> None:
+    def _round_similarity(self, state: RunState, round_: int) -> None:
         profiles = self.profiles(state)
         state.group.append((round_, mean_pairwise_cosine(profiles)))
         state.per_agent.append((round_, agent_vs_rest(profiles)))
 
-    # -- views for the lab --------------------------------------------------------
+    async def _publish(self, run_uid: str, agent: int | None) -> None:
+        if self.publish is not None:
+            await self.publish(self.snapshot(run_uid, agent))
+
+    def snapshot(self, run_uid: str, agent: int | None = None) -> JudgeSnapshot:
+        state = self.runs[run_uid]
+        tallies = []
+        for i in range(len(state.aliases)):
+            n, counts = self.tally(state, i)
+            tallies.append(AgentTally(n, tuple(counts.items()),
+                                      tuple(snap.get(i, float("nan")) for _, snap in state.per_agent)))
+        return JudgeSnapshot(run_uid, judge=self.primary, agent=agent, tallies=tuple(tallies),
+                             group=tuple(state.group), marks=tuple(state.marks),
+                             kappa=tuple(self.kappas(state).items()), uncoded=state.uncoded)
+
+    # -- views ------------------------------------------------------------------
     def profiles(self, state: RunState, judge: str | None = None) -> dict[int, np.ndarray]:
         traits = self.codebook.trait_ids
         labels = state.labels.get(judge or self.primary, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from warroom_tui.engine.transcript import Message, clean_text
+from warroom_tui.engine.transcript import Message, clean_text, marker_label
 from warroom_tui.store.rows import AgentRow, EventRow, RunRow
 
 
@@ -32,13 +32,18 @@ def run_markdown(run: RunRow, agents: list[AgentRow], messages: list[Message],
     for a in agents:
         lines.append(f"| {_plain(a.nickname)} | {_plain(a.model)} | {_plain(a.family)} | {_plain(a.recipe)} |")
     lines.append("")
-    changes = {e.seq: e for e in (events or []) if e.kind == "condition" and e.seq is not None}
+    changes: dict[int, list[EventRow]] = {}
+    for e in events or []:
+        if e.kind == "condition" and e.seq is not None:
+            changes.setdefault(e.seq, []).append(e)
+    nicks = [a.nickname for a in agents]
     for m in messages:
-        if m.seq in changes:
-            e = changes[m.seq]
-            lines += [f"> condition {_plain(e.field)}: {_plain(str(e.old))} -> {_plain(str(e.new))}", ""]
+        for e in changes.get(m.seq, []):
+            who = f" for {nicks[e.agent]}" if e.agent is not None and e.agent < len(nicks) else ""
+            lines += [f"> condition {_plain(e.field + who)}: {_plain(str(e.old))} -> {_plain(str(e.new))}"
+                      f" (from round {e.round})", ""]
         if m.sender == "system":
-            lines += [f"## {_plain(m.text)}", ""]
+            lines += [f"## {_plain(marker_label(m))}", ""]
             continue
         who = "User" if m.sender == "user" else f"{m.nickname} ({m.name})"
         head = f"**{_plain(who)}**" + (f" · round {m.round}" if m.round is not None else "")

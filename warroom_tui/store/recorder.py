@@ -16,17 +16,22 @@ def agent_rows(scenario, nicknames: list[str]) -> list[AgentRow]:
 
 
 class Recorder:
+    """Writes a run's events to the store. `record` returns the id of a message it stored."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.run_ids: dict[str, int] = {}
 
     async def __call__(self, event: ev.Event) -> None:
+        await self.record(event)
+
+    async def record(self, event: ev.Event) -> int | None:
         if isinstance(event, ev.RunStarted) and event.resumed:
             run = await self.store.run(event.run_uid)
             if run is not None:
                 self.run_ids[event.run_uid] = run.id
                 await self.store.finish_run(run.id, RunStatus.RUNNING)
-                return
+                return None
         if isinstance(event, ev.RunStarted):
             s = event.scenario
             self.run_ids[event.run_uid] = await self.store.create_run(
@@ -35,13 +40,13 @@ class Recorder:
                 simulated=event.simulated, conditions=s.conditions.model_dump(mode="json"),
                 meta={"scenario": s.model_dump(mode="json")},
             )
-            return
+            return None
         run_id = self.run_ids.get(event.run_uid)
         if run_id is None:
-            return
+            return None
         if isinstance(event, (ev.MessageDone, ev.MessageAdded)):
-            await self.store.add_message(run_id, event.message)
-        elif isinstance(event, ev.ConditionChanged):
+            return await self.store.add_message(run_id, event.message)
+        if isinstance(event, ev.ConditionChanged):
             await self.store.add_event(run_id, "condition", round_=event.round, seq=event.seq, field=event.field,
                                        agent=event.agent, old=event.old, new=event.new)
         elif isinstance(event, ev.AgentCrashed):
@@ -50,3 +55,4 @@ class Recorder:
             await self.store.add_event(run_id, "revived", round_=event.round, agent=event.agent)
         elif isinstance(event, ev.RunDone):
             await self.store.finish_run(run_id, RunStatus(event.status), event.reason)
+        return None

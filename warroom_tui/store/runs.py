@@ -127,11 +127,6 @@ class RunQueries(Queries):
         rows = await self._all("SELECT seq, id FROM messages WHERE run_id=?", (run_id,))
         return {seq: mid for seq, mid in rows}
 
-    async def message_id(self, run_uid: str, seq: int) -> int | None:
-        rows = await self._all(
-            "SELECT m.id FROM messages m JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?", (run_uid, seq))
-        return rows[0][0] if rows else None
-
     async def events(self, run_id: int) -> list[EventRow]:
         rows = await self._all("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
-from warroom_tui.engine.transcript import Message, word_count
+from warroom_tui.engine.transcript import Message, study_marker, word_count
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
 
@@ -242,7 +242,7 @@ async def export_run(store: Store, run: RunRow) -> dict:
 def _export_message(m: Message) -> dict:
     study = dict(m.study)
     if m.sender == "system":
-        return {"sender": "system", **study, "system": m.text}
+        return {"sender": "system", **study, "system": m.text if m.round is None else study_marker(m.round)}
     if m.sender == "user":
         return {"sender": "user", **study, "text": m.text}
     keys = study.pop("_keys", list(AGENT_COLUMNS))

@@ -9,7 +9,9 @@ from typing import Iterable
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from warroom_tui.runner import with_backend
 from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
+from warroom_tui.session import RunSession
 from warroom_tui.settings import Settings, settings_path
 from warroom_tui.store.db import Store
 from warroom_tui.tui.browser import RunBrowser
@@ -38,9 +40,11 @@ class LabApp(App):
 
     def __init__(self, scenario, *, db_path: Path, settings: Settings | None = None, gateway=None,
                  virtual: bool = False, pause_after: int | None = None,
-                 replay: tuple[str, float] | None = None) -> None:
+                 replay: tuple[str, float] | None = None, backend: str | None = None) -> None:
         super().__init__()
         self.replay = replay
+        self.backend = backend
+        """`sim` or None: every run the lab starts (new run, scenario picker) uses it."""
         self.scenario = scenario
         self.db_path = db_path
         self.settings = settings or Settings()
@@ -50,6 +54,7 @@ class LabApp(App):
         self.store: Store | None = None
         self.themes = theme_files()
         self.theme_name = ""
+        self.sessions: list[RunSession] = []
 
     @property
     def gateway(self):
@@ -69,25 +74,38 @@ class LabApp(App):
             return
         await self.push_screen(self.lab_screen(self.scenario))
 
-    def lab_screen(self, scenario, replay: tuple[int, float] | None = None) -> LabScreen:
+    def _judges(self) -> list:
+        from warroom_tui.judge.service import make_judges
+
+        if not self.settings.judges or self.codebook is None:
+            return []
+        return make_judges(self.settings.judges, self.codebook, self.gateway)
+
+    def lab_screen(self, scenario) -> LabScreen:
+        """A lab on a new live run of `scenario`, with the lab's backend."""
         assert self.store is not None
-        return LabScreen(scenario, store=self.store, gateway=self.gateway, virtual=self.virtual,
-                         pause_after=self.pause_after, judges=self.settings.judges, codebook=self.codebook,
-                         replay=replay)
+        session = RunSession(with_backend(scenario, self.backend), store=self.store, gateway=self.gateway,
+                             judges=self._judges(), codebook=self.codebook, virtual=self.virtual,
+                             pause_after=self.pause_after)
+        self.sessions.append(session)
+        return LabScreen(session, virtual=self.virtual)
+
+    def new_run(self) -> None:
+        """`R`: leave the current run (stored as stopped) and start a new live one."""
+        self.switch_screen(self.lab_screen(self.scenario))
 
     async def action_replay(self, ref, speed: float = 1.0) -> None:
         """Play a stored run back in the lab, as if live."""
-        from warroom_tui.replay import Replayer
-
         assert self.store is not None
         try:
-            replayer = await Replayer.load(self.store, ref, speed)
+            session = await RunSession.replay(self.store, ref, speed, judges=self._judges(), codebook=self.codebook)
         except Exception as exc:  # a missing or odd run must not close the app
             self.notify(f"cannot replay {ref}: {exc}", severity="error", markup=False)
             if not self.screen_stack or len(self.screen_stack) <= 1:
                 await self.push_screen(self.lab_screen(self.scenario))
             return
-        await self.push_screen(self.lab_screen(replayer.scenario, replay=(replayer.run_info.id, speed)))
+        self.sessions.append(session)
+        await self.push_screen(LabScreen(session))
 
     @property
     def codebook(self):
@@ -98,6 +116,8 @@ class LabApp(App):
         return self._codebook
 
     async def on_unmount(self) -> None:
+        for session in self.sessions:  # a quit lab stores its open run as stopped
+            await session.close()
         if self._gateway is not None:
             await self._gateway.aclose()
         if self.store is not None:
@@ -171,7 +191,7 @@ class LabApp(App):
                 self.notify(str(exc), severity="error", markup=False)
                 return
             self.scenario = scenario
-            self.switch_screen(self.lab_screen(scenario))
+            self.new_run()
 
         self.push_screen(OptionPicker("Open a scenario (starts a new run)", options), open_scenario)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from warroom_tui.engine.transcript import Message
+from warroom_tui.engine.transcript import Message, marker_label
 from warroom_tui.tui.text import clipped
 
 
@@ -42,7 +42,7 @@ class ChatLog(RichLog):
 
 def render_message(m: Message, clock: str = "") -> Text:
     if m.sender == "system":
-        return Text(f"──── {m.text.strip('— ')} ────", style="bold cyan", justify="center")
+        return Text(f"──── {marker_label(m)} ────", style="bold cyan", justify="center")
     out = Text()
     if m.sender == "user":
         out.append("User", style="bold magenta")

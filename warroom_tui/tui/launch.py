@@ -5,12 +5,11 @@ from __future__ import annotations
 from warroom_tui.errors import CliError
 from warroom_tui.commands import _scenario
 from warroom_tui.paths import default_db
-from warroom_tui.runner import with_backend
 from warroom_tui.settings import SettingsError, load_settings
 
 
 def lab_command(args) -> int:
-    scenario = with_backend(_scenario(args.scenario), args.backend)
+    scenario = _scenario(args.scenario)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -28,7 +27,7 @@ def lab_command(args) -> int:
             raise CliError(str(exc)) from None
     from warroom_tui.tui.app import LabApp
 
-    LabApp(scenario, db_path=args.db or default_db(), settings=settings).run()
+    LabApp(scenario, db_path=args.db or default_db(), settings=settings, backend=args.backend).run()
     return 0
 
 

@@ -9,7 +9,8 @@ from textual.widget import Widget
 from warroom_tui.engine.transcript import clean_text
 
 STATUS_STYLE = {"waiting": "dim", "typing": "bold yellow", "done": "green", "error": "bold red",
-                "crashed": "bold white on red", "loading": "cyan"}
+                "crashed": "bold white on red", "loading": "cyan", "timing out (injected)": "bold magenta",
+                "stopped": "dim"}
 
 
 class AgentPanel(Widget, can_focus=True):
@@ -46,13 +47,12 @@ class AgentPanel(Widget, can_focus=True):
         self.overlay = ""  # a line the judge overlay may set (issue 4)
 
     def watch_status(self, old: str, new: str) -> None:
-        self.remove_class(f"-{old}")
-        self.add_class(f"-{new}")
+        self.remove_class(f"-{old.split()[0]}")
+        self.add_class(f"-{new.split()[0]}")
         self.dirty = True
 
     def begin(self, now: float) -> None:
         self.stream, self.tokens, self.started = "", 0, now
-        self.status = "typing"
         self.dirty = True
 
     def feed(self, text: str, now: float) -> None:
