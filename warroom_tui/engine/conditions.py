@@ -72,6 +72,7 @@ class LiveConditions:
 
     def apply(self, field: str, value, agent: int | None = None):
         """Change one condition (`crash` takes a Crash); returns the old value as a change event stores it."""
+        old: object
         if field == "naming":
             old, self.naming = self.naming, value
         elif field == "scaffolding":
@@ -79,7 +80,7 @@ class LiveConditions:
         elif field == "temperature" and agent is None:
             old, self.temperature = self.temperature, float(value)
             self.agent_temperature.clear()
-        elif field == "temperature":
+        elif field == "temperature" and agent is not None:
             old = self.temperature_for(agent)
             self.agent_temperature[agent] = float(value)
         elif field in ("crash", "revive") and agent is not None:

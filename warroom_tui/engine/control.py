@@ -52,6 +52,9 @@ class RunControl:
         for task in self._tasks:
             task.cancel()
 
+    async def run(self) -> ev.RunDone:
+        raise NotImplementedError
+
     def _pause_if_stepping(self) -> None:
         """At the end of a round: a step pauses before anyone hears the round is done."""
         if self._step:
