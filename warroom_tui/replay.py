@@ -115,7 +115,7 @@ class Replayer(RunControl):
         else:
             if last_round is not None:
                 await self._round_done(last_round)
-        for e in [e for seq in sorted(changes) for e in changes[seq]]:  # changes after the last message
+        for e in [e for seq in sorted(changes, key=lambda s: s or 0) for e in changes[seq]]:  # after the last message
             await self._change(e, len(self.transcript))
         for agent in errors:
             last = [m for m in self.messages if m.agent == agent][-1]

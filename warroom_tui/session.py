@@ -24,6 +24,7 @@ from warroom_tui.engine.status import RunStatus
 from warroom_tui.scenario import SCAFFOLDINGS, Scenario
 from warroom_tui.store.db import Store
 from warroom_tui.store.recorder import Recorder
+from warroom_tui.store.rows import RunRow
 
 Subscriber = Callable[[ev.Event], Awaitable[None]]
 HEARTBEAT = 5.0  # seconds between owner heartbeats of a running run
@@ -39,7 +40,7 @@ class RunSession:
 
     def __init__(self, scenario: Scenario, *, store: Store, gateway, judges: list | None = None,
                  codebook=None, virtual: bool = False, replicate: int = 0, seed: int | None = None,
-                 resume: dict | None = None, pause_after: int | None = None) -> None:
+                 resume: RunRow | None = None, pause_after: int | None = None) -> None:
         self.scenario = scenario
         self.store = store
         self.gateway = gateway
@@ -77,7 +78,7 @@ class RunSession:
         session.recorder = None
         if session.judge is not None:
             session.judge.store = None
-        session.message_ids = await store.message_ids(replayer.run_info["id"])
+        session.message_ids = await store.message_ids(replayer.run_info.id)
         session._attach(replayer)
         return session
 
@@ -154,10 +155,10 @@ class RunSession:
 
     async def _engine(self) -> Engine:
         known = self.resume_run
-        resume = await self.store.messages(known["id"]) if known is not None else None
+        resume = await self.store.messages(known.id) if known is not None else None
         clock = VirtualClock() if self.virtual else RealClock()
         return Engine(self.scenario, self.gateway, clock=clock, replicate=self.replicate, seed=self.seed,
-                      run_uid=known["uid"] if known else None, resume=resume)
+                      run_uid=known.uid if known else None, resume=resume)
 
     def start(self) -> None:
         """Prepare the providers and run, in a task of the running loop."""
