@@ -35,9 +35,18 @@ def lab_app(tmp_path, **kw):
 
 
 async def open_stats(pilot) -> None:
+    """The statistics screen, simulated runs included (`i`): they are left out by default."""
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen), "the lab")
     await pilot.press("S")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, StatsScreen) and pilot.app.screen.report, "stats")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, StatsScreen) and "left out" in status(pilot),
+                     "stats")
+    assert pilot.app.screen.report is None and "4 simulated runs left out (i to include them)" in status(pilot)
+    await pilot.press("i")
+    await wait_until(pilot, lambda: pilot.app.screen.report, "stats with simulated runs")
+
+
+def status(pilot) -> str:
+    return str(pilot.app.screen.query_one("#status").render())
 
 
 def test_statistics_screen_snapshot(snap_compare, tmp_path, judged_db):
@@ -52,15 +61,15 @@ async def test_statistics_screen_refreshes_as_runs_finish(tmp_path, judged_db):
         await open_stats(pilot)
         screen = pilot.app.screen
         before = {r["series"]: r["runs"] for r in screen.report["cosine"]}
-        assert before == {"A": 2, "B": 2}
-        assert {c["x"] + c["y"] for c in screen.report["comparisons"]} == {"AB"}
+        assert before == {"A (sim)": 2, "B (sim)": 2}  # never pooled with real runs of A and B
+        assert {(c["x"], c["y"]) for c in screen.report["comparisons"]} == {("A (sim)", "B (sim)")}
         await wait_until(pilot, lambda: screen.report["runs"] if "runs" in screen.report else True, "x")
         # the lab's own sim-demo run finishes (its judge codes it): the screen picks it up
         await screen.action_refresh()
         await wait_until(pilot, lambda: lab_state(app).startswith("done"), "the lab run")
         await wait_until(pilot, lambda: lab_judge_idle(app), "the judge")
         await screen.action_refresh()
-        assert "sim-demo" in {r["series"] for r in screen.report["cosine"]}
+        assert "sim-demo (sim)" in {r["series"] for r in screen.report["cosine"]}
 
 
 def lab_state(app) -> str:

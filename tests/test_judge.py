@@ -191,18 +191,19 @@ def test_cli_judge_and_coded_csv_export(tmp_path, capsys):
     assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
     assert main(["judge", "--db", db]) == 0
     out = tmp_path / "coded.csv"
-    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db]) == 0
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["id", "series", "file", "nickname", "agent", "round", "is_phatic", "is_meta", "is_lead",
-                             "is_arch", "is_agree", "is_comp", "comp_level", "has_xref", "lang", "text"]
+                             "is_arch", "is_agree", "is_comp", "comp_level", "has_xref", "lang", "text", "simulated"]
+    assert {r["simulated"] for r in rows} == {"True"}
     assert all(r["is_meta"] in ("True", "False") for r in rows)
     assert rows[0]["id"].startswith("sim-demo-") and "|Agent-A|R0" in rows[0]["id"]
     assert main(["judge", "--db", db, "--judge", "builtin", "--judge", "sim/judge"]) == 0
     assert "Cohen's kappa" in capsys.readouterr().out
-    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db]) == 0
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated"]) == 0
     names = sorted(p.name for p in tmp_path.glob("coded_*.csv"))
-    assert names == ["coded_builtin_v4.csv", "coded_panel-intersection_v4.csv", "coded_panel-union_v4.csv",
-                     "coded_sim_judge_v4.csv"]
+    assert names == ["coded_builtin@v4.csv", "coded_panel-intersection@v4.csv", "coded_panel-union@v4.csv",
+                     "coded_sim%2Fjudge@v4.csv"]
 
 
 def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):
@@ -216,7 +217,8 @@ def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):
     assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
     assert main(["judge", "--db", db, "--codebook", str(cb_path)]) == 0
     out = tmp_path / "coded.csv"
-    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--codebook", str(cb_path)]) == 0
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--codebook", str(cb_path),
+                 "--include-simulated"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert "is_hedge" in rows[0]
     assert any(r["is_hedge"] == "True" for r in rows) and any(r["is_hedge"] == "False" for r in rows)

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+", type=Path)
     imp.add_argument("--human", action="store_true", help="the paths are human-coded CSV files (like human_dev.csv)")
     imp.add_argument("--coder", default="human", help="--human: the coder name to store the labels under")
+    imp.add_argument("--codebook", type=Path, default=None, help="--human: the codebook the labels follow")
     db_arg(imp)
 
     judge = sub.add_parser("judge", help="code every uncoded message in the store")
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else all)")
     rep.add_argument("--profiles", action="append", metavar="SERIES", help="series whose profiles to show (default: all)")
     rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
+    rep.add_argument("--include-simulated", action="store_true",
+                     help="include simulated runs, as their own series marked (sim) (default: left out)")
     db_arg(rep)
 
     exp = sub.add_parser("export", help="export stored runs or labels")
@@ -78,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
     exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
     exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")
+    exp.add_argument("--include-simulated", action="store_true",
+                     help="coded-csv: include simulated runs, with a `simulated` column (default: left out)")
     db_arg(exp)
 
     scen = sub.add_parser("scenarios", help="list the shipped scenarios")

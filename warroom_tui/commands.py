@@ -97,9 +97,10 @@ async def run_command(args) -> int:
 async def import_human_command(args) -> int:
     from warroom_tui.judge.human import HumanCsvError, agreement_with, import_human, read_human_csv
 
+    codebook = _codebook(args.codebook)
     for path in args.paths:  # check every file before storing anything
         try:
-            read_human_csv(path)
+            read_human_csv(path, codebook)
         except HumanCsvError as exc:
             raise CliError(str(exc)) from None
     store = await _open_store(args.db)
@@ -109,20 +110,21 @@ async def import_human_command(args) -> int:
             raise CliError(f"--coder: {args.coder!r} is the {known.kind} coder's name; give the human labels "
                            "another name")
         async with store.transaction():  # every file or none
-            done = [(path, *await import_human(store, path, args.coder)) for path in args.paths]
+            done = [(path, *await import_human(store, path, args.coder, codebook)) for path in args.paths]
         for path, stored, missing in done:
             console.print(f"{escape(str(path))}: {stored} labels stored as {escape(args.coder)}"
                           + (f", {missing} messages not in the database (import their transcripts first)"
                              if missing else ""))
         table = Table(title=f"Cohen's kappa against {escape(args.coder)}")
         table.add_column("coder")
-        for f in ("phatic", "meta", "lead", "arch", "agree", "comp", "mean", "n"):
+        flags = codebook.coded_ids
+        for f in flags + ["mean", "n"]:
             table.add_column(f, justify="right")
         for c in await store.coders():
             if c.name != args.coder and c.kind != "human":
-                k = await agreement_with(store, args.coder, c.name)
+                k = await agreement_with(store, args.coder, c.name, flags)
                 if k["n"]:
-                    table.add_row(escape(c.name), *[f"{k[f]:.3f}" for f in list(k)[:-1]], str(int(k["n"])))
+                    table.add_row(escape(c.name), *[f"{k[f]:.3f}" for f in flags + ["mean"]], str(int(k["n"])))
         if table.row_count:
             console.print(table)
     finally:
@@ -214,7 +216,8 @@ async def judge_command(args) -> int:
     return 0
 
 
-async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None) -> dict:
+async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None,
+                       include_simulated: bool = False) -> dict:
     from warroom_tui.report import default_coder, study_report
 
     coder = coder or await default_coder(store)
@@ -222,7 +225,7 @@ async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq
         raise CliError("no labels yet: run `warroom judge` first")
     if await store.coder(coder) is None:
         raise CliError(f"--coder: no coder {coder!r} in the database")
-    return await study_report(store, coder, codebook.trait_ids, pairs, rq1_series)
+    return await study_report(store, coder, codebook, pairs, rq1_series, include_simulated)
 
 
 def _pairs(specs: list[str] | None):
@@ -243,13 +246,17 @@ async def report_command(args) -> int:
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db)
     try:
-        rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series)
+        rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
+                                 args.include_simulated)
     finally:
         await store.close()
     if args.json:
         print(json.dumps(rep, indent=2, default=lambda v: None))
         return 0
-    console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}")
+    from warroom_tui.report import simulated_note
+
+    console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
+                  + simulated_note(rep, "--include-simulated to add them"))
     console.print(report_group(rep, args.profiles))
     return 0
 
@@ -278,7 +285,7 @@ async def export_command(args) -> int:
 
 
 async def export_coded(args) -> int:
-    from warroom_tui.store.coded_csv import write_coded_csv
+    from warroom_tui.store.coded_csv import file_part, write_coded_csv
 
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db)
@@ -288,14 +295,23 @@ async def export_coded(args) -> int:
             raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder
                            else "no labels yet: run `warroom judge` first")
         out: Path = args.out
+        written: set[str] = set()
+        left_out = 0
         for c in coders:
-            path = out if len(coders) == 1 else out.with_name(
-                f"{out.stem}_{c.name.replace('/', '_').replace('@', '_')}{out.suffix or '.csv'}")
+            path = out if len(coders) == 1 else out.with_name(f"{out.stem}_{file_part(c.name)}{out.suffix or '.csv'}")
+            key = str(path.resolve()).casefold()  # a case-insensitive file system must not merge two coders
+            if key in written:
+                raise CliError(f"{path}: two coders' labels would go to the same file; export them one by one "
+                               "with --coder")
+            written.add(key)
             try:
-                n = await write_coded_csv(store, c.id, codebook.ids, path)
+                got = await write_coded_csv(store, c.id, codebook, path, args.include_simulated)
             except OSError as exc:
                 raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
-            console.print(f"{escape(c.name)}: {n} rows -> {escape(str(path))}")
+            left_out = got.simulated_left_out
+            console.print(f"{escape(c.name)}: {len(got.rows)} rows -> {escape(str(path))}")
+        if left_out:
+            console.print(f"{left_out} simulated runs left out (--include-simulated to add them, marked)")
     finally:
         await store.close()
     return 0

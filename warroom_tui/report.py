@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from warroom_tui.analysis.stats import RunData
+from warroom_tui.judge.codebook import Codebook
 from warroom_tui.store.db import Store
 
 
@@ -16,32 +19,72 @@ async def default_coder(store: Store) -> str | None:
     return coders[0].name if coders else None
 
 
-async def study_report(store: Store, coder: str, traits: list[str], pairs=None, rq1_series: str | None = None) -> dict:
-    """The report for the runs in the store, from one coder's labels (RQ1 on series A when there is one)."""
+SIM_MARK = " (sim)"
+"""Appended to the series and agent names of simulated runs when they are included: never pooled with real ones."""
+
+
+async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None, rq1_series: str | None = None,
+                       include_simulated: bool = False) -> dict:
+    """The report for the runs in the store, from one coder's labels (RQ1 on series A when there is one).
+
+    Simulated runs are left out (`simulated_left_out` says how many) unless `include_simulated`; then they
+    are their own series, marked, and `simulated_included` says how many.
+    """
     import asyncio
 
     from warroom_tui.analysis.stats import report
 
-    runs = await load_runs(store, coder)
+    loaded = await load_runs(store, coder, codebook, include_simulated)
+    runs = loaded.runs
     if rq1_series is None and any(r.series == "A" for r in runs):
         rq1_series = "A"
-    rep = await asyncio.to_thread(report, runs, traits, pairs, rq1_series)  # bootstraps: off the event loop
+    rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series)  # bootstraps: off the loop
     rep["coder"], rep["runs"] = coder, len(runs)
+    rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
     return rep
 
 
-async def load_runs(store: Store, coder: str, comp_flag: str = "comp") -> list[RunData]:
+def simulated_note(rep: dict, how_to_include: str) -> str:
+    """What a report did with simulated runs, in a few words (empty when there were none)."""
+    if rep["simulated_included"]:
+        return f"; {rep['simulated_included']} simulated, kept apart as (sim)"
+    if rep["simulated_left_out"]:
+        return f"; {rep['simulated_left_out']} simulated runs left out ({how_to_include})"
+    return ""
+
+
+@dataclass(frozen=True)
+class LoadedRuns:
+    runs: list[RunData]
+    simulated_left_out: int
+    simulated_included: int
+
+
+async def load_runs(store: Store, coder: str, codebook: Codebook, include_simulated: bool = False) -> LoadedRuns:
+    """Finished runs with this coder's labels. A simulated run is left out, or with `include_simulated` kept
+    as series `<series> (sim)` with agents `<name> (sim)`, so it never joins a real series or model."""
     found = await store.coder(coder)
     if found is None:
         raise LookupError(f"no coder {coder!r}")
-    runs = {r.run.id: RunData(run_id=r.run.id, series=r.run.series, crashed=r.crashed, agents=dict(r.agents))
-            for r in await store.finished_runs()}
+    comp = next((f.id for f in codebook.flags if f.kind == "crashed"), None)
+    runs: dict[int, RunData] = {}
+    simulated: set[int] = set()
+    for r in await store.finished_runs():
+        mark = SIM_MARK if r.run.simulated else ""
+        if r.run.simulated:
+            simulated.add(r.run.id)
+        runs[r.run.id] = RunData(run_id=r.run.id, series=r.run.series + mark, crashed=r.crashed,
+                                 agents={i: name + mark for i, name in r.agents.items()})
     for run_id, _, agent, flags in await store.labels_by_run(found.id):
         run = runs.get(run_id)
         if run is None:
             continue
         values = {f: v for f, (v, _) in flags.items()}
         run.labels.setdefault(agent, []).append(values)
-        if values.get(comp_flag):
-            run.levels.append(flags[comp_flag][1])
-    return [r for r in runs.values() if r.labels]
+        if comp is not None and values.get(comp):
+            run.levels.append(flags[comp][1])
+    labelled = [r for r in runs.values() if r.labels]
+    sims = sum(r.run_id in simulated for r in labelled)
+    if include_simulated:
+        return LoadedRuns(labelled, 0, sims)
+    return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0)

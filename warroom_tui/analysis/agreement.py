@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Hashable, Iterable, Mapping, TypeVar
+
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 
 def cohen_kappa(a, b) -> float:
@@ -24,14 +28,16 @@ def cohen_kappa(a, b) -> float:
     return (po - pe) / (1 - pe)
 
 
+def flag_kappas(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, bool]],
+                flags: Iterable[str]) -> dict[str, float]:
+    """Per-flag kappa between two coders over the items both coded (a flag left out counts as false); plus `n`."""
+    common = [m for m in a if m in b]
+    out = {f: cohen_kappa([a[m].get(f, False) for m in common], [b[m].get(f, False) for m in common]) for f in flags}
+    out["n"] = float(len(common))
+    return out
+
+
 def kappa_table(codings: dict[str, dict[int, dict[str, bool]]], flags: list[str]) -> dict[tuple[str, str], dict[str, float]]:
     """Per-flag kappa for every pair of coders, over the messages both coded."""
     names = list(codings)
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            common = sorted(set(codings[a]) & set(codings[b]))
-            out[(a, b)] = {f: cohen_kappa([codings[a][m].get(f, False) for m in common],
-                                          [codings[b][m].get(f, False) for m in common]) for f in flags}
-            out[(a, b)]["n"] = float(len(common))
-    return out
+    return {(a, b): flag_kappas(codings[a], codings[b], flags) for i, a in enumerate(names) for b in names[i + 1:]}

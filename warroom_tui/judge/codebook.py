@@ -71,6 +71,11 @@ class Codebook(BaseModel):
         return [f.id for f in self.flags]
 
     @property
+    def coded_ids(self) -> list[str]:
+        """Flags a coder decides (a structural cross-reference flag is computed, never hand-coded)."""
+        return [f.id for f in self.flags if f.kind != "xref"]
+
+    @property
     def trait_ids(self) -> list[str]:
         return [f.id for f in self.flags if f.trait]
 

@@ -6,13 +6,13 @@ import csv
 import io
 from pathlib import Path
 
-from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.analysis.agreement import flag_kappas
+from warroom_tui.judge.codebook import Codebook, load_codebook
 from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import MAX_ROUND
+from warroom_tui.store.labels import values
 from warroom_tui.store.rows import CodingRow
 
-HUMAN_FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp")
-REQUIRED = ("id", "file", "round") + tuple(f"human_{f}" for f in HUMAN_FLAGS)
 TRUE = {"true", "1", "yes", "x"}
 FALSE = {"", "false", "0", "no"}
 
@@ -21,7 +21,12 @@ class HumanCsvError(Exception):
     """One line naming the file and the field."""
 
 
-def read_human_csv(path: Path) -> list[dict]:
+def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
+    """Rows of a human CSV: `id`, `file`, `round`, and `human_<flag>` for each flag the codebook's coders decide
+    (`human_<flag>_level` for a flag with levels, optional)."""
+    codebook = codebook or load_codebook()
+    levelled = {f.id for f in codebook.flags if f.kind == "crashed" or f.levels}
+    required = ["id", "file", "round"] + [f"human_{f}" for f in codebook.coded_ids]
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -33,7 +38,7 @@ def read_human_csv(path: Path) -> list[dict]:
         rows = list(reader)
     except csv.Error as exc:
         raise HumanCsvError(f"{path}: invalid CSV: {exc}") from None
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
         raise HumanCsvError(f"{path}: {missing[0]}: missing column")
     out = []
@@ -48,22 +53,24 @@ def read_human_csv(path: Path) -> list[dict]:
         if not 0 <= rnd <= MAX_ROUND:
             raise HumanCsvError(f"{path}: line {n}: round: out of range (0 to {MAX_ROUND})")
         flags = {}
-        for f in HUMAN_FLAGS:
+        for f in codebook.coded_ids:
             value = (row.get(f"human_{f}") or "").strip().lower()
             if value not in TRUE | FALSE:
                 raise HumanCsvError(f"{path}: line {n}: human_{f}: expected true or empty, got {value[:20]!r}")
-            flags[f] = (value in TRUE, (row.get("human_comp_level") or "").strip() if f == "comp" else "")
+            flags[f] = (value in TRUE, (row.get(f"human_{f}_level") or "").strip() if f in levelled else "")
         out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags})
     return out
 
 
-async def import_human(store: Store, path: Path, name: str = "human") -> tuple[int, int]:
+async def import_human(store: Store, path: Path, name: str = "human",
+                       codebook: Codebook | None = None) -> tuple[int, int]:
     """Store the labels as coder `name`; returns (stored, not found in the database)."""
-    rows = read_human_csv(path)
+    codebook = codebook or load_codebook()
+    rows = read_human_csv(path, codebook)
     runs = {r.source_file: r.id for r in await store.runs() if r.source_file}
     found, missing = [], 0
     async with store.transaction():
-        cid = await store.coder_id(name, "human", "v4", {"source": str(path)})
+        cid = await store.coder_id(name, "human", codebook.name, {"source": str(path)})
         for row in rows:
             run_id = runs.get(row["file"])
             mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
@@ -75,13 +82,11 @@ async def import_human(store: Store, path: Path, name: str = "human") -> tuple[i
     return len(found), missing
 
 
-async def agreement_with(store: Store, human: str, coder: str, flags=HUMAN_FLAGS) -> dict[str, float]:
+async def agreement_with(store: Store, human: str, coder: str, flags: list[str] | None = None) -> dict[str, float]:
     """Per-flag kappa of a coder against the human, over messages both coded; plus mean and n."""
+    flags = flags if flags is not None else load_codebook().coded_ids
     ids = {c.name: c.id for c in await store.coders()}
     h, c = await store.labels(ids[human]), await store.labels(ids[coder])
-    common = sorted(set(h) & set(c))
-    out = {f: cohen_kappa([h[m][f][0] for m in common], [c[m].get(f, (False, ""))[0] for m in common])
-           for f in flags}
+    out = flag_kappas(values(h), values(c), flags)
     out["mean"] = sum(out[f] for f in flags) / len(flags)
-    out["n"] = float(len(common))
     return out

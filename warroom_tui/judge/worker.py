@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.analysis.agreement import flag_kappas
 from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine, profile
 from warroom_tui.engine import events as ev
 from warroom_tui.judge.types import Roster
@@ -178,9 +178,5 @@ class JudgeWorker:
         names = [j.name for j in self.judges]
         if len(names) < 2:
             return {}
-        a, b = state.by_seq.get(names[0], {}), state.by_seq.get(names[1], {})
-        common = sorted(set(a) & set(b))
-        if not common:
-            return {}
-        ks = {f: cohen_kappa([a[s][f] for s in common], [b[s][f] for s in common]) for f in self.codebook.ids}
-        return ks
+        ks = flag_kappas(state.by_seq.get(names[0], {}), state.by_seq.get(names[1], {}), self.codebook.ids)
+        return {f: k for f, k in ks.items() if f != "n"} if ks["n"] else {}

@@ -13,6 +13,11 @@ Labels = dict[int, dict[str, tuple[bool, str]]]
 """message id -> flag -> (value, level)"""
 
 
+def values(labels: Labels) -> dict[int, dict[str, bool]]:
+    """The labels without their levels: message id -> flag -> value."""
+    return {mid: {f: v for f, (v, _) in flags.items()} for mid, flags in labels.items()}
+
+
 class CoderKindError(StoreError):
     """A coder name already used by a coder of another kind (human and judge labels never share a coder)."""
 

@@ -183,7 +183,7 @@ class CodingScreen(Screen):
         for c in await self.store.coders():
             if c.kind == "human":
                 continue
-            k = await agreement_with(self.store, self.coder, c.name, tuple(self.flags))
+            k = await agreement_with(self.store, self.coder, c.name, self.flags)
             if k["n"]:
                 self.agreement[c.name] = k
                 table.add_row(Text(c.name), *[("-" if k[f] != k[f] else f"{k[f]:.2f}") for f in self.flags],

@@ -14,14 +14,17 @@ from warroom_tui.store.db import Store
 
 
 class StatsScreen(Screen):
-    BINDINGS = [Binding("escape,q,S", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh")]
+    BINDINGS = [Binding("escape,q,S", "app.pop_screen", "Back"), Binding("r", "refresh", "Refresh"),
+                Binding("i", "toggle_simulated", "Simulated runs in/out")]
     DEFAULT_CSS = """
     StatsScreen #status { height: 1; padding: 0 1; background: $panel; }
     StatsScreen VerticalScroll { padding: 0 1; }
     """
 
-    def __init__(self, store: Store, codebook, coder: str | None = None, poll: float = 3.0) -> None:
+    def __init__(self, store: Store, codebook, coder: str | None = None, poll: float = 3.0,
+                 include_simulated: bool = False) -> None:
         super().__init__()
+        self.include_simulated = include_simulated
         self.store = store
         self.codebook = codebook
         self.coder = coder
@@ -50,7 +53,7 @@ class StatsScreen(Screen):
             await self.action_refresh()
 
     async def action_refresh(self) -> None:
-        from warroom_tui.report import default_coder, study_report
+        from warroom_tui.report import default_coder, simulated_note, study_report
 
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)
@@ -58,10 +61,18 @@ class StatsScreen(Screen):
         if coder is None:
             status.update(Text("no labels yet: run some messages through a judge"))
             return
-        rep = await study_report(self.store, coder, self.codebook.trait_ids)
+        rep = await study_report(self.store, coder, self.codebook, include_simulated=self.include_simulated)
+        note = simulated_note(rep, "i to include them")
         if not rep["runs"]:
-            status.update(Text(f"no finished runs with labels from {coder}"))
+            self.report = None
+            status.update(Text(f"no finished runs with labels from {coder}{note}"))
+            self.query_one("#tables", Static).update("")
             return
         self.report = rep
-        status.update(Text(f"{rep['runs']} runs · labels from {coder} · refreshed as runs finish (r to refresh now)"))
+        status.update(Text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
+                           " (r to refresh now)"))
         self.query_one("#tables", Static).update(report_group(rep))
+
+    async def action_toggle_simulated(self) -> None:
+        self.include_simulated = not self.include_simulated
+        await self.action_refresh()
