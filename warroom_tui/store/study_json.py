@@ -138,13 +138,22 @@ def _status(data: dict) -> tuple[RunStatus, str]:
 async def import_study_run(store: Store, data: dict, source_file: str) -> int | None:
     """Store one checked study run; None when it is already there (the same transcript, or an export of a run
     this database holds). One transaction."""
+    async with store.transaction():  # the check too: a concurrent import waits, then finds the run stored
+        if await _stored(store, data):
+            return None
+        return await _store_run(store, data, source_file)
+
+
+async def _stored(store: Store, data: dict) -> bool:
+    if await store.run_by_digest(study_digest(data)) is not None:
+        return True
+    own_id = data["environment"].get("id")  # a warroom export names its run
+    known = await store.run(own_id) if isinstance(own_id, str) and own_id else None
+    return known is not None and known.source == "live"
+
+
+async def _store_run(store: Store, data: dict, source_file: str) -> int:
     digest = study_digest(data)
-    if await store.run_by_digest(digest) is not None:
-        return None
-    own_id = data["environment"].get("id")
-    if isinstance(own_id, str) and own_id and (known := await store.run(own_id)) is not None \
-            and known.source == "live":
-        return None  # exported from this database
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     series = cond["series"]
     ranking = env["agentRanking"]
@@ -183,14 +192,13 @@ async def import_study_run(store: Store, data: dict, source_file: str) -> int | 
         ))
     status, reason = _status(data)
     simulated = cond.get("simulated") is True or any(a.simulated for a in agents)
-    async with store.transaction():  # a failed import leaves nothing behind
-        run_id = await store.create_run(
-            uid=f"study:{digest[:16]}", scenario=f"study-{series}", series=series,
-            brief=conv.get("userPrompt") or "", agents=agents, source="import", source_file=source_file,
-            status=status, reason=reason, conditions=study_conditions(cond), meta=meta, simulated=simulated,
-            replicate=int(env["runNumber"]) if isinstance(env.get("runNumber"), int) else 0, digest=digest,
-        )
-        await store.add_messages(run_id, messages)
+    run_id = await store.create_run(
+        uid=f"study:{digest[:16]}", scenario=f"study-{series}", series=series,
+        brief=conv.get("userPrompt") or "", agents=agents, source="import", source_file=source_file,
+        status=status, reason=reason, conditions=study_conditions(cond), meta=meta, simulated=simulated,
+        replicate=int(env["runNumber"]) if isinstance(env.get("runNumber"), int) else 0, digest=digest,
+    )
+    await store.add_messages(run_id, messages)
     return run_id
 
 
