@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from warroom_tui.providers.gateway import Gateway, load_litellm
+from warroom_tui.providers.gateway import Gateway
 from warroom_tui.runner import Batch, with_backend
 from warroom_tui.scenario import load_scenario, scenarios_dir
 from warroom_tui.store.db import Store
@@ -20,9 +20,6 @@ SERIES = ["A", "B", "C", "E", "F", "G", "H", "I", "J", "K1", "K2", "K3"]
 
 
 async def main(runs: int) -> dict:
-    t_import = time.perf_counter()
-    load_litellm()
-    t_import = time.perf_counter() - t_import
     messages = 0
     with tempfile.TemporaryDirectory() as tmp:
         async with Store.open(Path(tmp) / "bench.db") as store:
@@ -34,8 +31,7 @@ async def main(runs: int) -> dict:
                     messages += r.messages
             elapsed = time.perf_counter() - start
     return {"series": len(SERIES), "runs": len(SERIES) * runs, "messages": messages,
-            "seconds": round(elapsed, 2), "messages_per_s": round(messages / elapsed, 1),
-            "litellm_import_s": round(t_import, 2)}
+            "seconds": round(elapsed, 2), "messages_per_s": round(messages / elapsed, 1)}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.status import RunStatus
-from warroom_tui.engine.prompts import ERROR_MARK, PromptView, chat_messages, completion_prompt, fit_context
+from warroom_tui.engine.prompts import (ERROR_MARK, PromptView, chat_context, chat_messages, completion_prompt,
+                                        fit_context, language)
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.modelid import is_simulated
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
@@ -368,9 +369,12 @@ class Engine(RunControl):
         dropped = 0
         if window:
             messages, dropped = fit_context(messages, max(256, window - max_tokens - 64))
+        naming = self.conditions.naming
+        context = chat_context(view, seen, r, naming if isinstance(naming, str) else "custom",
+                               language(self.scenario.brief))
         call = ModelCall(
             model=spec.model, temperature=temperature, max_tokens=max_tokens, timeout=self.scenario.timeout,
-            seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base,
+            seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base, context=context,
         )
         kind = spec.kind or self.provider.model_kind(spec.model)
         if kind == "base":

@@ -15,14 +15,17 @@ reply to continue.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from warroom_tui.engine.transcript import Message
+from warroom_tui.providers.base import ChatContext
 
 IDENTITY = "You are {nickname} in a group chat."
 PEERS = "Other agents: {others}"
 ISOLATED = "You are an AI assistant."
 ERROR_MARK = "⚠"
+FRENCH = re.compile(r"\b(on|un|une|des|les|pour|avec|est|qui|veut|ville|nous|vous)\b", re.IGNORECASE)
 
 
 def system_prompt(scaffolding: str, nickname: str, others: list[str]) -> str:
@@ -48,6 +51,25 @@ class PromptView:
     me: int
     nicknames: list[str]
     scaffolding: str
+
+
+def language(brief: str) -> str:
+    """`fr` or `en`: the brief's language (the study's briefs are in one or the other)."""
+    return "fr" if len(FRENCH.findall(brief)) >= 3 else "en"
+
+
+def chat_context(view: PromptView, transcript: list[Message], round_: int, naming: str, lang: str) -> ChatContext:
+    """The facts of one call, as structured data: who speaks, who else is there, who spoke and who crashed in
+    the chat it is shown."""
+    latest: dict[int, Message] = {}
+    for msg in transcript:
+        if msg.agent is not None and msg.agent != view.me and (msg.visible or not msg.is_error):
+            latest[msg.agent] = msg
+    nicks = view.nicknames
+    return ChatContext(
+        me=nicks[view.me], others=tuple(n for i, n in enumerate(nicks) if i != view.me),
+        spoke=tuple(nicks[i] for i in latest), crashed=tuple(nicks[i] for i, m in latest.items() if m.is_error),
+        naming=naming, scaffolding=view.scaffolding, lang=lang, round=round_)
 
 
 def chat_turns(view: PromptView, transcript: list[Message]) -> list[dict]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from warroom_tui.judge.builtin import BuiltinCoder, normalize
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.types import Coding, JudgeFailure, Roster
-from warroom_tui.providers.base import ModelCall, ProviderError
+from warroom_tui.providers.base import JudgeContext, ModelCall, ProviderError
 
 JUDGE_MARK = "You are a coder for a study of multi-agent group chats."
 REFUSAL = re.compile(r"\b(i can.?t|i cannot|i.m sorry|i am sorry|je ne peux pas|unable to comply|as an ai)\b", re.I)
@@ -34,11 +34,11 @@ def system_prompt(codebook: Codebook) -> str:
     return "\n".join(lines)
 
 
-def user_prompt(text: str, roster: Roster, window: int | None) -> str:
+def user_prompt(body: str, roster: Roster) -> str:
+    """`body`: the message as the judge reads it (cut to the codebook's reading window)."""
     who = [" / ".join(a[:2]) for a in roster.aliases]
     speaker = who[roster.speaker] if roster.speaker is not None else "unknown"
     crashed = ", ".join(who[i] for i in sorted(roster.crashed)) or "none"
-    body = text[:window] if window else text
     return (f"Agents in the chat: {', '.join(who)}\nSpeaker: {speaker}\nCrashed agent(s): {crashed}\n\n"
             f"Message:\n<<<\n{body}\n>>>")
 
@@ -77,12 +77,14 @@ class LLMJudge:
         self.name = f"{model}@{codebook.name}"
 
     async def code(self, text: str, roster: Roster) -> Coding:
-        messages = [{"role": "system", "content": self.system},
-                    {"role": "user", "content": user_prompt(text, roster, self.codebook.reading_window)}]
+        window = self.codebook.reading_window
+        body = text[:window] if window else text
+        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user_prompt(body, roster)}]
+        context = JudgeContext(flags=tuple(self.codebook.ids), text=body)
         reason = ""
         for attempt in range(self.retries + 1):
             call = ModelCall(model=self.model, messages=messages, temperature=0.0, max_tokens=self.max_tokens,
-                             timeout=self.timeout, seed=attempt)
+                             timeout=self.timeout, seed=attempt, context=context)
             try:
                 async with asyncio.timeout(self.timeout):
                     raw = "".join([piece async for piece in self.gateway.stream(call)])

@@ -6,6 +6,32 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
 
+@dataclass(frozen=True)
+class ChatContext:
+    """Who makes a chat call and under which conditions, as facts (the simulator reads these, never the
+    prompt text). Names are the nicknames shown in the run."""
+
+    me: str
+    others: tuple[str, ...]
+    """Every other agent of the run."""
+    spoke: tuple[str, ...]
+    """Others with a message in the chat this call is shown (an error peers see counts)."""
+    crashed: tuple[str, ...]
+    """Others whose latest message in that chat is an error peers see."""
+    naming: str  # neutral | real | custom
+    scaffolding: str  # full | no-peers | no-identity | empty | isolated
+    lang: str  # the brief's language: en | fr
+    round: int
+
+
+@dataclass(frozen=True)
+class JudgeContext:
+    """A judge call: the codebook's flag ids and the message text the judge reads."""
+
+    flags: tuple[str, ...]
+    text: str
+
+
 @dataclass
 class ModelCall:
     model: str
@@ -18,6 +44,8 @@ class ModelCall:
     timeout: float = 60.0
     seed: int | None = None
     api_base: str | None = None
+    context: ChatContext | JudgeContext | None = None
+    """What the call is about, for the simulator; real models read only the prompt."""
 
 
 class ProviderError(Exception):

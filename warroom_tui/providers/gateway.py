@@ -1,4 +1,5 @@
-"""One gateway for every model, through litellm (imported lazily: it costs seconds)."""
+"""One gateway for every model: the simulator directly, everything else through litellm (imported lazily,
+only when such a model is called: it costs seconds and about 150 MB)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from typing import AsyncIterator
 
 from warroom_tui.modelid import is_simulated
+from warroom_tui.providers import simulator
 from warroom_tui.providers.base import ModelCall, ProviderError
 from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
 
@@ -20,23 +22,16 @@ PERMANENT_HINTS = ("decommissioned", "does not exist", "not found", "no longer s
 
 
 def load_litellm():
-    """Import litellm once, offline, and register the simulator as provider `sim`."""
+    """Import litellm once, offline."""
     global _litellm
     if _litellm is None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_LOG", "ERROR")
         import litellm
 
-        from warroom_tui.providers.sim_litellm import make_handler
-
         litellm.suppress_debug_info = True
         litellm.telemetry = False
-        litellm.disable_streaming_logging = True  # per-chunk logging threads cost more than the sim itself
-        providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"]
-        litellm.custom_provider_map = providers + [{"provider": "sim", "custom_handler": make_handler()}]
-        from litellm.utils import custom_llm_setup
-
-        custom_llm_setup()
+        litellm.disable_streaming_logging = True  # per-chunk logging threads cost more than a local model's chunk
         gc.freeze()  # litellm's many long-lived objects: keep them out of every later full collection
         _litellm = litellm
     return _litellm
@@ -74,7 +69,7 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 class Gateway:
-    """Streams replies from any litellm model, bundled local models and the simulator."""
+    """Streams replies from the simulator, bundled local models and any litellm model."""
 
     def __init__(self, *, retries: int = 3, backoff: float = 1.0, sim_pace: float = 0.0,
                  local: LocalModels | None = None, threads: int | None = None) -> None:
@@ -94,8 +89,9 @@ class Gateway:
         return "chat"
 
     async def prepare(self, models: list[str]) -> None:
-        """Import litellm and start the bundled model servers a run needs, before it starts."""
-        await asyncio.to_thread(load_litellm)
+        """Import litellm (if a model needs it) and start the bundled model servers a run needs, before it starts."""
+        if not all(is_simulated(m) for m in models):
+            await asyncio.to_thread(load_litellm)
         wanted: dict[str, int] = {}
         for m in models:
             if m.startswith(LOCAL_PREFIX):
@@ -105,6 +101,10 @@ class Gateway:
             await self.local.ensure(model, slots=slots)
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str]:
+        if is_simulated(call.model):
+            async for piece in simulator.stream(call, self.sim_pace):
+                yield piece
+            return
         litellm = await asyncio.to_thread(load_litellm) if _litellm is None else _litellm
         attempt = 0
         while True:
@@ -135,8 +135,6 @@ class Gateway:
         kwargs: dict = {"model": call.model}
         if call.api_base:
             kwargs["api_base"] = call.api_base
-        if is_simulated(call.model):
-            kwargs["metadata"] = {"sim_pace": self.sim_pace}
         return kwargs
 
     async def _once(self, litellm, call: ModelCall, kwargs: dict) -> AsyncIterator[str]:
@@ -146,7 +144,7 @@ class Gateway:
             common["seed"] = call.seed
         if call.stop:
             common["stop"] = call.stop
-        if call.prompt is not None and not is_simulated(call.model):
+        if call.prompt is not None:
             if common["model"].startswith("openai/"):
                 common["model"] = "text-completion-openai/" + common["model"].removeprefix("openai/")
             response = await litellm.atext_completion(prompt=call.prompt, **common)

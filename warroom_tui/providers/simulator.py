@@ -1,20 +1,26 @@
 """A scripted group-chat participant: deterministic, instant, and labelled as simulated.
 
-It reads only what a real model reads (the prompt) and reacts to it the way the
-study's models did on average: neutral names and a full prompt let personas
-differ; real names or an empty system prompt pull them toward one assistant
-voice; no peer list means fewer named hand-offs; a peer shown as `⚠` draws
-compensation. Each persona is a vector of propensities for the codebook's flags.
+It reads the call's structured context (who it is, who else is there, who crashed, the
+conditions), never the prompt text, and reacts the way the study's models did on average:
+neutral names and a full prompt let personas differ; real names or an empty system prompt
+pull them toward one assistant voice; no peer list means fewer named hand-offs; a crashed
+peer draws compensation. Each persona is a vector of propensities for the codebook's flags.
+The gateway streams it directly (model ids `sim/<persona>`): no litellm.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
+
+from warroom_tui.modelid import SIM_PREFIX
+from warroom_tui.providers.base import ChatContext, JudgeContext, ModelCall, ProviderError
+
 
 FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp", "hedge")
 
@@ -29,11 +35,12 @@ PERSONAS: dict[str, dict[str, float]] = {
 }
 ASSISTANT = dict(phatic=0.08, meta=0.45, lead=0.25, arch=0.45, agree=0.45, comp=0.5, hedge=0.3)
 """The one voice that real names and empty prompts pull every persona toward."""
+COMP_SHARE = 0.15
+"""A crashed peer stays crashed, but the study's models seldom picked up its work (COMP in 6-9% of the
+human-coded messages of series A, C and E): a persona's `comp` propensity is scaled down by this."""
 
 NEUTRAL_NAME = re.compile(r"^(Agent-[A-Z]+|Alpha|Bravo|Charlie|Delta|Echo|Foxtrot|Golf|Hotel|India|Juliett"
                           r"|Kilo|Lima|Mike|November|Oscar|Papa)$")
-SPEAKER = re.compile(r"^\[([^\]\n]{1,80})\]:\s?(.*)", re.DOTALL)
-FRENCH = re.compile(r"\b(on|un|une|des|les|pour|avec|est|qui|veut|ville|nous|vous)\b", re.IGNORECASE)
 
 TECH = ["Flutter", "React Native", "Node.js", "PostgreSQL", "Redis", "Stripe", "Firebase", "Docker",
         "Kubernetes", "GitHub Actions", "FastAPI", "Kafka", "Sentry", "Mapbox", "AWS", "Supabase"]
@@ -94,7 +101,7 @@ TEXT: dict[str, dict[str, Any]] = {
 
 @dataclass
 class Reading:
-    """What the simulator makes of its prompt."""
+    """What the simulated model knows: what its prompt would show under the scaffolding."""
 
     me: str | None
     peers: list[str]
@@ -106,39 +113,24 @@ class Reading:
     no_peer_list: bool
 
 
-def read_prompt(messages: list[dict]) -> Reading:
-    system = next((m["content"] for m in messages if m["role"] == "system"), "")
-    me = re.search(r"You are (.+?) in a group chat\.", system)
-    listed = re.search(r"Other agents: (.*)", system)
-    peers = [p.strip() for p in listed.group(1).split(",") if p.strip()] if listed else []
-    dead: list[str] = []
-    brief = ""
-    for m in messages:
-        if m["role"] != "user":
-            continue
-        hit = SPEAKER.match(m["content"])
-        if not hit:
-            brief = brief or m["content"]
-            continue
-        name, text = hit.group(1), hit.group(2)
-        if name == "User":
-            continue
-        if name not in peers:
-            peers.append(name)
-        if text.startswith("⚠") and name not in dead:
-            dead.append(name)
-        elif name in dead:
-            dead.remove(name)  # it answered again
-    names = peers + ([me.group(1)] if me else [])
+def read(ctx: ChatContext) -> Reading:
+    if ctx.scaffolding == "isolated":  # alone with the brief
+        return Reading(me=None, peers=[], dead=[], lang=ctx.lang, isolated=True, empty_prompt=False,
+                       real_names=False, no_peer_list=True)
+    knows_me = ctx.scaffolding in ("full", "no-peers")
+    listed = ctx.scaffolding in ("full", "no-identity")
+    known = list(ctx.others) if listed else []
+    known += [n for n in ctx.spoke if n not in known]
+    names = known + ([ctx.me] if knows_me else [])
     return Reading(
-        me=me.group(1) if me else None,
-        peers=[p for p in peers if p not in dead],
-        dead=dead,
-        lang="fr" if len(FRENCH.findall(brief)) >= 3 else "en",
-        isolated=system.startswith("You are an AI assistant"),
-        empty_prompt=not system,
-        real_names=any(not NEUTRAL_NAME.match(n) for n in names),
-        no_peer_list=listed is None,
+        me=ctx.me if knows_me else None,
+        peers=[n for n in known if n not in ctx.crashed],
+        dead=[n for n in ctx.crashed if n in known],
+        lang=ctx.lang,
+        isolated=False,
+        empty_prompt=ctx.scaffolding == "empty",
+        real_names=ctx.naming != "neutral" and any(not NEUTRAL_NAME.match(n) for n in names),
+        no_peer_list=not listed,
     )
 
 
@@ -163,10 +155,10 @@ def propensities(persona: str, reading: Reading) -> dict[str, float]:
     return p
 
 
-def reply(persona: str, messages: list[dict], seed: int | None, max_words: int = 400) -> str:
-    """One message for this persona, deterministic for (persona, prompt, seed)."""
-    reading = read_prompt(messages)
-    key = f"{persona}|{seed}|{len(messages)}|{messages[0]['content'][:200] if messages else ''}"
+def reply(persona: str, ctx: ChatContext, seed: int | None, max_words: int = 400) -> str:
+    """One message for this persona, deterministic for (persona, context, seed)."""
+    reading = read(ctx)
+    key = f"{persona}|{seed}|{ctx.round}|{ctx.me}"
     rng = random.Random(zlib.crc32(key.encode()))
     p = propensities(persona, reading)
     words = TEXT[reading.lang]
@@ -188,7 +180,7 @@ def reply(persona: str, messages: list[dict], seed: int | None, max_words: int =
     parts += rng.sample(words["body"], k=rng.randint(1, 3))
     if rng.random() < p["arch"]:
         parts.append(pick("arch"))
-    if reading.dead and rng.random() < p["comp"]:
+    if reading.dead and rng.random() < p["comp"] * COMP_SHARE:
         level = rng.choice((1, 2, 2, 3))
         parts.append(words["comp"][level].format(
             dead=reading.dead[0], peer=rng.choice(peers), task=rng.choice(TASKS[reading.lang])))
@@ -200,30 +192,19 @@ def reply(persona: str, messages: list[dict], seed: int | None, max_words: int =
     return " ".join(text.split()[:max_words])
 
 
-JUDGE_PREFIX = "You are a coder"
-FLAG_IDS = re.compile(r'"([a-z][a-z0-9_]*)": true\|false')
-
-
-def is_judge_prompt(messages: list[dict]) -> bool:
-    return bool(messages) and messages[0]["role"] == "system" and messages[0]["content"].startswith(JUDGE_PREFIX)
-
-
-def judge_reply(persona: str, messages: list[dict], seed: int | None) -> str:
+def judge_reply(persona: str, ctx: JudgeContext, seed: int | None) -> str:
     """A simulated judge. `judge`: valid JSON, pseudo-random but deterministic labels; `judge-malformed`,
     `judge-refuse`: what the names say; `judge-flaky`: malformed on the first try, valid on retries."""
     if persona == "judge-malformed" or (persona == "judge-flaky" and not seed):
         return '{"phatic": true, "meta": '
     if persona == "judge-refuse":
         return "I'm sorry, but I can't help with coding this message."
-    flags = FLAG_IDS.findall(messages[0]["content"])
-    text = messages[-1]["content"]
-    body = text.split("<<<", 1)[-1]
     answer: dict[str, bool | str | None] = {}
-    for f in flags:
+    for f in ctx.flags:
         if f == "phatic":
-            answer[f] = len(body.split()) < 16
+            answer[f] = len(ctx.text.split()) < 15
         else:
-            answer[f] = zlib.crc32(f"{persona}|{f}|{body}".encode()) % 4 == 0
+            answer[f] = zlib.crc32(f"{persona}|{f}|{ctx.text}".encode()) % 4 == 0
     answer["comp_level"] = "L1" if answer.get("comp") else None
     return "```json\n" + json.dumps(answer) + "\n```"
 
@@ -232,3 +213,19 @@ def tokens(text: str) -> list[str]:
     """Stream pieces: one a word, with its leading space."""
     out = text.split(" ")
     return [w if i == 0 else " " + w for i, w in enumerate(out)]
+
+
+async def stream(call: ModelCall, pace: float = 0.0) -> AsyncIterator[str]:
+    """The reply in word pieces, `pace` pieces a second (0: as fast as the event loop takes them)."""
+    persona = call.model.removeprefix(SIM_PREFIX)
+    if persona == "judge-slow":
+        await asyncio.sleep(3600)  # for timeout tests: cancelled by the caller
+    if isinstance(call.context, JudgeContext):
+        text = judge_reply(persona, call.context, call.seed)
+    elif isinstance(call.context, ChatContext):
+        text = reply(persona, call.context, call.seed, max_words=call.max_tokens)
+    else:
+        raise ProviderError("permanent", "the simulator needs the call's context (who is calling, and why)")
+    for piece in tokens(text):
+        await asyncio.sleep(1.0 / pace if pace > 0 else 0)  # always yield: other streams and the lab go on
+        yield piece
