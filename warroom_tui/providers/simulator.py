@@ -226,6 +226,8 @@ async def stream(call: ModelCall, pace: float = 0.0) -> AsyncIterator[str]:
         text = reply(persona, call.context, call.seed, max_words=call.max_tokens)
     else:
         raise ProviderError("permanent", "the simulator needs the call's context (who is calling, and why)")
+    await asyncio.sleep(0)  # let other streams and the lab go on, even unpaced
     for piece in tokens(text):
-        await asyncio.sleep(1.0 / pace if pace > 0 else 0)  # always yield: other streams and the lab go on
+        if pace > 0:
+            await asyncio.sleep(1.0 / pace)
         yield piece
