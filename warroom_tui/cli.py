@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(rep)
 
     exp = sub.add_parser("export", help="export stored runs or labels")
-    exp.add_argument("--format", choices=["warroom-json", "coded-csv"], default="warroom-json")
+    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet"], default="warroom-json")
     exp.add_argument("--out", type=Path, required=True,
-                     help="warroom-json: a folder; coded-csv: a file (one per coder when there are several)")
+                     help="warroom-json, parquet: a folder; coded-csv: a file (one per coder when there are several)")
     exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
     exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
     exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")

@@ -264,6 +264,8 @@ async def report_command(args) -> int:
 async def export_command(args) -> int:
     if args.format == "coded-csv":
         return await export_coded(args)
+    if args.format == "parquet":
+        return await export_parquet(args)
     from warroom_tui.store.study_json import export_name, export_run
 
     store = await _open_store(args.db)
@@ -281,6 +283,22 @@ async def export_command(args) -> int:
     finally:
         await store.close()
     console.print(f"wrote {written} runs to {escape(str(args.out))}")
+    return 0
+
+
+async def export_parquet(args) -> int:
+    from warroom_tui.data import MissingExtra, write_parquet
+
+    store = await _open_store(args.db)
+    try:
+        written = await write_parquet(store, args.out)
+    except MissingExtra as exc:
+        raise CliError(f"--format parquet: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        await store.close()
+    console.print(f"wrote {escape(str(args.out))}: " + ", ".join(f"{name} {n}" for name, n in written.items()))
     return 0
 
 

@@ -1,7 +1,7 @@
 """The run store: raw aiosqlite, WAL, schema versioned with `PRAGMA user_version`.
 
 Every SQL statement of warroom lives in this package: `runs.py` (runs, agents, messages, events) and
-`labels.py` (coders and labels). Callers get frozen rows (`rows.py`) and write in
+`labels.py` (coders and labels), `tables.py` (whole tables for analysis). Callers get frozen rows (`rows.py`) and write in
 `async with store.transaction():` when several writes must land together.
 """
 
@@ -14,6 +14,7 @@ import aiosqlite
 from warroom_tui.store.base import StoreError
 from warroom_tui.store.labels import CoderKindError, LabelQueries
 from warroom_tui.store.runs import RunQueries
+from warroom_tui.store.tables import TableQueries
 
 __all__ = ["CoderKindError", "MIGRATIONS", "SCHEMA_VERSION", "Store", "StoreError"]
 
@@ -135,7 +136,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class Store(RunQueries, LabelQueries):
+class Store(RunQueries, LabelQueries, TableQueries):
     """One database file. Use `async with Store.open(path) as store:`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
