@@ -103,6 +103,7 @@ def test_frames_match_the_store(db):
 
 def test_profiles_are_the_rates_the_report_uses(db):
     from warroom_tui.analysis.stats import run_profiles
+    from warroom_tui.judge.codebook import load_codebook
     from warroom_tui.report import load_runs
 
     traits = ["phatic", "meta", "lead", "arch", "agree"]
@@ -110,8 +111,8 @@ def test_profiles_are_the_rates_the_report_uses(db):
 
     async def report_rates():
         async with Store.open(db) as store:
-            return {(r.run_id, a): list(v) for r in await load_runs(store, "builtin@v4")
-                    for a, v in run_profiles(r, traits).items()}
+            loaded = await load_runs(store, "builtin@v4", load_codebook(), include_simulated=True)
+            return {(r.run_id, a): list(v) for r in loaded.runs for a, v in run_profiles(r, traits).items()}
 
     expected = asyncio.run(report_rates())
     got = {(row.run_id, row.agent_idx): [getattr(row, f) for f in traits] for row in prof.itertuples()}
