@@ -14,6 +14,7 @@ from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import CodebookError, load_codebook
 from warroom_tui.judge.llm import JudgeFailure, LLMJudge
+from warroom_tui.judge.panel import Panel
 from warroom_tui.judge.service import BuiltinJudge, adjudicate, judge_store
 from warroom_tui.judge.snapshot import JudgeSnapshot
 from warroom_tui.session import RunSession
@@ -147,6 +148,27 @@ async def test_llm_judge_comp_broadcast_filter():
 
     assert broadcast_only(judge._filter, CB.flag("comp"), text, ROSTER)
     assert not broadcast_only(judge._filter, CB.flag("comp"), "Agent-G is down", ROSTER)
+
+
+# -- one Judge protocol: built-in, LLM, panel ---------------------------------
+async def test_every_judge_codes_one_or_many_the_same_way_and_closes():
+    texts = ["Got it.", "Agent-B, can you take the API? We use Flutter and PostgreSQL.", "Agent-G is down, I take it."]
+    jobs = [(t, ROSTER) for t in texts]
+    builtin, judge = BuiltinJudge(CB), await llm("sim/judge")
+    panel = Panel([builtin, judge], "intersection", CB)
+    for j in (builtin, judge, panel):
+        one = [await j.code(t, r) for t, r in jobs]
+        many = [v async for part in j.code_many(jobs) for v in part]
+        assert many == one, j.name
+        await j.aclose()
+    for t, r in jobs:  # the panel is the intersection of its members
+        b, l, p = builtin.coder.code(t, r), await judge.code(t, r), await panel.code(t, r)
+        assert p.flags == {f: b.flags[f] and l.flags[f] for f in CB.ids}
+    refusing = Panel([builtin, await llm("sim/judge-refuse")], "union", CB)
+    [verdicts] = [part async for part in refusing.code_many(jobs[:1])]
+    assert isinstance(verdicts[0], JudgeFailure)  # a panel codes a message only when every member did
+    with pytest.raises(JudgeFailure):
+        await refusing.code(texts[0], ROSTER)
 
 
 # -- the store: judging, adjudication, coded CSV -------------------------------

@@ -197,8 +197,7 @@ async def judge_command(args) -> int:
             report = await judge_store(store, judges, codebook, on_progress=on_progress)
     finally:
         for j in judges:
-            if hasattr(j, "gateway"):
-                await j.gateway.aclose()
+            await j.aclose()
         await store.close()
     table = Table(title=f"judged with codebook {escape(codebook.name)}")
     for col in ("judge", "coded", "uncoded", "why uncoded"):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Optional
+from typing import AsyncIterator, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from warroom_tui.judge.builtin import BuiltinCoder, normalize
 from warroom_tui.judge.codebook import Codebook
-from warroom_tui.judge.types import Coding, JudgeFailure, Roster
+from warroom_tui.judge.types import Coding, JudgeFailure, Roster, Verdict
 from warroom_tui.providers.base import JudgeContext, ModelCall, ProviderError
 
 JUDGE_MARK = "You are a coder for a study of multi-agent group chats."
@@ -64,8 +64,10 @@ class LLMJudge:
     kind = "llm"
 
     def __init__(self, model: str, codebook: Codebook, gateway, *, retries: int = 2, timeout: float = 60.0,
-                 max_tokens: int = 300) -> None:
+                 max_tokens: int = 300, concurrency: int = 4, owns_gateway: bool = False) -> None:
         self.model = model
+        self.concurrency = concurrency
+        self.owns_gateway = owns_gateway
         self.codebook = codebook
         self.gateway = gateway
         self.retries = retries
@@ -99,6 +101,24 @@ class LLMJudge:
                 continue
             return self._coding(answer, text, roster)
         raise JudgeFailure(reason or "no answer")
+
+    async def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
+        """`concurrency` calls at a time, yielded fifty messages at a time."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(text: str, roster: Roster) -> Verdict:
+            async with gate:
+                try:
+                    return await self.code(text, roster)
+                except JudgeFailure as exc:
+                    return exc
+
+        for start in range(0, len(jobs), 50):
+            yield list(await asyncio.gather(*(one(t, r) for t, r in jobs[start:start + 50])))
+
+    async def aclose(self) -> None:
+        if self.owns_gateway:
+            await self.gateway.aclose()
 
     def _coding(self, answer: BaseModel, text: str, roster: Roster) -> Coding:
         flags = {f.id: bool(getattr(answer, f.id)) for f in self.codebook.flags}

@@ -8,21 +8,21 @@ import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import AsyncIterator, Callable, Sequence
 
 from warroom_tui.analysis.agreement import kappa_table
 from warroom_tui.judge.builtin import BuiltinCoder
-from warroom_tui.judge.types import Coding, Roster
 from warroom_tui.judge.codebook import Codebook
-from warroom_tui.judge.llm import JudgeFailure, LLMJudge
+from warroom_tui.judge.llm import LLMJudge
+from warroom_tui.judge.panel import MODES, combine
+from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
 from warroom_tui.store.db import Store
-from warroom_tui.store.rows import CodingRow, UncodedMessage
-
-ADJUDICATIONS = ("intersection", "union")
-
+from warroom_tui.store.rows import CodingRow
 
 class BuiltinJudge:
+    """The built-in coder as a judge: one message in a thread, many in a process pool."""
+
     kind = "builtin"
 
     def __init__(self, codebook: Codebook) -> None:
@@ -31,14 +31,19 @@ class BuiltinJudge:
         self.name = f"builtin@{codebook.name}"
 
     async def code(self, text: str, roster: Roster) -> Coding:
-        return self.coder.code(text, roster)
+        return await asyncio.to_thread(self.coder.code, text, roster)  # never blocks the lab
 
-    def code_sync(self, text: str, roster: Roster) -> Coding:
-        return self.coder.code(text, roster)
+    async def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
+        yield list(await asyncio.to_thread(_code_builtin, self.codebook, list(jobs)))
+
+    async def aclose(self) -> None:
+        pass
 
 
-def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: float = 60.0) -> list:
-    judges = []
+def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: float = 60.0) -> list[Judge]:
+    """Judges from specs (`builtin` or a model id). LLM judges use `gateway`, or one of their own they close."""
+    judges: list[Judge] = []
+    owns = gateway is None
     for spec in specs or ["builtin"]:
         if spec == "builtin":
             judges.append(BuiltinJudge(codebook))
@@ -47,7 +52,7 @@ def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: flo
                 from warroom_tui.providers.gateway import Gateway
 
                 gateway = Gateway()
-            judges.append(LLMJudge(spec, codebook, gateway, timeout=timeout))
+            judges.append(LLMJudge(spec, codebook, gateway, timeout=timeout, owns_gateway=owns))
     return judges
 
 
@@ -76,11 +81,7 @@ class RosterCache:
         return roster_for(aliases, crashed, speaker)
 
 
-def _row(mid: int, coding: Coding) -> CodingRow:
-    return CodingRow(mid, "coded", "", {f: (v, coding.levels.get(f, "")) for f, v in coding.flags.items()})
-
-
-async def judge_store(store: Store, judges: list, codebook: Codebook, *, concurrency: int = 4,
+async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
                       on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
     report = JudgeReport()
     rosters = RosterCache(store)
@@ -89,85 +90,60 @@ async def judge_store(store: Store, judges: list, codebook: Codebook, *, concurr
         todo = await store.uncoded_messages(cid)
         report.coded[judge.name] = report.uncoded[judge.name] = 0
         report.reasons[judge.name] = Counter()
-        for m in todo:
-            await rosters.get(m.run_id)
-        if isinstance(judge, BuiltinJudge):
-            rows = await asyncio.to_thread(_code_builtin, judge, todo, rosters)
+        jobs = [(m.text, await rosters.roster(m.run_id, m.agent)) for m in todo]
+        done = 0
+        async for part in judge.code_many(jobs):
+            rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
             await store.save_codings(cid, rows)
-            report.coded[judge.name] = len(rows)
+            for row in rows:
+                if row.status == "coded":
+                    report.coded[judge.name] += 1
+                else:
+                    report.uncoded[judge.name] += 1
+                    report.reasons[judge.name][row.reason.split(":")[0]] += 1
+            done += len(part)
             if on_progress:
-                on_progress(judge.name, len(rows), len(todo))
-            continue
-        await _code_llm(store, cid, judge, todo, rosters, report, concurrency, on_progress)
+                on_progress(judge.name, done, len(todo))
     if len(judges) >= 2:
         report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
     return report
 
 
+def _row(mid: int, verdict: Verdict) -> CodingRow:
+    if isinstance(verdict, JudgeFailure):
+        return CodingRow(mid, "uncoded", str(verdict))
+    return CodingRow(mid, "coded", "", {f: (v, verdict.levels.get(f, "")) for f, v in verdict.flags.items()})
+
+
 POOL_MIN = 3000  # messages: below this, one process is faster than starting a pool
 
 
-def _code_builtin(judge: BuiltinJudge, todo: list[UncodedMessage], rosters: RosterCache) -> list[CodingRow]:
-    jobs = [(m.id, m.text, roster_for(*rosters.cache[m.run_id], m.agent)) for m in todo]
+def _code_builtin(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Coding]:
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < POOL_MIN or workers < 2:
-        return _code_chunk(judge.codebook, jobs)
+        return _code_chunk(codebook, jobs)
     size = -(-len(jobs) // workers)
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return [row for part in pool.map(_code_chunk, [judge.codebook] * len(chunks), chunks) for row in part]
+        return [c for part in pool.map(_code_chunk, [codebook] * len(chunks), chunks) for c in part]
 
 
-def _code_chunk(codebook: Codebook, jobs: list[tuple]) -> list[CodingRow]:
+def _code_chunk(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Coding]:
     coder = BuiltinCoder(codebook)
-    return [_row(mid, coder.code(text, roster)) for mid, text, roster in jobs]
-
-
-async def _code_llm(store, cid, judge, todo, rosters, report, concurrency, on_progress) -> None:
-    gate = asyncio.Semaphore(concurrency)
-    done = 0
-
-    async def one(m: UncodedMessage) -> CodingRow:
-        async with gate:
-            roster = await rosters.roster(m.run_id, m.agent)
-            try:
-                return _row(m.id, await judge.code(m.text, roster))
-            except JudgeFailure as exc:
-                return CodingRow(m.id, "uncoded", str(exc))
-
-    for batch_start in range(0, len(todo), 50):
-        rows = await asyncio.gather(*(one(m) for m in todo[batch_start:batch_start + 50]))
-        await store.save_codings(cid, rows)
-        for row in rows:
-            if row.status == "coded":
-                report.coded[judge.name] += 1
-            else:
-                report.uncoded[judge.name] += 1
-                report.reasons[judge.name][row.reason.split(":")[0]] += 1
-        done += len(rows)
-        if on_progress:
-            on_progress(judge.name, done, len(todo))
+    return [coder.code(text, roster) for text, roster in jobs]
 
 
 async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
     coders = {c.name: c.id for c in await store.coders()}
-    all_labels = {n: await store.labels(coders[n]) for n in names}
-    common = set.intersection(*(set(v) for v in all_labels.values())) if all_labels else set()
-    for mode in ADJUDICATIONS:
+    codings = {n: {mid: Coding(flags={f: v for f, (v, _) in flags.items()},
+                               levels={f: level for f, (_, level) in flags.items() if level})
+                   for mid, flags in (await store.labels(coders[n])).items()} for n in names}
+    common = sorted(set.intersection(*(set(v) for v in codings.values()))) if codings else []
+    for mode in MODES:
         cid = await store.coder_id(f"panel-{mode}@{codebook.name}", "adjudicated", codebook.name,
-                                  {"judges": names, "mode": mode})
-        rows = []
-        for mid in sorted(common):
-            flags = {}
-            for f in codebook.ids:
-                values = [all_labels[n][mid].get(f, (False, ""))[0] for n in names]
-                value = all(values) if mode == "intersection" else any(values)
-                levels = [all_labels[n][mid].get(f, (False, ""))[1] for n in names]
-                levels = sorted(l for l in levels if l)
-                level = Counter(levels).most_common(1)[0][0] if value and levels else ""
-                flags[f] = (value, level)
-            rows.append(CodingRow(mid, "coded", "", flags))
-        await store.save_codings(cid, rows)
-    plain = {n: {mid: {f: v for f, (v, _) in all_labels[n][mid].items()} for mid in common} for n in names}
+                                   {"judges": names, "mode": mode})
+        await store.save_codings(cid, [_row(mid, combine([codings[n][mid] for n in names], mode, codebook.ids))
+                                       for mid in common])
+    plain = {n: {mid: codings[n][mid].flags for mid in common} for n in names}
     return kappa_table(plain, codebook.ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import AsyncIterator, Protocol, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,22 @@ class JudgeFailure(Exception):
     """A message a judge could not code (malformed answer, refusal, timeout): stored as uncoded."""
 
 
+Verdict = Union[Coding, JudgeFailure]
+"""One message's outcome: its coding, or why it could not be coded."""
+
+
 class Judge(Protocol):
+    """What codes messages: the built-in coder, an LLM judge, a panel. Callers never ask which one it is."""
+
     name: str
     kind: str  # builtin | llm | adjudicated
 
-    async def code(self, text: str, roster: Roster) -> Coding: ...
+    async def code(self, text: str, roster: Roster) -> Coding:
+        """One message (raises JudgeFailure when it cannot be coded)."""
+        ...
+
+    def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
+        """Many messages, in order, yielded in parts as they are done (each judge picks its own pace)."""
+        ...
 
     async def aclose(self) -> None: ...

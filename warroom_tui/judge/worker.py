@@ -19,7 +19,6 @@ from warroom_tui.engine import events as ev
 from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import JudgeFailure
-from warroom_tui.judge.service import BuiltinJudge
 from warroom_tui.judge.snapshot import AgentTally, JudgeSnapshot
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow
@@ -72,11 +71,11 @@ class JudgeWorker:
         state = self.runs.get(event.run_uid)
         if state is None:
             return
-        if isinstance(event, ev.MessageStored) and event.message.agent is not None:
+        if isinstance(event, ev.MessageStored) and (agent := event.message.agent) is not None:
             m = event.message
             if m.is_error:
                 if m.error_kind == "permanent":
-                    state.crashed.add(m.agent)
+                    state.crashed.add(agent)
                 return
             self.queue.put_nowait(("message", event.run_uid, event))
         elif isinstance(event, ev.ConditionChanged):
@@ -121,10 +120,7 @@ class JudgeWorker:
                         crashed=frozenset(state.crashed))
         for judge in self.judges:
             try:
-                if isinstance(judge, BuiltinJudge):
-                    coding = await asyncio.to_thread(judge.code_sync, m.text, roster)
-                else:
-                    coding = await judge.code(m.text, roster)
+                coding = await judge.code(m.text, roster)
             except JudgeFailure as exc:
                 state.uncoded += 1
                 if self.store:
