@@ -76,6 +76,11 @@ class Codebook(BaseModel):
         return [f.id for f in self.flags if f.kind != "xref"]
 
     @property
+    def levelled_ids(self) -> list[str]:
+        """Flags coded with a level (compensation: L1, L2, L3)."""
+        return [f.id for f in self.flags if f.kind == "crashed" or f.levels]
+
+    @property
     def trait_ids(self) -> list[str]:
         return [f.id for f in self.flags if f.trait]
 

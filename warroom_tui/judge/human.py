@@ -25,7 +25,7 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
     """Rows of a human CSV: `id`, `file`, `round`, and `human_<flag>` for each flag the codebook's coders decide
     (`human_<flag>_level` for a flag with levels, optional)."""
     codebook = codebook or load_codebook()
-    levelled = {f.id for f in codebook.flags if f.kind == "crashed" or f.levels}
+    levelled = codebook.levelled_ids
     required = ["id", "file", "round"] + [f"human_{f}" for f in codebook.coded_ids]
     try:
         text = path.read_text(encoding="utf-8-sig")

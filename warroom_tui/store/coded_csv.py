@@ -44,8 +44,7 @@ def run_label(run: RunRow) -> str:
 def _flag_columns(codebook: Codebook) -> tuple[list[str], list[str], list[str]]:
     """(coded flags, flags with a level, structural flags)."""
     coded = codebook.coded_ids
-    levelled = [f.id for f in codebook.flags if f.kind == "crashed" or f.levels]
-    return coded, levelled, [f for f in codebook.ids if f not in coded]
+    return coded, codebook.levelled_ids, [f for f in codebook.ids if f not in coded]
 
 
 def columns(codebook: Codebook, simulated: bool = False) -> list[str]:

@@ -88,7 +88,7 @@ def parse_study_run(data: object, path: str) -> dict:
           path, "environment.runNumber", f"out of range (more than {MAX_ROUND})")
     block = data.get("warroom", {})
     _need(isinstance(block, dict), path, "warroom", "not an object")
-    _need(block.get("status", "done") in {s.value for s in RunStatus}, path, "warroom.status",
+    _need(block.get("status", RunStatus.DONE.value) in {s.value for s in RunStatus}, path, "warroom.status",
           f"expected one of {', '.join(s.value for s in RunStatus)}")
     return data
 

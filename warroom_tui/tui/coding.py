@@ -69,6 +69,8 @@ class CodingScreen(Screen):
         self.store = store
         self.codebook = codebook
         self.coder = coder
+        self.level_flag = next(iter(codebook.levelled_ids), None)
+        """The flag `l` sets a level for (compensation)."""
         self.sample_size = size
         self.seed = seed
         self.sample: list[int] = []
@@ -117,7 +119,7 @@ class CodingScreen(Screen):
         before = await self.store.messages_before(run_id, view.seq, 2)
         labels = (await self.store.labels(self.coder_id)).get(mid, {})
         self.current = {f: labels.get(f, (False, ""))[0] for f in self.flags}
-        self.level = labels.get("comp", (False, ""))[1]
+        self.level = labels.get(self.level_flag, (False, ""))[1] if self.level_flag else ""
         self.query_one("#where", Static).update(Text(
             f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname} · round {rnd}"))
         ctx = Text()
@@ -138,7 +140,7 @@ class CodingScreen(Screen):
             on = self.current.get(f, False)
             t.append(f" {KEYS[i]} ", style="bold reverse" if on else "bold")
             t.append(f" {self.codebook.flag(f).name}", style="bold green" if on else "dim")
-            if f == "comp" and on:
+            if f == self.level_flag and on:
                 t.append(f" {self.level or '(l: level)'}", style="yellow")
             t.append("   ")
         t.append("\nenter: save & next · backspace: previous · escape: close (saved)", style="dim")
@@ -152,7 +154,7 @@ class CodingScreen(Screen):
         self._show_flags()
 
     def action_level(self) -> None:
-        if self.current.get("comp"):
+        if self.level_flag and self.current.get(self.level_flag):
             self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
             self._show_flags()
 
@@ -160,7 +162,7 @@ class CodingScreen(Screen):
         if self.done_view or self.index >= len(self.sample):
             return
         mid = self.sample[self.index]
-        flags = {f: (v, self.level if f == "comp" and v else "") for f, v in self.current.items()}
+        flags = {f: (v, self.level if f == self.level_flag and v else "") for f, v in self.current.items()}
         await self.store.save_codings(self.coder_id, [CodingRow(mid, "coded", "", flags)])
         self.index += 1
         await self._show()
