@@ -15,10 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _rss_mb(pid: int) -> float:
     out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout
@@ -48,7 +44,8 @@ def lab_rss(scenario: str = "sim-demo", backend: str | None = "sim", streaming_s
         args = ["lab", scenario] + (["--backend", backend] if backend else [])
         cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if v)
         cmd += f" exec {shlex.quote(sys.executable)} -m warroom_tui {shlex.join(args)}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd], check=True)
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", "-c", tmp, cmd],
+                       check=True)  # run from an empty folder: `python -m` puts the cwd first on sys.path
         try:
             pid = _lab_pid(session)
             time.sleep(streaming_s)
@@ -57,11 +54,10 @@ def lab_rss(scenario: str = "sim-demo", backend: str | None = "sim", streaming_s
             time.sleep(idle_s)
             idle = _rss_mb(pid)
             screen = subprocess.check_output(["tmux", "capture-pane", "-p", "-t", session], text=True)
-            litellm = "litellm" in Path(f"/proc/{pid}/maps").read_text()
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     return {"scenario": scenario, "backend": backend, "rss_streaming_mb": streaming, "rss_idle_mb": idle,
-            "paused": "paused" in screen.lower(), "litellm_loaded": litellm}
+            "paused": "paused" in screen.lower()}
 
 
 if __name__ == "__main__":
