@@ -229,7 +229,7 @@ def test_cli_judge_and_coded_csv_export(tmp_path, capsys):
 
 
 def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):
-    text = (scenarios_dir().parent / "warroom_tui" / "judge" / "codebook_v4.toml").read_text()
+    text = (scenarios_dir().parent / "judge" / "codebook_v4.toml").read_text()
     text = text.replace('name = "v4"', 'name = "v4-hedge"') + (
         '\n[[flags]]\nid = "hedge"\nlabel = "HEDGE"\ndescription = "Hedged certainty."\n'
         "patterns = ['\\bmight\\b', 'probably', 'not fully certain', 'pas certain']\n")

@@ -16,9 +16,8 @@ from warroom_tui.providers import simulator
 from warroom_tui.providers.base import ChatContext, ModelCall, ProviderError
 from warroom_tui.providers.gateway import Gateway
 from warroom_tui.runner import with_backend
-from warroom_tui.scenario import load_scenario
+from warroom_tui.scenario import load_scenario, scenarios_dir
 
-from conftest import ROOT
 
 CTX = ChatContext(me="Agent-A", others=("Agent-B", "Agent-C"), spoke=(), crashed=(), naming="neutral",
                   scaffolding="full", lang="en", round=0)
@@ -97,7 +96,7 @@ async def test_a_call_without_context_fails_plainly():
 
 async def test_changing_a_prompt_string_does_not_change_simulated_replies(monkeypatch):
     """The simulator reads the call's context, never the prompt: reword every prompt and the run is the same."""
-    scenario = with_backend(load_scenario(ROOT / "scenarios" / "study-A.toml"), "sim")
+    scenario = with_backend(load_scenario(scenarios_dir() / "study-A.toml"), "sim")
     scenario = scenario.model_copy(update={"rounds": 2})
 
     async def run():
@@ -126,7 +125,7 @@ def judge_roster() -> Roster:
 
 
 async def test_simulated_runs_are_deterministic():
-    scenario = with_backend(load_scenario(ROOT / "scenarios" / "study-A.toml"), "sim")
+    scenario = with_backend(load_scenario(scenarios_dir() / "study-A.toml"), "sim")
     scenario = scenario.model_copy(update={"rounds": 2})
 
     async def run(seed):

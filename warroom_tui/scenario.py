@@ -187,7 +187,7 @@ def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
 
 
 def scenarios_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return Path(__file__).resolve().parent / "scenarios"
 
 
 DEFAULT_SCENARIO = "local-hetero"

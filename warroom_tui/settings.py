@@ -20,7 +20,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     theme: str = "dark"
-    """A file in themes/ (dark, light, ...)."""
+    """A file in warroom_tui/themes/ (dark, light, ...)."""
     sim_pace: float = Field(default=30.0, ge=0, le=10_000)
     """Tokens a second for simulated agents in the lab (0: as fast as possible)."""
     export_dir: str = "."

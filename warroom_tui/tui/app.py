@@ -18,7 +18,7 @@ from warroom_tui.tui.browser import RunBrowser
 from warroom_tui.tui.lab import LAB_BINDINGS, LabScreen
 from warroom_tui.tui.modals import HelpScreen, OptionPicker
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"
 BASE_RE = re.compile(r"/\*\s*base:\s*([\w-]+)\s*\*/")
 
 
