@@ -227,7 +227,9 @@ async def stream(call: ModelCall, pace: float = 0.0) -> AsyncIterator[str]:
     else:
         raise ProviderError("permanent", "the simulator needs the call's context (who is calling, and why)")
     await asyncio.sleep(0)  # let other streams and the lab go on, even unpaced
-    for piece in tokens(text):
-        if pace > 0:
-            await asyncio.sleep(1.0 / pace)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n, piece in enumerate(tokens(text), 1):
+        if pace > 0:  # against the start time: sleeps that overrun do not add up
+            await asyncio.sleep(max(0.0, start + n / pace - loop.time()))
         yield piece
