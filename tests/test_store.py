@@ -81,3 +81,26 @@ async def test_every_finished_message_is_committed_before_the_next_round(tmp_pat
         engine.subscribe(check)
         await engine.run()
     assert seen_by_other_connection == [3, 6, 9]
+
+
+async def test_a_version_2_database_migrates_its_json_fields_to_named_columns(tmp_path):
+    from warroom_tui.store.db import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")
+    con.execute("INSERT INTO runs (id, uid, source, status) VALUES (1, 'study:A/x.json', 'import', 'done')")
+    con.execute("INSERT INTO runs (id, uid, source, status) VALUES (2, 'live-1', 'live', 'done')")
+    con.execute("INSERT INTO agents (run_id, idx, key, name, nickname, model, extra) VALUES"
+                " (1, 0, 'a', 'A', 'Agent-A', 'm', '{\"position\": 1}'), (2, 0, 'a0', 'A', 'Agent-A', 'sim/x',"
+                " '{\"simulated\": true}')")
+    con.execute("INSERT INTO messages (run_id, seq, round, agent_idx, sender, text, extra) VALUES"
+                " (1, 0, 0, 0, 'a', 'Bonjour', '{\"time\": \"10:01\", \"language_detected\": \"fr\"}')")
+    con.commit()
+    con.close()
+    async with Store.open(path) as store:
+        [m] = await store.messages(1)
+        assert (m.time, m.language, m.study) == ("10:01", "fr", {"time": "10:01", "language_detected": "fr"})
+        assert (await store.agents(1))[0].study == {"position": 1}
+        assert (await store.agents(2))[0].study == {}  # live runs kept nothing but a copy of the model id
+        assert [r.status for r in await store.runs()] == [RunStatus.DONE, RunStatus.DONE]
