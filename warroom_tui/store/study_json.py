@@ -138,22 +138,22 @@ def _status(data: dict) -> tuple[RunStatus, str]:
 async def import_study_run(store: Store, data: dict, source_file: str) -> int | None:
     """Store one checked study run; None when it is already there (the same transcript, or an export of a run
     this database holds). One transaction."""
+    digest = study_digest(data)
     async with store.transaction():  # the check too: a concurrent import waits, then finds the run stored
-        if await _stored(store, data):
+        if await _stored(store, data, digest):
             return None
-        return await _store_run(store, data, source_file)
+        return await _store_run(store, data, source_file, digest)
 
 
-async def _stored(store: Store, data: dict) -> bool:
-    if await store.run_by_digest(study_digest(data)) is not None:
+async def _stored(store: Store, data: dict, digest: str) -> bool:
+    if await store.run_by_digest(digest) is not None:
         return True
     own_id = data["environment"].get("id")  # a warroom export names its run
     known = await store.run(own_id) if isinstance(own_id, str) and own_id else None
     return known is not None and known.source == "live"
 
 
-async def _store_run(store: Store, data: dict, source_file: str) -> int:
-    digest = study_digest(data)
+async def _store_run(store: Store, data: dict, source_file: str, digest: str) -> int:
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     series = cond["series"]
     ranking = env["agentRanking"]
