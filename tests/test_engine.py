@@ -250,3 +250,22 @@ async def test_a_copied_speaker_tag_is_dropped():
     engine = Engine(parse_scenario(scenario_dict(1, rounds=0)), provider, clock=VirtualClock())
     await engine.run()
     assert engine.transcript[1].text == "Hello [Agent-B]: hi"
+
+
+async def test_a_change_for_one_agent_starts_at_that_agents_next_turn(fake):
+    """Revived while its round-1 turn (an error) was done but others still had to speak: from round 2."""
+    data = scenario_dict(3, rounds=2)
+    engine = Engine(parse_scenario(data), fake, clock=VirtualClock())
+    events = collect(engine)
+
+    async def revive_midround(event):
+        if isinstance(event, ev.MessageStarted) and event.round == 1 and event.agent == 1:
+            await engine.change("revive", None, agent=0)  # agent 0 (not crashed) is done with round 1
+            await engine.change("temperature", 0.5, agent=2)  # agent 2 has not spoken in round 1 yet
+
+    engine.subscribe(revive_midround)
+    await engine.run()
+    changes = [(e.field, e.agent, e.round) for e in events if isinstance(e, ev.ConditionChanged)]
+    assert changes == [("revive", 0, 2), ("temperature", 2, 1)]  # before: the revive said round 1
+    temps = {(m.agent, m.round): m.temperature for m in engine.transcript if m.is_agent}
+    assert temps[(2, 1)] == 0.5 and temps[(2, 0)] != 0.5
