@@ -1,6 +1,7 @@
 """A test hook for crash safety: `WARROOM_KILL_AT=phase:n` makes the process kill itself with SIGKILL
-the n-th time it reaches `phase` (`stream`: a token arrived; `commit`: an agent's or the user's message
-was committed; `marker`: a round marker was committed; `run`: a run's end was stored).
+the n-th time it reaches `phase` (`start`: a run was stored, before its brief; `stream`: a token arrived;
+`commit`: an agent's or the user's message was committed; `round`: a round's last message was committed,
+before the next marker; `marker`: a round marker was committed; `run`: a run's end was stored).
 `WARROOM_STOP_AT` does the same with SIGSTOP (the process stays alive but frozen)."""
 
 from __future__ import annotations

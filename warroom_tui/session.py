@@ -104,7 +104,10 @@ class RunSession:
             killpoint.reached("marker" if m.sender == "system" else "commit")
         elif isinstance(event, ev.TokenDelta):
             killpoint.reached("stream")
+        elif isinstance(event, ev.RunStarted):
+            killpoint.reached("start")
         elif isinstance(event, ev.RoundDone):
+            killpoint.reached("round")
             if self.pause_after is not None and event.round + 1 >= self.pause_after and self.control:
                 self.pause_after = None  # once
                 self.control.pause()
