@@ -14,6 +14,7 @@ from rich.table import Table
 
 from warroom_tui.errors import CliError
 from warroom_tui.engine import events as ev
+from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
 from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
@@ -22,9 +23,13 @@ from warroom_tui.store.db import Store, StoreError
 console = Console(stderr=False, highlight=False)
 
 
-async def _open_store(path: Path | None) -> Store:
+async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
+    """Reading commands open read-only: they never create or change a file."""
+    path = path or default_db()
+    if must_exist and not path.is_file():
+        raise CliError(f"{path}: no such database")
     try:
-        return await Store.connect(path or default_db())
+        return await Store.connect(path, read_only)
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
@@ -41,11 +46,15 @@ async def run_command(args) -> int:
     import signal
 
     from warroom_tui.providers.gateway import Gateway
-    from warroom_tui.runner import Batch, with_backend
+    from warroom_tui.runner import Batch, BatchFailed, RunOwned, with_backend
+    from warroom_tui.session import preflight
 
     scenario = with_backend(_scenario(args.scenario), args.backend)
     if args.runs is not None and args.runs < 1:
         raise CliError("--runs: must be at least 1")
+    missing = preflight(scenario)
+    if missing:
+        raise CliError(f"{scenario.name}: cannot start: " + "; ".join(missing))
     runs = args.runs or scenario.replicates
     store = await _open_store(args.db)
     simulated = any(is_simulated(a.model) for a in scenario.roster())
@@ -73,6 +82,8 @@ async def run_command(args) -> int:
     try:
         with progress:
             results = await batch.run()
+    except (RunOwned, BatchFailed) as exc:
+        raise CliError(str(exc)) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -182,7 +193,7 @@ async def judge_command(args) -> int:
 
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, must_exist=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console)
     tasks: dict[str, int] = {}
@@ -243,7 +254,7 @@ async def report_command(args) -> int:
     from warroom_tui.analysis.tables import report_group
 
     codebook = _codebook(args.codebook)
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)
     try:
         rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
                                  args.include_simulated)
@@ -267,7 +278,7 @@ async def export_command(args) -> int:
         return await export_parquet(args)
     from warroom_tui.store.study_json import export_name, export_run
 
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)
     written = 0
     try:
         runs = await store.runs(series=args.series)
@@ -305,7 +316,7 @@ async def export_coded(args) -> int:
     from warroom_tui.store.coded_csv import file_part, write_coded_csv
 
     codebook = _codebook(args.codebook)
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)
     try:
         coders = [c for c in await store.coders() if args.coder in (None, c.name)]
         if not coders:

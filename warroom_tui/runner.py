@@ -35,6 +35,14 @@ def all_simulated(scenario: Scenario) -> bool:
     return all(is_simulated(a.model) for a in scenario.roster())
 
 
+class RunOwned(Exception):
+    """Another live process is writing the run this batch would take up."""
+
+
+class BatchFailed(Exception):
+    """A run could not start or broke (a model that cannot load, a database that cannot be written)."""
+
+
 @dataclass
 class RunResult:
     run_uid: str
@@ -83,6 +91,7 @@ class Batch:
             self._session.interrupt()
 
     async def run(self) -> list[RunResult]:
+        await self.store.reap()
         await self.gateway.prepare([a.model for a in self.scenario.roster()])
         for replicate in range(self.runs):
             if self.interrupted:
@@ -94,6 +103,11 @@ class Batch:
                 if self.on_event is not None:
                     await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
                 continue
+            if known is not None and known.status is RunStatus.RUNNING:
+                owner = await self.store.owner(known.id)
+                if owner is not None and owner.alive():
+                    raise RunOwned(f"run {known.uid} is being written by process {owner.pid} on {owner.host};"
+                                   " wait for it to finish, or pass --fresh to start new runs")
             session = self._session = RunSession(
                 self.scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(self.scenario),
                 replicate=replicate, seed=seed, resume=known)
@@ -105,7 +119,7 @@ class Batch:
                 await session.close()
                 self._session = None
             if done is None:
-                raise RuntimeError(session.state)
+                raise BatchFailed(f"run {replicate + 1} of {self.runs}: {session.state}")
             stats = done.stats
             self.results.append(RunResult(done.run_uid, RunStatus(done.status), stats["messages"],
                                           stats["errors"], stats["crashed"], done.rounds))

@@ -30,6 +30,13 @@ Subscriber = Callable[[ev.Event], Awaitable[None]]
 HEARTBEAT = 5.0  # seconds between owner heartbeats of a running run
 
 
+def preflight(scenario: Scenario) -> list[str]:
+    """What the scenario's agents lack before a run can start (keys, bundled models, local servers)."""
+    from warroom_tui.providers.preflight import problems
+
+    return problems([(a.model, a.api_base) for a in scenario.roster()])
+
+
 class Refused(Exception):
     """A command the session cannot carry out now; the text says why, for a person."""
 
@@ -179,6 +186,11 @@ class RunSession:
 
     async def _main(self) -> ev.RunDone | None:
         if not self.is_replay:
+            missing = await asyncio.to_thread(preflight, self.scenario)
+            if missing:
+                self._set_phase("cannot start", "; ".join(missing))
+                await self._state_changed()
+                return None
             try:
                 if any(a.model.startswith("local/") for a in self.scenario.roster()):
                     self._set_phase("loading models…")
@@ -190,6 +202,8 @@ class RunSession:
                 await self._state_changed()
                 return None
         assert self.control is not None
+        if not self.is_replay:
+            self._tasks.append(asyncio.create_task(self._heartbeat()))
         self._set_phase("replaying" if self.is_replay else "running")
         await self._state_changed()
         try:
@@ -198,6 +212,14 @@ class RunSession:
             self._set_phase("failed", f"{type(exc).__name__}: {exc}")
             await self._state_changed()
             return None
+
+    async def _heartbeat(self) -> None:
+        """Tell other processes this one still writes the run (see store/owners.py)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            run_id = self.recorder.run_ids.get(self.run_uid) if self.recorder else None
+            if run_id is not None:
+                await self.store.beat(run_id)
 
     def interrupt(self) -> None:
         """Ctrl+C or SIGTERM: end the run now, stored as interrupted (the same command resumes it)."""

@@ -7,12 +7,14 @@ Every SQL statement of warroom lives in this package: `runs.py` (runs, agents, m
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import aiosqlite
 
 from warroom_tui.store.base import StoreError
 from warroom_tui.store.labels import CoderKindError, LabelQueries
+from warroom_tui.store.owners import OwnerQueries
 from warroom_tui.store.runs import RunQueries
 from warroom_tui.store.tables import TableQueries
 
@@ -131,12 +133,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN digest TEXT;
     CREATE UNIQUE INDEX runs_digest ON runs(digest) WHERE digest IS NOT NULL;
     """,
+    # 4: the process writing a running run (only a run whose owner is gone is resumed)
+    """
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN heartbeat REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class Store(RunQueries, LabelQueries, TableQueries):
+class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
     """One database file. Use `async with Store.open(path) as store:`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -144,12 +152,17 @@ class Store(RunQueries, LabelQueries, TableQueries):
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path) -> "_Opener":
-        return _Opener(Path(path))
+    def open(cls, path: str | Path, read_only: bool = False) -> "_Opener":
+        return _Opener(Path(path), read_only)
 
     @classmethod
-    async def connect(cls, path: str | Path) -> "Store":
+    async def connect(cls, path: str | Path, read_only: bool = False) -> "Store":
+        """Open (and create or upgrade) a database; `read_only` never creates or changes a file."""
         path = Path(path)
+        if read_only:
+            return cls(await _connect_read_only(path), path)
+        if path.exists() and not os.access(path, os.W_OK):
+            raise StoreError(f"{path}: the database is read-only (a command that writes needs write access)")
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(str(path), isolation_level=None)  # transactions are explicit
@@ -162,6 +175,8 @@ class Store(RunQueries, LabelQueries, TableQueries):
             await migrate(db)
         except Exception as exc:
             await db.close()
+            if "locked" in str(exc):
+                raise StoreError(f"{path}: the database is locked by another process") from None
             raise StoreError(f"{path}: not a warroom database ({exc})") from None
         return cls(db, path)
 
@@ -169,13 +184,32 @@ class Store(RunQueries, LabelQueries, TableQueries):
         await self.db.close()
 
 
+async def _connect_read_only(path: Path) -> aiosqlite.Connection:
+    if not path.is_file():
+        raise StoreError(f"{path}: no such database")
+    db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    db.row_factory = aiosqlite.Row
+    try:
+        await db.execute("PRAGMA busy_timeout=5000")
+        version = list(await db.execute_fetchall("PRAGMA user_version"))[0][0]
+    except Exception as exc:
+        await db.close()
+        raise StoreError(f"{path}: not a warroom database ({exc})") from None
+    if version != SCHEMA_VERSION:
+        await db.close()
+        raise StoreError(f"{path}: schema version {version}, this warroom reads {SCHEMA_VERSION}"
+                         " (a writing command such as `warroom run` upgrades it)")
+    return db
+
+
 class _Opener:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool) -> None:
         self.path = path
+        self.read_only = read_only
         self.store: Store | None = None
 
     async def __aenter__(self) -> Store:
-        self.store = await Store.connect(self.path)
+        self.store = await Store.connect(self.path, self.read_only)
         return self.store
 
     async def __aexit__(self, *exc) -> None:

@@ -31,6 +31,7 @@ class Recorder:
             if run is not None:
                 self.run_ids[event.run_uid] = run.id
                 await self.store.finish_run(run.id, RunStatus.RUNNING)
+                await self.store.claim(run.id)
                 return None
         if isinstance(event, ev.RunStarted):
             s = event.scenario
@@ -40,6 +41,7 @@ class Recorder:
                 simulated=event.simulated, conditions=s.conditions.model_dump(mode="json"),
                 meta={"scenario": s.model_dump(mode="json")},
             )
+            await self.store.claim(self.run_ids[event.run_uid])
             return None
         run_id = self.run_ids.get(event.run_uid)
         if run_id is None:

@@ -69,6 +69,7 @@ class LabApp(App):
             self.set_keymap(self.settings.keys)
         self.apply_theme(self.settings.theme if self.settings.theme in self.themes else "dark")
         self.store = await Store.connect(self.db_path)
+        await self.store.reap()  # runs left `running` by a process that died show as interrupted
         if self.replay is not None:
             await self.action_replay(*self.replay)
             return

@@ -163,9 +163,10 @@ class LabScreen(Screen):
                     panel.nickname, panel.dirty = nick, True
         elif isinstance(event, ev.StateChanged):
             self.state = event.state
-            if event.state.startswith("failed"):
-                chat.add_marker(("could not start: " if event.state.startswith("failed to start") else "run ")
-                                + event.state)
+            if event.state.startswith(("failed", "cannot start")):
+                chat.add_marker(event.state)
+            if event.state.startswith("cannot start"):
+                self.notify(event.state + " (o: another scenario)", severity="error", markup=False, timeout=30)
         elif isinstance(event, JudgeSnapshot):
             self.snapshot = event
             self._show_judges()

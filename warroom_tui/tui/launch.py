@@ -27,8 +27,26 @@ def lab_command(args) -> int:
             raise CliError(str(exc)) from None
     from warroom_tui.tui.app import LabApp
 
-    LabApp(scenario, db_path=args.db or default_db(), settings=settings, backend=args.backend).run()
+    db = args.db or default_db()
+    _check_writable(db)
+    LabApp(scenario, db_path=db, settings=settings, backend=args.backend).run()
     return 0
+
+
+def _check_writable(db) -> None:
+    """The lab writes every run: a database it cannot open for writing is one line, before the screen opens."""
+    import asyncio
+
+    from warroom_tui.store.db import Store, StoreError
+
+    async def check() -> None:
+        async with Store.open(db):
+            pass
+
+    try:
+        asyncio.run(check())
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
 
 
 def replay_command(args) -> int:
@@ -42,7 +60,7 @@ def replay_command(args) -> int:
 
     async def exists() -> bool:
         try:
-            async with Store.open(db) as store:
+            async with Store.open(db, read_only=True) as store:
                 return await store.run(args.run) is not None
         except StoreError as exc:
             raise CliError(str(exc)) from None
