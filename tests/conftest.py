@@ -56,6 +56,30 @@ def fake() -> FakeProvider:
     return FakeProvider()
 
 
+SMALL = """
+name = "resume-small"
+brief = "@all Plan a food delivery app."
+rounds = 4
+stagger = 1.0
+seed = 5
+[[agents]]
+name = "Architect"
+model = "sim/architect"
+[[agents]]
+name = "Coordinator"
+model = "sim/coordinator"
+[[agents]]
+name = "Crashed"
+model = "sim/skeptic"
+[[agents]]
+name = "Analyst"
+model = "sim/analyst"
+[[conditions.crashes]]
+agent = "Crashed"
+kind = "permanent"
+"""
+
+
 def scenario_dict(n: int = 3, rounds: int = 1, **over) -> dict:
     data = {
         "name": "t", "brief": "@all Plan a food delivery app.", "rounds": rounds, "stagger": 0.0,

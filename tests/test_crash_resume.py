@@ -13,7 +13,7 @@ from warroom_tui.engine.clock import VirtualClock
 from warroom_tui.engine.loop import Engine
 from warroom_tui.scenario import parse_scenario
 
-from conftest import FakeProvider, scenario_dict
+from conftest import SMALL, FakeProvider, scenario_dict
 
 
 def check_transcript(msgs, agents: int, rounds: int) -> None:
@@ -37,30 +37,6 @@ async def test_engine_resumes_a_round_cut_short():
     assert again.transcript[:7] == cut
     assert [c.model for c in provider.calls][:1] == ["m2"]  # only the agent still to speak in round 1
     assert sum(m.sender == "system" for m in again.transcript) == 3  # markers not repeated
-
-
-SMALL = """
-name = "resume-small"
-brief = "@all Plan a food delivery app."
-rounds = 4
-stagger = 1.0
-seed = 5
-[[agents]]
-name = "Architect"
-model = "sim/architect"
-[[agents]]
-name = "Coordinator"
-model = "sim/coordinator"
-[[agents]]
-name = "Crashed"
-model = "sim/skeptic"
-[[agents]]
-name = "Analyst"
-model = "sim/analyst"
-[[conditions.crashes]]
-agent = "Crashed"
-kind = "permanent"
-"""
 
 
 def batch(db, scenario, kill_at: str | None = None):
@@ -87,13 +63,20 @@ def shape(db):
     return out
 
 
-@pytest.mark.parametrize("kill_at", ["start:2", "commit:1", "stream:60", "commit:9", "round:3", "marker:2",
-                                     "run:1"])
-def test_killed_at_any_phase_then_resumed_equals_an_uninterrupted_batch(tmp_path, kill_at):
-    scenario = tmp_path / "small.toml"
+@pytest.fixture(scope="module")
+def small_batch(tmp_path_factory):
+    """A small simulated scenario and the database of its uninterrupted 3-run batch."""
+    folder = tmp_path_factory.mktemp("small")
+    scenario = folder / "small.toml"
     scenario.write_text(SMALL)
-    reference = tmp_path / "ref.db"
+    reference = folder / "ref.db"
     assert batch(reference, scenario).returncode == 0
+    return scenario, reference
+
+
+@pytest.mark.parametrize("kill_at", ["start:2", "stream:60", "round:3", "marker:2", "run:1"])
+def test_killed_at_any_phase_then_resumed_equals_an_uninterrupted_batch(tmp_path, kill_at, small_batch):
+    scenario, reference = small_batch
     db = tmp_path / "w.db"
     killed = batch(db, scenario, kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr  # it died where it was told to
