@@ -118,7 +118,10 @@ class LabScreen(Screen):
         self.call_after_refresh(self.session.start)  # paint first: litellm and model servers load after
 
     async def _forward(self, event: ev.Event) -> None:
-        self.post_message(Streamed(event))
+        if isinstance(event, ev.TokenDelta):  # the hot path: into the panel's buffer, drawn at 15 fps
+            self.panels[event.agent].feed(event.text, time.monotonic())
+        else:
+            self.post_message(Streamed(event))
 
     def on_resize(self) -> None:
         self._size_panels()
@@ -138,9 +141,6 @@ class LabScreen(Screen):
     # -- rendering the stream ------------------------------------------------
     def on_streamed(self, message: Streamed) -> None:
         event = message.event
-        if isinstance(event, ev.TokenDelta):
-            self.panels[event.agent].feed(event.text, time.monotonic())
-            return
         chat = self.query_one(ChatLog)
         if isinstance(event, (ev.MessageAdded, ev.MessageDone)):
             m = event.message
