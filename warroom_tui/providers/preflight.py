@@ -26,6 +26,7 @@ def _reachable(api_base: str) -> bool:
 def problems(agents: list[tuple[str, str | None]]) -> list[str]:
     """`agents`: (model id, api_base). litellm is imported only when a real remote model is listed."""
     out: list[str] = []
+    keys: dict[str, list[str]] = {}  # a missing environment variable -> the models that need it
     installed = None
     for model, api_base in dict.fromkeys(agents):
         if is_simulated(model):
@@ -45,7 +46,9 @@ def problems(agents: list[tuple[str, str | None]]) -> list[str]:
             continue
         from warroom_tui.providers.gateway import load_litellm
 
-        missing = load_litellm().validate_environment(model).get("missing_keys") or []
-        if missing:
-            out.append(f"{model}: set {' and '.join(missing)} in the environment (or use --backend sim)")
+        for key in load_litellm().validate_environment(model).get("missing_keys") or []:
+            keys.setdefault(key, []).append(model)
+    for key, models in keys.items():
+        shown = ", ".join(models[:2]) + (f" and {len(models) - 2} more" if len(models) > 2 else "")
+        out.append(f"{key} is not set ({shown} need it): set it in the environment, or use --backend sim")
     return out
