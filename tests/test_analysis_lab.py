@@ -56,7 +56,7 @@ def test_statistics_screen_snapshot(snap_compare, tmp_path, judged_db):
 
 
 async def test_statistics_screen_refreshes_as_runs_finish(tmp_path, judged_db):
-    app = lab_app(tmp_path)
+    app = sim_lab(tmp_path, pause_after=0)  # the lab's own run waits until the screen has its first report
     async with app.run_test(size=(110, 40)) as pilot:
         await open_stats(pilot)
         screen = pilot.app.screen
@@ -65,6 +65,7 @@ async def test_statistics_screen_refreshes_as_runs_finish(tmp_path, judged_db):
         assert {(c["x"], c["y"]) for c in screen.report["comparisons"]} == {("A (sim)", "B (sim)")}
         await wait_until(pilot, lambda: screen.report["runs"] if "runs" in screen.report else True, "x")
         # the lab's own sim-demo run finishes (its judge codes it): the screen picks it up
+        await next(s for s in app.screen_stack if isinstance(s, LabScreen)).session.toggle_pause()
         await screen.action_refresh()
         await wait_until(pilot, lambda: lab_state(app).startswith("done"), "the lab run")
         await wait_until(pilot, lambda: lab_judge_idle(app), "the judge")
