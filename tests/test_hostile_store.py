@@ -115,6 +115,12 @@ def test_two_runs_with_the_same_file_name_in_different_folders_both_import(tmp_p
     assert main(["import", two, "--db", db]) == 0
     assert "imported 0 runs (1 already stored)" in capsys.readouterr().out
     assert runs_in(db) == 2
+    # both export, neither over the other, and come back as two runs
+    assert main(["export", "--out", str(tmp_path / "out"), "--db", db]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "Z").iterdir()) == ["warroom-Z-run01.json",
+                                                                         "warroom-Z-run01~2.json"]
+    assert main(["import", str(tmp_path / "out"), "--db", str(tmp_path / "again.db")]) == 0
+    assert runs_in(str(tmp_path / "again.db")) == 2
 
 
 # 4. a failed import stores nothing

@@ -179,6 +179,17 @@ async def import_command(args) -> int:
     return 0
 
 
+def unused_path(path: Path, taken: set[str]) -> Path:
+    """`path`, or `name~2.ext`, `name~3.ext`, … when this export already wrote it (compared case-blind, as some
+    file systems do): an export never overwrites a file it wrote itself."""
+    candidate, n = path, 1
+    while str(candidate.resolve()).casefold() in taken:
+        n += 1
+        candidate = path.with_name(f"{path.stem}~{n}{path.suffix}")
+    taken.add(str(candidate.resolve()).casefold())
+    return candidate
+
+
 def _codebook(path):
     from warroom_tui.judge.codebook import CodebookError, load_codebook
 
@@ -280,11 +291,12 @@ async def export_command(args) -> int:
 
     store = await _open_store(args.db, read_only=True)
     written = 0
+    taken: set[str] = set()
     try:
         runs = await store.runs(series=args.series)
         for run in runs:
             data = await export_run(store, run)
-            target = args.out / export_name(run)
+            target = unused_path(args.out / export_name(run), taken)  # two runs may come from same-named files
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
             written += 1
@@ -323,15 +335,11 @@ async def export_coded(args) -> int:
             raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder
                            else "no labels yet: run `warroom judge` first")
         out: Path = args.out
-        written: set[str] = set()
+        taken: set[str] = set()
         left_out = 0
         for c in coders:
-            path = out if len(coders) == 1 else out.with_name(f"{out.stem}_{file_part(c.name)}{out.suffix or '.csv'}")
-            key = str(path.resolve()).casefold()  # a case-insensitive file system must not merge two coders
-            if key in written:
-                raise CliError(f"{path}: two coders' labels would go to the same file; export them one by one "
-                               "with --coder")
-            written.add(key)
+            path = unused_path(out if len(coders) == 1 else
+                               out.with_name(f"{out.stem}_{file_part(c.name)}{out.suffix or '.csv'}"), taken)
             try:
                 got = await write_coded_csv(store, c.id, codebook, path, args.include_simulated)
             except OSError as exc:
