@@ -136,3 +136,34 @@ async def test_a_bundled_model_server_that_dies_is_started_again(tmp_path):
     replies = [m for m in engine.transcript if m.is_agent]
     assert killed and new_pid != killed[0]
     assert [m.is_error for m in replies] == [False, False, False], [m.text for m in replies]
+
+
+@pytest.mark.parametrize("plan, kind", [
+    (["429", "ok"], None), (["500", "503", "ok"], None), (["404"], "permanent"), (["reset"], "transient"),
+    (["malformed"], "transient"), (["empty"], "empty"), (["stall"], "timeout")])
+async def test_bundled_models_go_direct_with_the_same_fault_handling(tmp_path, monkeypatch, plan, kind):
+    """Bundled models skip litellm (an OpenAI-compatible client of our own): same retries, same error kinds."""
+
+    def no_litellm(*args):
+        raise AssertionError("a bundled model went through litellm")
+
+    monkeypatch.setattr(Gateway, "_once", no_litellm)
+    monkeypatch.setattr("warroom_tui.providers.gateway.load_litellm", no_litellm)
+    async with FaultServer() as fs:
+        fs.plan = {"smollm2": list(plan)}
+        gateway = Gateway(backoff=0.01)
+
+        async def ensure(model, slots=4):  # the bundled model's server, played by the fault server
+            return local.Server(alias="smollm2", api_base=fs.base, process=None, slots=1)  # type: ignore[arg-type]
+
+        gateway.local.ensure = ensure  # type: ignore[method-assign]
+        s = parse_scenario({"name": "direct", "brief": "@all plan the app", "rounds": 0, "timeout": 0.5,
+                            "agents": [{"name": "S", "model": "local/smollm2"}]})
+        engine, done, stored, _ = await run(s, tmp_path, gateway)
+    [reply] = [m for m in stored if m.agent is not None]
+    if kind is None:
+        assert not reply.is_error and reply.text == REPLY
+        assert [b for _, b in fs.requests] == plan
+    else:
+        assert reply.is_error and reply.error_kind == kind and reply.text.startswith("⚠")
+        assert "Half a" not in reply.text and "Thinking" not in reply.text

@@ -1,5 +1,5 @@
-"""One gateway for every model: the simulator directly, everything else through litellm (imported lazily,
-only when such a model is called: it costs seconds and about 150 MB)."""
+"""One gateway for every model: the simulator and the bundled models directly, every other model through
+litellm (imported lazily, only when such a model is called: it costs seconds and about 150 MB)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from warroom_tui.modelid import is_simulated
 from warroom_tui.providers import simulator
 from warroom_tui.providers.base import ModelCall, ProviderError
 from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
+from warroom_tui.providers.openai_stream import INCOMPLETE, PERMANENT_STATUS, OpenAIStream
 
 _litellm = None
 
-INCOMPLETE = "the reply stream ended before the model finished (connection lost)"
 PERMANENT_HINTS = ("decommissioned", "does not exist", "not found", "no longer supported", "invalid api key",
                    "authentication", "permission", "unknown model")
 
@@ -53,7 +53,7 @@ def classify(exc: BaseException) -> str:
         return "timeout"
     if name in ("NotFoundError", "AuthenticationError", "PermissionDeniedError", "BadRequestError") or any(
         h in text for h in PERMANENT_HINTS
-    ):
+    ) or getattr(exc, "status", None) in PERMANENT_STATUS:
         return "permanent"
     return "transient"
 
@@ -77,6 +77,7 @@ class Gateway:
         self.backoff = backoff
         self.sim_pace = sim_pace
         self.local = local or LocalModels(threads=threads)
+        self.direct = OpenAIStream()
 
     def context_window(self, model: str) -> int | None:
         if model.startswith(LOCAL_PREFIX):
@@ -90,7 +91,7 @@ class Gateway:
 
     async def prepare(self, models: list[str]) -> None:
         """Import litellm (if a model needs it) and start the bundled model servers a run needs, before it starts."""
-        if not all(is_simulated(m) for m in models):
+        if any(_needs_litellm(m) for m in models):
             await asyncio.to_thread(load_litellm)
         wanted: dict[str, int] = {}
         for m in models:
@@ -105,13 +106,19 @@ class Gateway:
             async for piece in simulator.stream(call, self.sim_pace):
                 yield piece
             return
-        litellm = await asyncio.to_thread(load_litellm) if _litellm is None else _litellm
+        litellm = None
+        if _needs_litellm(call.model):
+            litellm = await asyncio.to_thread(load_litellm) if _litellm is None else _litellm
         attempt = 0
         while True:
             yielded = False
             try:
-                kwargs = await self._route(call)  # each try: a local server that died is started again
-                async for piece in self._once(litellm, call, kwargs):
+                if litellm is None:  # a bundled model: each try, a server that died is started again
+                    server = await self.local.ensure(call.model)
+                    pieces = self.direct.stream(call, server.api_base, server.alias)
+                else:
+                    pieces = self._once(litellm, call, self._route(call))
+                async for piece in pieces:
                     yielded = True
                     yield piece
                 return
@@ -119,7 +126,7 @@ class Gateway:
                 raise
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # litellm raises many kinds; sort them
+            except Exception as exc:  # litellm and httpx raise many kinds; sort them
                 kind = classify(exc)
                 if kind == "transient" and not yielded and attempt < self.retries:
                     wait = retry_after(exc) or self.backoff * (2 ** attempt)
@@ -128,10 +135,7 @@ class Gateway:
                     continue
                 raise ProviderError(kind, redact(_short(exc))) from None
 
-    async def _route(self, call: ModelCall) -> dict:
-        if call.model.startswith(LOCAL_PREFIX):
-            server = await self.local.ensure(call.model)
-            return {"model": f"openai/{server.alias}", "api_base": server.api_base, "api_key": "local"}
+    def _route(self, call: ModelCall) -> dict:
         kwargs: dict = {"model": call.model}
         if call.api_base:
             kwargs["api_base"] = call.api_base
@@ -166,7 +170,12 @@ class Gateway:
             raise ProviderError("transient", INCOMPLETE)
 
     async def aclose(self) -> None:
+        await self.direct.aclose()
         await self.local.aclose()
+
+
+def _needs_litellm(model: str) -> bool:
+    return not (is_simulated(model) or model.startswith(LOCAL_PREFIX))
 
 
 def _finished(response) -> bool:

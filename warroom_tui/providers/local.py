@@ -1,7 +1,7 @@
 """Bundled local models: GGUF weights from pip packages, served by xllamacpp on 127.0.0.1.
 
 One server process per model (two models in one process run 3x slower), started
-on demand, reached through litellm as an OpenAI-compatible endpoint, shut down
+on demand, reached as an OpenAI-compatible endpoint (providers/openai_stream.py, no litellm), shut down
 with the run. Each server has one slot per agent using it, so every agent keeps
 its own prompt prefix cached between rounds.
 """
