@@ -42,3 +42,19 @@ def test_run_summary_and_study_export_use_their_round_numbering(tmp_path, capsys
     data = json.loads(next((tmp_path / "out").rglob("*.json")).read_text())
     markers = [m["system"] for m in data["conversation"]["messages"] if m["sender"] == "system"]
     assert markers[0] == "— Round 2 —"  # the study JSON keeps the study tool's own numbering
+
+
+def test_the_lab_is_the_default_command(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr("warroom_tui.tui.launch.lab_command", lambda args: seen.append(args) or 0)
+    assert main(["--db", str(tmp_path / "x.db")]) == 0
+    assert main(["sim-demo", "--backend", "sim"]) == 0
+    assert main([]) == 0
+    assert [a.command for a in seen] == ["lab"] * 3
+    assert seen[0].db == tmp_path / "x.db" and seen[1].scenario == "sim-demo" and seen[1].backend == "sim"
+
+
+def test_a_mistyped_scenario_suggests_shipped_ones(capsys):
+    assert main(["run", "local-hetro", "--backend", "sim"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean local-hetero" in err and err.count("\n") == 1

@@ -90,10 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def with_default_command(argv: list[str], commands) -> list[str]:
+    """`warroom --db X`, `warroom local-hetero`: the lab, whenever the first argument is not a command."""
+    if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):
+        return argv
+    return ["lab", *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        args = build_parser().parse_args(["lab"])
+    parser = build_parser()
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    args = parser.parse_args(with_default_command(list(sys.argv[1:] if argv is None else argv), commands))
     command = args.command
     try:
         if command == "replay":

@@ -7,6 +7,7 @@ file and the field.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
@@ -183,7 +184,9 @@ def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
     for candidate in (folder / ref, folder / f"{ref}.toml"):
         if candidate.exists():
             return candidate
-    raise ScenarioError(f"{ref}: no such scenario file (shipped ones are in {folder})")
+    close = difflib.get_close_matches(path.stem, sorted(p.stem for p in folder.glob("*.toml")), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ScenarioError(f"{ref}: no such scenario file{hint} (shipped ones are in {folder})")
 
 
 def scenarios_dir() -> Path:
