@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from warroom_tui.runner import with_backend
 from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
 from warroom_tui.session import RunSession
-from warroom_tui.settings import Settings, settings_path
+from warroom_tui.settings import Settings, save_setting, settings_path
 from warroom_tui.store.db import Store
 from warroom_tui.tui.browser import RunBrowser
 from warroom_tui.tui.lab import LAB_BINDINGS, LabScreen
@@ -40,8 +41,11 @@ class LabApp(App):
 
     def __init__(self, scenario, *, db_path: Path, settings: Settings | None = None, gateway=None,
                  virtual: bool = False, pause_after: int | None = None,
-                 replay: tuple[str, float] | None = None, backend: str | None = None) -> None:
+                 replay: tuple[str, float] | None = None, backend: str | None = None,
+                 settings_file: Path | None = None) -> None:
         super().__init__()
+        self.settings_file = settings_file
+        """Where choices made in the lab (the theme) are remembered; None: not remembered."""
         self.replay = replay
         self.backend = backend
         """`sim` or None: every run the lab starts (new run, scenario picker) uses it."""
@@ -139,11 +143,33 @@ class LabApp(App):
             i = names.index(self.theme_name) if self.theme_name in names else -1
             self.apply_theme(names[(i + 1) % len(names)])
             self.notify(f"theme: {self.theme_name}", markup=False)
+            self.remember("theme", self.theme_name)
+
+    def remember(self, key: str, value: str) -> None:
+        if self.settings_file is None:
+            return
+        try:
+            save_setting(self.settings_file, key, value)
+        except (OSError, ValueError) as exc:  # an unreadable or odd settings file: say so, keep going
+            self.notify(f"cannot save {key} to {self.settings_file}: {exc}", severity="warning", markup=False)
 
     # -- screens -----------------------------------------------------------
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys as a person reads them: `+`, `.`, `?`, `F1`, `ctrl+e`."""
+        shown = super().get_key_display(binding)
+        if binding.key_display:
+            return shown
+        shown = "ctrl+" + shown[1:] if shown.startswith("^") and len(shown) > 1 else shown
+        return re.sub(r"\bf(\d+)$", r"F\1", shown)
+
+    def keys_display(self, keys: str) -> str:
+        """`plus,equals_sign` -> `+ =`."""
+        return " ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip())
+
     def action_help(self) -> None:
         keymap = getattr(self, "_keymap", {}) or {}
-        rows = [(keymap.get(b.id, b.key) if b.id else b.key, b.description, b.id or "") for b in LAB_BINDINGS]
+        rows = [(self.keys_display(keymap.get(b.id, b.key) if b.id else b.key), b.description, b.id or "")
+                for b in LAB_BINDINGS]
         rows.append(("ctrl+p", "Command palette", ""))
         rows.append(("tab / shift+tab", "Focus the next / previous agent panel", ""))
         self.push_screen(HelpScreen(rows, str(settings_path())))
@@ -204,7 +230,7 @@ class LabApp(App):
                     continue
                 action, _, arg = b.action.partition("(")
                 method = getattr(screen, f"action_{action}")
-                yield SystemCommand(b.description, f"lab: {b.description.lower()} ({b.key})",
+                yield SystemCommand(b.description, f"lab: {b.description.lower()} ({self.keys_display(b.key)})",
                                     (lambda m=method, a=arg: screen.run_worker(
                                         _call(m, a), exit_on_error=False)))
 

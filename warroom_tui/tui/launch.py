@@ -5,7 +5,7 @@ from __future__ import annotations
 from warroom_tui.errors import CliError
 from warroom_tui.commands import _scenario
 from warroom_tui.paths import default_db
-from warroom_tui.settings import SettingsError, load_settings
+from warroom_tui.settings import SettingsError, load_settings, settings_path
 
 
 def lab_command(args) -> int:
@@ -29,7 +29,7 @@ def lab_command(args) -> int:
 
     db = args.db or default_db()
     _check_writable(db)
-    LabApp(scenario, db_path=db, settings=settings, backend=args.backend).run()
+    LabApp(scenario, db_path=db, settings=settings, backend=args.backend, settings_file=settings_path()).run()
     return 0
 
 
@@ -75,5 +75,5 @@ def replay_command(args) -> int:
     from warroom_tui.tui.app import LabApp
 
     LabApp(load_scenario(find_scenario(DEFAULT_SCENARIO)), db_path=db, settings=settings,
-           replay=(args.run, args.speed)).run()
+           replay=(args.run, args.speed), settings_file=settings_path()).run()
     return 0
