@@ -9,8 +9,9 @@ from scipy import stats
 
 from warroom_tui.analysis.profiles import agent_vs_rest, cosine, mean_pairwise_cosine, profile
 from warroom_tui.analysis.stats import (
-    RunData, bootstrap_ci, compensation, kruskal_per_flag, mann_whitney, report, run_cosines,
+    NOT_ENOUGH, RunData, adjust, bootstrap_ci, compensation, kruskal_per_flag, mann_whitney, report, run_cosines,
 )
+from warroom_tui.analysis.tables import report_group
 from warroom_tui.cli import main
 
 from conftest import DATA, TRANSCRIPTS, needs_data
@@ -73,11 +74,46 @@ def test_kruskal_per_flag_matches_scipy_with_bonferroni():
     runs = [run("A", [("x", [L(meta=True), L()]), ("y", [L(lead=True)])]),
             run("A", [("x", [L(meta=True)]), ("y", [L(), L(lead=True)])]),
             run("A", [("x", [L(meta=True), L(meta=True)]), ("y", [L()])])]
-    out = {r["flag"]: r for r in kruskal_per_flag(runs, TRAITS)}
+    out = {r["flag"]: r for r in kruskal_per_flag(runs, TRAITS, "bonferroni")}
     h, p = stats.kruskal([0.5, 1.0, 1.0], [0.0, 0.0, 0.0])
     assert out["meta"]["H"] == pytest.approx(h) and out["meta"]["p"] == pytest.approx(p)
-    assert out["meta"]["p_bonferroni"] == pytest.approx(min(1.0, p * 5))
-    assert math.isnan(out["phatic"]["H"])  # all zero: no test
+    assert out["meta"]["p_adjusted"] == pytest.approx(min(1.0, p * 2))  # two flags could be tested
+    assert out["meta"]["n"] == {"x": 3, "y": 3}
+    assert math.isnan(out["phatic"]["H"]) and out["phatic"]["note"] == f"{NOT_ENOUGH}: all values tied"
+
+
+def test_holm_against_hand_computed_values():
+    got = adjust([0.01, 0.04, 0.03, float("nan"), 0.5], "holm")
+    # sorted 0.01, 0.03, 0.04, 0.5 (m = 4): 0.04, 0.09, max(0.09, 0.08) = 0.09, max(0.09, 0.5) = 0.5
+    assert got[:3] == pytest.approx([0.04, 0.09, 0.09]) and math.isnan(got[3]) and got[4] == pytest.approx(0.5)
+    assert adjust([0.3, 0.4], "bonferroni") == pytest.approx([0.6, 0.8])
+    assert adjust([0.3, 0.9], "holm") == pytest.approx([0.6, 0.9])
+
+
+def test_too_few_runs_or_ties_give_no_p_value():
+    one_run = mann_whitney([0.5], [0.7, 0.8, 0.9])
+    assert math.isnan(one_run["p"]) and one_run["note"] == f"{NOT_ENOUGH}: fewer than 3 runs in a group"
+    assert (one_run["n1"], one_run["n2"]) == (1, 3)
+    tied = mann_whitney([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    assert math.isnan(tied["p"]) and "tied" in tied["note"]
+    # RQ1 on one run per agent: the screen once showed H = 6.00, p = 0.423 here
+    rep = report([run("A", [("x", [L(meta=True)]), ("y", [L()]), ("z", [L(lead=True)])])], TRAITS)
+    assert all(math.isnan(t["p"]) and t["note"].startswith(NOT_ENOUGH) for t in rep["rq1"]["tests"])
+
+
+def test_report_names_the_correction_and_the_r_legend_once():
+    runs = [run("X", [("a", [L(meta=True)]), ("b", [L(lead=True), L(meta=True)])]) for _ in range(2)]
+    runs += [run("Y", [("a", [L(meta=True)]), ("b", [L(meta=True)])]) for _ in range(4)]
+    rep = report(runs, TRAITS, [("mine", "X", "Y")])
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(report_group(rep))
+    text = console.export_text()
+    assert rep["correction"] == "holm" and "p (holm)" in text
+    assert text.count("r = Z / sqrt(n_x + n_y)") == 1 and "negative when x" in text
+    assert "not enough data" in text and "at least 3 runs in every group" in text
+    assert "x 2" in text or "2 x" in text  # n per group shown
 
 
 def test_per_run_cosines_and_compensation_counts():
@@ -99,6 +135,7 @@ def test_report_configurable_comparisons():
     rep = report(runs, TRAITS, [("mine", "X", "Y")])
     [cmp] = rep["comparisons"]
     assert cmp["question"] == "mine" and cmp["mean_x"] == 0.0 and cmp["mean_y"] == 1.0
+    assert (cmp["n1"], cmp["n2"]) == (3, 3) and cmp["p"] == cmp["p_adjusted"] < 0.2
     json.dumps(rep)  # serialisable
 
 
@@ -116,7 +153,7 @@ def test_real_corpus_report_reproduces_the_papers_directions(tmp_path, capsys):
     assert cos["A"] < cos["C"] < cos["B"] and cos["A"] < cos["K3"]
     tests = {(c["x"], c["y"]): c for c in rep["comparisons"]}
     assert tests[("A", "B")]["p"] < 0.001 and tests[("A", "C")]["p"] < 0.01 and tests[("A", "K3")]["p"] < 0.01
-    assert all(t["p_bonferroni"] < 0.05 for t in rep["rq1"]["tests"])  # RQ1: agents differ on every flag
+    assert rep["correction"] == "holm" and all(t["p_adjusted"] < 0.05 for t in rep["rq1"]["tests"])  # RQ1: agents differ on every flag
     assert any(r["events"] > 0 for r in rep["rq2"])
     assert main(["report", "--db", db, "--profiles", "A"]) == 0
     assert "RQ3" in capsys.readouterr().out

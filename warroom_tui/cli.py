@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
     rep.add_argument("--include-simulated", action="store_true",
                      help="include simulated runs, as their own series marked (sim) (default: left out)")
+    rep.add_argument("--correction", choices=["holm", "bonferroni", "none"], default="holm",
+                     help="multiple-comparison correction within each family of tests (default: holm)")
     db_arg(rep)
 
     exp = sub.add_parser("export", help="export stored runs or labels")

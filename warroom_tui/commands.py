@@ -238,7 +238,7 @@ async def judge_command(args) -> int:
 
 
 async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None,
-                       include_simulated: bool = False) -> dict:
+                       include_simulated: bool = False, correction: str = "holm") -> dict:
     from warroom_tui.report import default_coder, study_report
 
     coder = coder or await default_coder(store)
@@ -246,7 +246,7 @@ async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq
         raise CliError("no labels yet: run `warroom judge` first")
     if await store.coder(coder) is None:
         raise CliError(f"--coder: no coder {coder!r} in the database")
-    return await study_report(store, coder, codebook, pairs, rq1_series, include_simulated)
+    return await study_report(store, coder, codebook, pairs, rq1_series, include_simulated, correction)
 
 
 def _pairs(specs: list[str] | None):
@@ -268,7 +268,7 @@ async def report_command(args) -> int:
     store = await _open_store(args.db, read_only=True)
     try:
         rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
-                                 args.include_simulated)
+                                 args.include_simulated, args.correction)
     finally:
         await store.close()
     if args.json:

@@ -24,7 +24,7 @@ SIM_MARK = " (sim)"
 
 
 async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None, rq1_series: str | None = None,
-                       include_simulated: bool = False) -> dict:
+                       include_simulated: bool = False, correction: str = "holm") -> dict:
     """The report for the runs in the store, from one coder's labels (RQ1 on series A when there is one).
 
     Simulated runs are left out (`simulated_left_out` says how many) unless `include_simulated`; then they
@@ -38,7 +38,7 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     runs = loaded.runs
     if rq1_series is None and any(r.series == "A" for r in runs):
         rq1_series = "A"
-    rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series)  # bootstraps: off the loop
+    rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series, correction)  # off the loop
     rep["coder"], rep["runs"] = coder, len(runs)
     rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
     return rep

@@ -1,9 +1,13 @@
 """The study's statistics from stored runs and one coder's labels.
 
-RQ1  Kruskal-Wallis per trait flag across agents (per-run rates), Bonferroni-corrected.
+RQ1  Kruskal-Wallis per trait flag across agents (per-run rates).
 RQ2  Compensation events per run and by level (runs with a crashed agent).
 RQ3-5  Two-sided Mann-Whitney U of per-run mean cosine between series; r = Z / sqrt(N);
      bootstrap 95% CI of each series' mean (10,000 resamples, seed 42).
+
+Guard rails: every test carries its n per group; a group with fewer than MIN_RUNS runs, or all values
+tied, gives "not enough data" instead of a p-value; each family (RQ1's flags, RQ3-5's comparisons) is
+corrected for multiple comparisons (Holm by default).
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ STUDY_COMPARISONS: list[tuple[str, str, str]] = [
 PAPER_COSINE = {"A": 0.56, "B": 0.85, "C": 0.77, "K3": 0.89}
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 42
+MIN_RUNS = 3
+"""Fewer runs than this in any group: no test."""
+NOT_ENOUGH = "not enough data"
+CORRECTIONS = ("holm", "bonferroni", "none")
+R_LEGEND = ("r = Z / sqrt(n_x + n_y), from the two-sided Mann-Whitney U: negative when x's runs tend to be "
+            "lower than y's, positive when higher; |r| about 0.1 small, 0.3 medium, 0.5 large.")
 
 
 @dataclass
@@ -57,18 +67,52 @@ def run_cosines(runs: list[RunData], traits: list[str]) -> dict[str, list[float]
 
 
 def bootstrap_ci(values: list[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    if len(values) < 2:
+    if len(values) < MIN_RUNS:
         return (float("nan"), float("nan"))
     res = stats.bootstrap((np.asarray(values),), np.mean, n_resamples=resamples, confidence_level=0.95,
                           method="percentile", random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def too_little(samples: list[list[float]]) -> str:
+    """Why these groups cannot be tested ("" when they can)."""
+    if len(samples) < 2:
+        return f"{NOT_ENOUGH}: fewer than 2 groups"
+    if min(len(g) for g in samples) < MIN_RUNS:
+        return f"{NOT_ENOUGH}: fewer than {MIN_RUNS} runs in a group"
+    if len({v for g in samples for v in g}) < 2:
+        return f"{NOT_ENOUGH}: all values tied"
+    return ""
+
+
+def adjust(pvalues: list[float], method: str = "holm") -> list[float]:
+    """Family-wise corrected p-values (Holm's step-down, or Bonferroni); NaNs stay NaN and do not count."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction: expected one of {', '.join(CORRECTIONS)}, got {method!r}")
+    tested = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    out = [float("nan")] * len(pvalues)
+    m = len(tested)
+    if method == "none":
+        for i in tested:
+            out[i] = pvalues[i]
+    elif method == "bonferroni":
+        for i in tested:
+            out[i] = min(1.0, pvalues[i] * m)
+    else:
+        running = 0.0
+        for rank, i in enumerate(sorted(tested, key=lambda i: pvalues[i])):
+            running = max(running, min(1.0, (m - rank) * pvalues[i]))
+            out[i] = running
+    return out
+
+
 def mann_whitney(x: list[float], y: list[float]) -> dict:
     """Two-sided Mann-Whitney U with r = Z / sqrt(N), Z from the tie-corrected normal approximation."""
     n1, n2 = len(x), len(y)
-    if n1 == 0 or n2 == 0:
-        return {"U": float("nan"), "p": float("nan"), "z": float("nan"), "r": float("nan"), "n1": n1, "n2": n2}
+    note = too_little([list(x), list(y)])
+    if note:
+        return {"U": float("nan"), "p": float("nan"), "z": float("nan"), "r": float("nan"), "n1": n1, "n2": n2,
+                "note": note}
     res = stats.mannwhitneyu(x, y, alternative="two-sided")
     ranks = stats.rankdata(np.concatenate([x, y]))
     _, counts = np.unique(ranks, return_counts=True)
@@ -76,10 +120,11 @@ def mann_whitney(x: list[float], y: list[float]) -> dict:
     tie = float(np.sum(counts ** 3 - counts)) / (n * (n - 1)) if n > 1 else 0.0
     sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie))
     z = (res.statistic - n1 * n2 / 2.0) / sigma if sigma > 0 else 0.0
-    return {"U": float(res.statistic), "p": float(res.pvalue), "z": z, "r": z / math.sqrt(n), "n1": n1, "n2": n2}
+    return {"U": float(res.statistic), "p": float(res.pvalue), "z": z, "r": z / math.sqrt(n), "n1": n1, "n2": n2,
+            "note": ""}
 
 
-def kruskal_per_flag(runs: list[RunData], traits: list[str]) -> list[dict]:
+def kruskal_per_flag(runs: list[RunData], traits: list[str], correction: str = "holm") -> list[dict]:
     """RQ1: do agents differ on each flag? Groups are agents (by display name), samples their per-run rates."""
     out = []
     for k, flag in enumerate(traits):
@@ -87,14 +132,12 @@ def kruskal_per_flag(runs: list[RunData], traits: list[str]) -> list[dict]:
         for run in runs:
             for a, vec in run_profiles(run, traits).items():
                 groups[run.agents[a]].append(float(vec[k]))
-        samples = [g for g in groups.values() if g]
-        if len(samples) < 2 or len({v for g in samples for v in g}) < 2:
-            out.append({"flag": flag, "H": float("nan"), "p": float("nan"), "p_bonferroni": float("nan"),
-                        "groups": len(samples)})
-            continue
-        h, p = stats.kruskal(*samples)
-        out.append({"flag": flag, "H": float(h), "p": float(p), "p_bonferroni": min(1.0, float(p) * len(traits)),
-                    "groups": len(samples)})
+        n = {name: len(g) for name, g in sorted(groups.items()) if g}
+        note = too_little([g for g in groups.values() if g])
+        h, p = (float("nan"), float("nan")) if note else map(float, stats.kruskal(*[g for g in groups.values() if g]))
+        out.append({"flag": flag, "H": h, "p": p, "groups": len(n), "n": n, "note": note})
+    for row, p_adj in zip(out, adjust([row["p"] for row in out], correction)):
+        row["p_adjusted"] = p_adj
     return out
 
 
@@ -137,7 +180,9 @@ def series_cosine_table(cosines: dict[str, list[float]]) -> list[dict]:
     return rows
 
 
-def comparisons(cosines: dict[str, list[float]], pairs: list[tuple[str, str, str]]) -> list[dict]:
+def comparisons(cosines: dict[str, list[float]], pairs: list[tuple[str, str, str]],
+                correction: str = "holm") -> list[dict]:
+    """One family: the p-values are corrected together."""
     rows = []
     for label, x, y in pairs:
         if x not in cosines or y not in cosines:
@@ -145,11 +190,13 @@ def comparisons(cosines: dict[str, list[float]], pairs: list[tuple[str, str, str
         mw = mann_whitney(cosines[x], cosines[y])
         rows.append({"question": label, "x": x, "y": y, "mean_x": float(np.mean(cosines[x])),
                      "mean_y": float(np.mean(cosines[y])), **mw})
+    for row, p_adj in zip(rows, adjust([row["p"] for row in rows], correction)):
+        row["p_adjusted"] = p_adj
     return rows
 
 
 def report(runs: list[RunData], traits: list[str], pairs: list[tuple[str, str, str]] | None = None,
-           rq1_series: str | None = None) -> dict:
+           rq1_series: str | None = None, correction: str = "holm") -> dict:
     cosines = run_cosines(runs, traits)
     rq1_runs = [r for r in runs if rq1_series is None or r.series == rq1_series]
     if pairs is None:
@@ -160,8 +207,11 @@ def report(runs: list[RunData], traits: list[str], pairs: list[tuple[str, str, s
     return {
         "flags": traits,
         "profiles": agent_profiles(runs, traits),
-        "rq1": {"series": rq1_series or "all", "tests": kruskal_per_flag(rq1_runs, traits)},
+        "rq1": {"series": rq1_series or "all", "tests": kruskal_per_flag(rq1_runs, traits, correction)},
         "rq2": compensation(runs),
         "cosine": series_cosine_table(cosines),
-        "comparisons": comparisons(cosines, pairs),
+        "comparisons": comparisons(cosines, pairs, correction),
+        "correction": correction,
+        "min_runs": MIN_RUNS,
+        "legend": R_LEGEND,
     }

@@ -45,12 +45,30 @@ def profile_tables(rep: dict, series: list[str] | None = None) -> list[Table]:
     return out
 
 
+def _n(n: dict[str, int]) -> str:
+    """Runs per group: `7 x 12` when every group has 12, else each group's."""
+    counts = sorted(set(n.values()))
+    if len(counts) == 1:
+        return f"{len(n)} x {counts[0]}"
+    return ", ".join(f"{name} {k}" for name, k in n.items())
+
+
+def _tested(cells: list, note: str, p_column: int) -> list:
+    """The statistic cells, or "not enough data" in place of the p-value and dashes for the rest."""
+    if not note:
+        return cells
+    shown = ["-"] * len(cells)
+    shown[p_column] = Text("not enough data" + (" (all tied)" if "tied" in note else ""), style="yellow")
+    return shown
+
+
 def rq1_table(rep: dict) -> Table:
     t = Table(title=Text(f"RQ1: do agents differ? Kruskal-Wallis per flag (series {rep['rq1']['series']})"))
-    for col in ("flag", "groups", "H", "p", "p (Bonferroni)"):
+    for col in ("flag", "runs per agent", "H", "p", f"p ({rep['correction']})"):
         t.add_column(col, justify="right" if col != "flag" else "left")
     for row in rep["rq1"]["tests"]:
-        t.add_row(row["flag"].upper(), str(row["groups"]), _f(row["H"], 2), _p(row["p"]), _p(row["p_bonferroni"]))
+        t.add_row(Text(row["flag"].upper()), Text(_n(row["n"])),
+                  *_tested([_f(row["H"], 2), _p(row["p"]), _p(row["p_adjusted"])], row["note"], 1))
     return t
 
 
@@ -70,20 +88,31 @@ def cosine_table(rep: dict) -> Table:
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["cosine"]:
         t.add_row(Text(row["series"]), str(row["runs"]), _f(row["mean"]),
-                  f"[{_f(row['ci_low'])}, {_f(row['ci_high'])}]", _f(row["paper"], 2) if row["paper"] else "")
+                  f"[{_f(row['ci_low'])}, {_f(row['ci_high'])}]" if row["ci_low"] == row["ci_low"] else "-", _f(row["paper"], 2) if row["paper"] else "")
     return t
 
 
 def comparison_table(rep: dict) -> Table:
-    t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"))
-    for col in ("question", "x", "y", "mean x", "mean y", "U", "p", "r"):
+    t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
+              caption=Text(rep["legend"]), caption_justify="left")
+    for col in ("question", "x", "y", "n x", "n y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
         t.add_column(col, justify="left" if col in ("question", "x", "y") else "right")
     for row in rep["comparisons"]:
-        t.add_row(Text(row["question"]), Text(row["x"]), Text(row["y"]), _f(row["mean_x"]), _f(row["mean_y"]),
-                  _f(row["U"], 1), _p(row["p"]), _f(row["r"]))
+        t.add_row(Text(row["question"]), Text(row["x"]), Text(row["y"]), str(row["n1"]), str(row["n2"]),
+                  _f(row["mean_x"]), _f(row["mean_y"]),
+                  *_tested([_f(row["U"], 1), _p(row["p"]), _p(row["p_adjusted"]), _f(row["r"])], row["note"], 1))
+    if not rep["comparisons"]:
+        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 10)
     return t
+
+
+def guard_note(rep: dict) -> Text:
+    n, method = rep["min_runs"], rep["correction"]
+    return Text(f"A test needs at least {n} runs in every group and values that are not all tied, else it shows "
+                f"'not enough data' (and no 95% CI below {n} runs). p ({method}): corrected within each family "
+                "of tests (RQ1's flags; RQ3-RQ5's comparisons).", style="dim")
 
 
 def report_group(rep: dict, profile_series: list[str] | None = None) -> Group:
     return Group(*profile_tables(rep, profile_series), rq1_table(rep), rq2_table(rep), cosine_table(rep),
-                 comparison_table(rep))
+                 comparison_table(rep), guard_note(rep))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,23 +40,35 @@ class OptionPicker(ModalScreen[str | None]):
 
 
 class LinePrompt(ModalScreen[str | None]):
+    """One line of text; `check(value)` returns what is wrong (shown in the dialog, the text kept) or None."""
+
     DEFAULT_CSS = """
     LinePrompt { align: center middle; }
     LinePrompt > Vertical { width: 70%; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    LinePrompt #problem { color: $error; display: none; }
+    LinePrompt #problem.-show { display: block; }
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 
-    def __init__(self, title: str, value: str = "") -> None:
+    def __init__(self, title: str, value: str = "", check: Callable[[str], str | None] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.value = value
+        self.check = check
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield Input(value=self.value)
+            yield Label(id="problem")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        problem = self.check(event.value) if self.check else None
+        if problem:
+            label = self.query_one("#problem", Label)
+            label.update(Text(problem))
+            label.add_class("-show")
+            return
         self.dismiss(event.value)
 
 

@@ -38,6 +38,8 @@ class AgentPanel(Widget, can_focus=True):
         self.recipe = recipe
         self.simulated = simulated
         self.temperature: float | None = None
+        self.run_temperature: float | None = None
+        """The run's temperature for every agent: a different `temperature` is this agent's own override."""
         self.stream = ""
         self.tokens = 0
         self.started = 0.0
@@ -64,6 +66,12 @@ class AgentPanel(Widget, can_focus=True):
         self.rate = self.tokens / elapsed if elapsed > 0 else 0.0
         self.dirty = True
 
+    @property
+    def overridden(self) -> bool:
+        """This agent runs at its own temperature, not the run's."""
+        return (self.temperature is not None and self.run_temperature is not None
+                and abs(self.temperature - self.run_temperature) > 1e-9)
+
     def refresh_view(self) -> None:
         if self.dirty:
             self.dirty = False
@@ -77,9 +85,11 @@ class AgentPanel(Widget, can_focus=True):
         if self.status == "typing" and self.rate:
             head.append(f" {self.rate:.0f} tok/s", style="dim")
         head.append(f"  #{self.count}", style="dim")
+        if self.overridden:
+            head.append(f"  T={self.temperature:.2f} own", style="bold cyan")
         tags = [t for t in (self.agent_name if self.agent_name != self.nickname else "", self.model,
                             self.family, self.recipe) if t]
-        if self.temperature is not None:
+        if self.temperature is not None and not self.overridden:
             tags.append(f"T={self.temperature:.2f}")
         if self.simulated:
             tags.insert(0, "SIMULATED")
