@@ -7,6 +7,7 @@ from warroom_tui.tui.lab import LabScreen
 from warroom_tui.tui.modals import HelpScreen
 
 from conftest import sim_lab, wait_until
+from test_analysis_lab import judged_db  # noqa: F401 (a fixture)
 
 
 async def paused(pilot) -> LabScreen:
@@ -54,3 +55,17 @@ def test_save_setting_replaces_the_line_and_keeps_tables(tmp_path):
 def test_exports_default_to_a_documents_folder():
     folder = Settings().export_folder()
     assert folder.is_absolute() and folder.name == "warroom-exports" and folder != folder.cwd()
+
+
+async def test_coding_flags_show_a_mark_and_their_definition(tmp_path, judged_db):
+    from test_analysis_lab import lab_app, start_coding
+
+    app = lab_app(tmp_path, settings=Settings(judges=[]))
+    app.virtual, app.pause_after = True, 0
+    async with app.run_test(size=(110, 40)) as pilot:
+        screen = await start_coding(pilot, "tester, 3")
+        await pilot.press("2")
+        shown = str(screen.query_one("#flags").render())
+        meta = screen.codebook.flag("meta")
+        assert "[x] META" in shown and "[ ] PHATIC" in shown
+        assert meta.description[:60] in shown.replace("\n", " ")

@@ -135,15 +135,18 @@ class CodingScreen(Screen):
         self._show_flags()
 
     def _show_flags(self) -> None:
+        """One line per flag: its key, a mark that does not rely on colour, its name and codebook definition."""
         t = Text()
         for i, f in enumerate(self.flags):
             on = self.current.get(f, False)
+            flag = self.codebook.flag(f)
             t.append(f" {KEYS[i]} ", style="bold reverse" if on else "bold")
-            t.append(f" {self.codebook.flag(f).name}", style="bold green" if on else "dim")
+            t.append(" [x] " if on else " [ ] ", style="bold green" if on else "dim")
+            t.append(flag.name, style="bold green" if on else "bold")
             if f == self.level_flag and on:
                 t.append(f" {self.level or '(l: level)'}", style="yellow")
-            t.append("   ")
-        t.append("\nenter: save & next · backspace: previous · escape: close (saved)", style="dim")
+            t.append(f"  {flag.description}\n", style="" if on else "dim")
+        t.append("enter: save & next · backspace: previous · escape: close (saved)", style="dim")
         self.query_one("#flags", Static).update(t)
 
     def action_toggle(self, i: int) -> None:
