@@ -126,17 +126,18 @@ def mann_whitney(x: list[float], y: list[float]) -> dict:
 
 def kruskal_per_flag(runs: list[RunData], traits: list[str], correction: str = "holm") -> list[dict]:
     """RQ1: do agents differ on each flag? Groups are agents (by display name), samples their per-run rates."""
-    out = []
+    out: list[dict] = []
     for k, flag in enumerate(traits):
         groups: dict[str, list[float]] = defaultdict(list)
         for run in runs:
             for a, vec in run_profiles(run, traits).items():
                 groups[run.agents[a]].append(float(vec[k]))
-        n = {name: len(g) for name, g in sorted(groups.items()) if g}
-        note = too_little([g for g in groups.values() if g])
-        h, p = (float("nan"), float("nan")) if note else map(float, stats.kruskal(*[g for g in groups.values() if g]))
-        out.append({"flag": flag, "H": h, "p": p, "groups": len(n), "n": n, "note": note})
-    for row, p_adj in zip(out, adjust([row["p"] for row in out], correction)):
+        samples = {name: g for name, g in sorted(groups.items()) if g}
+        note = too_little(list(samples.values()))
+        h, p = (float("nan"), float("nan")) if note else map(float, stats.kruskal(*samples.values()))
+        out.append({"flag": flag, "H": h, "p": p, "groups": len(samples),
+                    "n": {name: len(g) for name, g in samples.items()}, "note": note})
+    for row, p_adj in zip(out, adjust([float(row["p"]) for row in out], correction)):
         row["p_adjusted"] = p_adj
     return out
 

@@ -57,7 +57,7 @@ def _tested(cells: list, note: str, p_column: int) -> list:
     """The statistic cells, or "not enough data" in place of the p-value and dashes for the rest."""
     if not note:
         return cells
-    shown = ["-"] * len(cells)
+    shown: list = ["-"] * len(cells)
     shown[p_column] = Text("not enough data" + (" (all tied)" if "tied" in note else ""), style="yellow")
     return shown
 
