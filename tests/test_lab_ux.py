@@ -1,13 +1,29 @@
 """Pilot tests for issue 11: the lab as a researcher meets it."""
 
+import io
 import tomllib
 
+from rich.console import Console
+
+from textual.widgets import DataTable, Input, Static
+
 from warroom_tui.settings import Settings, load_settings, save_setting
+from warroom_tui.tui.browser import RunBrowser, RunView
+from warroom_tui.tui.chat import ChatLog
+from warroom_tui.tui.compare import CompareScreen
+from warroom_tui.tui.detail import MessageDetail
 from warroom_tui.tui.lab import LabScreen
 from warroom_tui.tui.modals import HelpScreen
 
-from conftest import sim_lab, wait_until
+from conftest import screen_text, sim_lab, wait_until
 from test_analysis_lab import judged_db  # noqa: F401 (a fixture)
+from test_lab import HOSTILE
+
+
+def plain(renderable) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
 
 
 async def paused(pilot) -> LabScreen:
@@ -69,3 +85,127 @@ async def test_coding_flags_show_a_mark_and_their_definition(tmp_path, judged_db
         meta = screen.codebook.flag("meta")
         assert "[x] META" in shown and "[ ] PHATIC" in shown
         assert meta.description[:60] in shown.replace("\n", " ")
+
+
+async def test_messages_rewrap_after_the_terminal_grows(tmp_path):
+    app = sim_lab(tmp_path, pause_after=1)
+    async with app.run_test(size=(64, 24)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        narrow = max(strip.cell_length for strip in chat.lines)
+        await pilot.resize_terminal(160, 40)
+        await wait_until(pilot, lambda: max(strip.cell_length for strip in chat.lines) > narrow + 30, "a rewrap")
+        assert chat.following and chat.at_bottom
+
+
+async def test_the_chat_keeps_following_after_writing_as_the_user(tmp_path):
+    app = sim_lab(tmp_path, pause_after=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        assert chat.at_bottom
+        await pilot.press("m", *"Focus on cost", "enter")
+        await wait_until(pilot, lambda: lab.engine.transcript[-1].sender == "user", "the user's message")
+        await pilot.press("full_stop")
+        await wait_until(pilot, lambda: lab.engine.round == 2 and lab.state == "paused", "one more round")
+        await pilot.pause()
+        assert chat.at_bottom and chat.following
+
+
+def stored_lab(tmp_path):
+    from test_analysis_lab import lab_app
+
+    app = lab_app(tmp_path, settings=Settings(judges=[]))
+    app.virtual, app.pause_after = True, 0
+    return app
+
+
+async def open_browser(pilot) -> RunBrowser:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen), "the lab")
+    await pilot.press("b")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunBrowser) and pilot.app.screen.entries, "runs")
+    return pilot.app.screen
+
+
+async def test_run_browser_lists_agents_and_searches_sorts_filters(tmp_path, judged_db):
+    app = stored_lab(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        browser = await open_browser(pilot)
+        a_run = next(e for e in browser.entries if e.series == "A")
+        assert "GPT-OSS 120B" in a_run.agents  # the agents column is filled
+        await pilot.press("slash", *"series:A")
+        assert {e.series for e in browser.shown} == {"A"} and len(browser.shown) == 2
+        browser.query_one("#search", Input).value = "-series:a status:done sim:yes"
+        await pilot.pause()
+        assert {e.series for e in browser.shown} == {"B"}
+        browser.query_one("#search", Input).value = "qwen3"  # a bare word: any column (agents here)
+        await pilot.pause()
+        assert {e.series for e in browser.shown} == {"A"}
+        browser.query_one("#search", Input).value = ""
+        await pilot.press("enter")  # back to the table
+        assert [e.id for e in browser.shown] == sorted((e.id for e in browser.entries), reverse=True)
+        browser.sort_on("series")
+        assert [e.series for e in browser.shown][0] == "A"
+        browser.sort_on("series")
+        assert [e.series for e in browser.shown][0] != "A"
+
+
+async def test_compare_two_runs_side_by_side(tmp_path, judged_db):
+    app = stored_lab(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        browser = await open_browser(pilot)
+        browser.query_one("#search", Input).value = "scenario:study"
+        await pilot.pause()
+        await pilot.press("space", "down", "c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and len(app.screen.similarity) == 2,
+                         "the comparison")
+        screen = app.screen
+        assert all(0 < v <= 1 for v in screen.similarity.values())
+        text = " ".join(plain(s.content) for s in screen.query(Static))
+        assert "agent profiles" in text and "flag rates" in text and "start" in text
+
+
+async def test_message_details_and_markdown_view_of_a_stored_run(tmp_path, judged_db):
+    app = stored_lab(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        browser = await open_browser(pilot)
+        browser.query_one("#search", Input).value = "series:A"
+        await pilot.pause()
+        browser.query_one(DataTable).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunView) and app.screen.query_one(ChatLog).entries,
+                         "the run")
+        chat = app.screen.query_one(ChatLog)
+        chat.scroll_end(animate=False)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageDetail), "the details")
+        detail = app.screen
+        m = detail.message
+        assert m.is_agent and m.model.startswith("sim/")
+        await wait_until(pilot, lambda: "judge labels" in plain(detail.query_one("#labels").content), "labels")
+        facts = plain(detail.query_one("#facts").content)
+        assert m.model in facts and "had seen" in facts and "temperature" in facts
+        assert "builtin@v4" in plain(detail.query_one("#labels").content)
+        await pilot.click("#copy")
+        assert app.clipboard == m.text
+        await pilot.press("escape")
+        await pilot.press("M")
+        assert chat.markdown
+
+
+async def test_markdown_view_never_interprets_markup_or_escapes(tmp_path):
+    from warroom_tui.engine.transcript import Message
+
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        chat.add_message(Message(seq=99, sender="a", text=HOSTILE + "\n\n**bold** and [link](http://x.y)",
+                                 round=1, agent=0, nickname="A", model="sim/x"))
+        chat.toggle_markdown()
+        await pilot.pause()
+        shown = screen_text(chat)
+        assert "[bold red]not bold[/]" in shown and "\x1b" not in shown and "title" not in shown
+        assert "**bold**" not in shown and "bold and link" in shown  # Markdown rendered, links not clickable
+        assert all("link" not in str(seg.style or "") for strip in chat.lines for seg in strip)

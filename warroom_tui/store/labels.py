@@ -83,6 +83,17 @@ class LabelQueries(Queries):
             out.setdefault(mid, (run_id, mid, agent, {}))[3][flag] = (bool(value), level)
         return list(out.values())
 
+    async def message_labels(self, run_uid: str, seq: int) -> dict[str, dict[str, tuple[bool, str]]]:
+        """One message's labels: coder name -> flag -> (value, level) (the message details view)."""
+        rows = await self._all(
+            "SELECT c.name, l.flag, l.value, l.level FROM labels l JOIN coders c ON c.id=l.coder_id"
+            " JOIN messages m ON m.id=l.message_id JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?"
+            " ORDER BY c.id, l.flag", (run_uid, seq))
+        out: dict[str, dict[str, tuple[bool, str]]] = {}
+        for name, flag, value, level in rows:
+            out.setdefault(name, {})[flag] = (bool(value), level)
+        return out
+
     async def agent_message(self, run_id: int, nickname: str, round_: int) -> int | None:
         """The id of the message an agent (by nickname) wrote in a round."""
         rows = await self._all(

@@ -110,6 +110,13 @@ class RunQueries(Queries):
                          family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
                          study=load(r["study"])) for r in rows]
 
+    async def agent_names(self) -> dict[int, list[str]]:
+        """Every run's agent names, in roster order (the run browser)."""
+        out: dict[int, list[str]] = {}
+        for run_id, name in await self._all("SELECT run_id, name FROM agents ORDER BY run_id, idx"):
+            out.setdefault(run_id, []).append(name)
+        return out
+
     async def messages(self, run_id: int) -> list[Message]:
         rows = await self._all("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
         return [

@@ -155,16 +155,14 @@ class LabApp(App):
 
     # -- screens -----------------------------------------------------------
     def get_key_display(self, binding: Binding) -> str:
-        """Keys as a person reads them: `+`, `.`, `?`, `F1`, `ctrl+e`."""
+        """Keys as a person reads them: `+`, `.`, `?`, `F1`, `^e` (the footer's short form for ctrl)."""
         shown = super().get_key_display(binding)
-        if binding.key_display:
-            return shown
-        shown = "ctrl+" + shown[1:] if shown.startswith("^") and len(shown) > 1 else shown
-        return re.sub(r"\bf(\d+)$", r"F\1", shown)
+        return shown if binding.key_display else re.sub(r"\bf(\d+)$", r"F\1", shown)
 
     def keys_display(self, keys: str) -> str:
-        """`plus,equals_sign` -> `+ =`."""
-        return " ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip())
+        """`plus,equals_sign` -> `+ =`; `ctrl+e` stays `ctrl+e` (the help screen's long form)."""
+        shown = [self.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip()]
+        return " ".join("ctrl+" + k[1:] if k.startswith("^") and len(k) > 1 else k for k in shown)
 
     def action_help(self) -> None:
         keymap = getattr(self, "_keymap", {}) or {}

@@ -1,32 +1,93 @@
-"""The run browser: stored runs from the database; open one read-only."""
+"""The run browser: stored runs from the database, searchable, sortable, filterable; open one read-only,
+replay it, or compare two side by side."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from warroom_tui.store.db import Store
 from warroom_tui.tui.chat import ChatLog
 
+COLUMNS = ("✓", "id", "series", "scenario", "source", "status", "sim", "messages", "agents", "started")
+FIELDS = {"series": "series", "scenario": "scenario", "status": "status", "source": "source", "sim": "sim",
+          "simulated": "sim", "date": "started", "started": "started", "agents": "agents", "id": "id"}
+FILTER_HELP = "/ search: any words, or series:A scenario:demo status:done sim:yes date:2026-11; -term excludes"
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    id: int
+    series: str
+    scenario: str
+    source: str
+    status: str
+    sim: str
+    messages: int
+    agents: str
+    started: str
+
+    def field(self, name: str) -> str:
+        return str(getattr(self, name))
+
+    def matches(self, query: str) -> bool:
+        """Every term holds: `field:prefix` on that column, a bare word anywhere; `-term` negates."""
+        for term in query.lower().split():
+            negate = term.startswith("-") and len(term) > 1
+            term = term[1:] if negate else term
+            key, sep, value = term.partition(":")
+            if sep and key in FIELDS:
+                hit = self.field(FIELDS[key]).lower().startswith(value)
+            else:
+                hit = any(term in self.field(f).lower() for f in FIELDS.values())
+            if hit == negate:
+                return False
+        return True
+
+
+def cell(entry: RunEntry, column: str) -> Text:
+    text = Text(entry.field(column))
+    if column == "agents":
+        text.truncate(36, overflow="ellipsis")
+    return text
+
+
+def sort_key(entry: RunEntry, column: str):
+    value = getattr(entry, column)
+    return (0, value) if isinstance(value, int) else (1, value.lower())
+
 
 class RunBrowser(Screen):
-    BINDINGS = [Binding("escape,q,b", "app.pop_screen", "Back"), Binding("enter", "open", "Open", show=True),
-                Binding("p", "replay", "Replay", show=True)]
+    BINDINGS = [
+        Binding("escape,q,b", "back", "Back"), Binding("enter", "open", "Open", show=True),
+        Binding("p", "replay", "Replay", show=True), Binding("slash", "search", "Search", show=True),
+        Binding("s", "sort", "Sort by column", show=True), Binding("space", "mark", "Mark", show=True),
+        Binding("c", "compare", "Compare 2", show=True),
+    ]
     DEFAULT_CSS = """
     RunBrowser DataTable { height: 1fr; }
     RunBrowser #summary { height: 1; padding: 0 1; background: $panel; }
+    RunBrowser #search { height: 3; }
     """
 
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
+        self.entries: list[RunEntry] = []
+        self.shown: list[RunEntry] = []
         self.run_ids: list[int] = []
+        self.marked: list[int] = []
+        self.sort_by = ("id", True)
+        """(column, descending): newest first."""
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Input(placeholder=FILTER_HELP, id="search")
         yield Static(id="summary")
         yield DataTable(cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -34,35 +95,116 @@ class RunBrowser(Screen):
     async def on_mount(self) -> None:
         self.sub_title = "stored runs"
         table = self.query_one(DataTable)
-        table.add_columns("id", "series", "scenario", "source", "status", "messages", "agents", "started")
-        runs = await self.store.runs()
-        for r in reversed(runs):
-            self.run_ids.append(r.id)
-            sim = " (sim)" if r.simulated else ""
-            table.add_row(*[Text(str(v)) for v in (
-                r.id, r.series, r.scenario + sim, r.source, r.status, r.n_messages,
-                "", (r.started_at or "")[:19])], key=str(r.id))
-        self.query_one("#summary", Static).update(Text(f"{len(runs)} runs in {self.store.path.name}"))
+        for name in COLUMNS:
+            table.add_column(name, key=name)
+        names = await self.store.agent_names()
+        self.entries = [
+            RunEntry(id=r.id, series=r.series, scenario=r.scenario, source=r.source, status=r.status.value,
+                     sim="yes" if r.simulated else "no", messages=r.n_messages,
+                     agents=", ".join(names.get(r.id, [])), started=(r.started_at or "")[:19])
+            for r in await self.store.runs()]
+        self.refill()
         table.focus()
+
+    def refill(self) -> None:
+        """Apply the search and the sort; keep the cursor on the same run when it is still shown."""
+        table = self.query_one(DataTable)
+        current = self.run_ids[table.cursor_row] if self.run_ids and 0 <= table.cursor_row < len(self.run_ids) else None
+        query = self.query_one("#search", Input).value
+        column, descending = self.sort_by
+        self.shown = sorted((e for e in self.entries if e.matches(query)), key=lambda e: sort_key(e, column),
+                            reverse=descending)
+        self.run_ids = [e.id for e in self.shown]
+        table.clear()
+        for e in self.shown:
+            table.add_row(Text("✓" if e.id in self.marked else ""),
+                          *[cell(e, c) for c in COLUMNS[1:]], key=str(e.id))
+        if current in self.run_ids:
+            table.move_cursor(row=self.run_ids.index(current))
+        arrow = "↓" if descending else "↑"
+        summary = f"{len(self.shown)} of {len(self.entries)} runs in {self.store.path.name} · sorted by {column} {arrow}"
+        if self.marked:
+            summary += f" · marked: {', '.join(map(str, self.marked))}"
+        self.query_one("#summary", Static).update(Text(summary))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.has_focus:
+            self.query_one(DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def sort_on(self, column: str) -> None:
+        if column not in COLUMNS[1:]:
+            return
+        current, descending = self.sort_by
+        self.sort_by = (column, not descending if column == current else column in ("id", "messages", "started"))
+        self.refill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_on(str(event.column_key.value))
+
+    def action_sort(self) -> None:
+        table = self.query_one(DataTable)
+        self.sort_on(COLUMNS[table.cursor_column] if table.cursor_column else "id")
+
+    def _cursor_run(self) -> int | None:
+        table = self.query_one(DataTable)
+        if self.run_ids and 0 <= table.cursor_row < len(self.run_ids):
+            return self.run_ids[table.cursor_row]
+        return None
+
+    def action_mark(self) -> None:
+        run_id = self._cursor_run()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked = (self.marked + [run_id])[-2:]
+        self.refill()
+
+    def action_compare(self) -> None:
+        from warroom_tui.tui.compare import CompareScreen
+
+        pair = list(self.marked)
+        cursor = self._cursor_run()
+        if len(pair) < 2 and cursor is not None and cursor not in pair:
+            pair.append(cursor)
+        if len(pair) != 2:
+            self.notify("mark two runs with space (or one, and put the cursor on the other), then c",
+                        severity="warning", markup=False)
+            return
+        self.app.push_screen(CompareScreen(self.store, pair[0], pair[1], getattr(self.app, "codebook", None)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.push_screen(RunView(self.store, int(str(event.row_key.value))))
 
     async def action_replay(self) -> None:
-        table = self.query_one(DataTable)
-        if self.run_ids and table.cursor_row is not None:
-            await self.app.action_replay(self.run_ids[table.cursor_row], getattr(self.app, "replay_speed", 1.0))
+        run_id = self._cursor_run()
+        if run_id is not None:
+            await self.app.action_replay(run_id, getattr(self.app, "replay_speed", 1.0))
 
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if self.run_ids and table.cursor_row is not None:
-            self.app.push_screen(RunView(self.store, self.run_ids[table.cursor_row]))
+        run_id = self._cursor_run()
+        if run_id is not None:
+            self.app.push_screen(RunView(self.store, run_id))
 
 
 class RunView(Screen):
-    """One stored run, read-only: the whole chat and who took part."""
+    """One stored run, read-only: the whole chat and who took part; enter on a message shows its details."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("M", "markdown", "Markdown view")]
     DEFAULT_CSS = """
     RunView #who { height: auto; max-height: 10; padding: 0 1; background: $panel; }
     """
@@ -71,6 +213,7 @@ class RunView(Screen):
         super().__init__()
         self.store = store
         self.run_id = run_id
+        self.run_uid = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,6 +226,7 @@ class RunView(Screen):
         if run is None:
             self.notify(f"run {self.run_id} is gone", severity="error", markup=False)
             return
+        self.run_uid = run.uid
         self.sub_title = f"run {run.uid} (read-only)"
         agents = await self.store.agents(self.run_id)
         who = Text()
@@ -96,3 +240,14 @@ class RunView(Screen):
         for m in await self.store.messages(self.run_id):
             chat.add_message(m)
         chat.scroll_home(animate=False)
+        chat.focus()
+
+    def action_markdown(self) -> None:
+        shown = self.query_one(ChatLog).toggle_markdown()
+        self.notify("finished messages: " + ("Markdown" if shown else "raw text"), markup=False)
+
+    def on_chat_log_selected(self, event: ChatLog.Selected) -> None:
+        from warroom_tui.tui.detail import MessageDetail, flag_names
+
+        self.app.push_screen(MessageDetail(event.message, store=self.store, run_uid=self.run_uid,
+                                           flag_names=flag_names(getattr(self.app, "codebook", None))))
