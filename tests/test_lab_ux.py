@@ -17,20 +17,13 @@ from warroom_tui.tui.modals import HelpScreen
 
 from conftest import screen_text, sim_lab, wait_until
 from test_analysis_lab import judged_db  # noqa: F401 (a fixture)
-from test_lab import HOSTILE
+from test_lab import HOSTILE, paused
 
 
 def plain(renderable) -> str:
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
-
-
-async def paused(pilot) -> LabScreen:
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen) and pilot.app.screen.state == "paused"
-                     and (pilot.app.screen.judge is None or pilot.app.screen.judge.idle),
-                     "the lab to pause")
-    return pilot.app.screen
 
 
 async def test_help_shows_keys_as_a_person_reads_them(tmp_path):
@@ -105,9 +98,9 @@ async def test_the_chat_keeps_following_after_writing_as_the_user(tmp_path):
         chat = lab.query_one(ChatLog)
         assert chat.at_bottom
         await pilot.press("m", *"Focus on cost", "enter")
-        await wait_until(pilot, lambda: lab.engine.transcript[-1].sender == "user", "the user's message")
+        await wait_until(pilot, lambda: lab.session.engine.transcript[-1].sender == "user", "the user's message")
         await pilot.press("full_stop")
-        await wait_until(pilot, lambda: lab.engine.round == 2 and lab.state == "paused", "one more round")
+        await wait_until(pilot, lambda: lab.session.round == 2 and lab.state == "paused", "one more round")
         await pilot.pause()
         assert chat.at_bottom and chat.following
 

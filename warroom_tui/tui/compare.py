@@ -19,6 +19,7 @@ from warroom_tui.analysis.stats import RunData, run_profiles
 from warroom_tui.analysis.tables import heat
 from warroom_tui.engine.transcript import clean_text
 from warroom_tui.store.db import Store
+from warroom_tui.store.rows import EventRow, RunRow
 
 
 def _value(v) -> str:
@@ -27,18 +28,17 @@ def _value(v) -> str:
     return "-" if v is None else str(v)
 
 
-def timeline(run: dict, events: list[dict], names: dict[int, str]) -> Table:
+def timeline(run: RunRow, events: list[EventRow], names: dict[int, str]) -> Table:
     """The conditions the run started with, then every change with its round."""
     t = Table(title=Text("conditions"), title_justify="left", show_header=False, expand=True)
     t.add_column("when", style="dim", no_wrap=True)
     t.add_column("what")
-    for key, value in (run["conditions"] or {}).items():
+    for key, value in (run.conditions or {}).items():
         t.add_row("start", Text(f"{key}: {_value(value)}"))
     for e in events:
-        who = f" {names.get(e['agent_idx'], e['agent_idx'])}" if e.get("agent_idx") is not None else ""
-        what = e["field"] or e["kind"]
-        change = f"{_value(e['old'])} → {_value(e['new'])}" if e["kind"] == "condition" else e["kind"]
-        t.add_row(f"R{e['round'] if e['round'] is not None else '-'}", Text(f"{what}{who}: {change}"))
+        who = f" {names.get(e.agent, e.agent)}" if e.agent is not None else ""
+        change = f"{_value(e.old)} → {_value(e.new)}" if e.kind == "condition" else e.kind
+        t.add_row(f"R{e.round if e.round is not None else '-'}", Text(f"{e.field or e.kind}{who}: {change}"))
     return t
 
 
@@ -88,7 +88,7 @@ class CompareScreen(Screen):
         yield Footer()
 
     async def on_mount(self) -> None:
-        from warroom_tui.analysis.load import default_coder, load_runs
+        from warroom_tui.report import default_coder, load_runs
         from warroom_tui.judge.codebook import load_codebook
 
         self.sub_title = f"compare runs {self.pair[0]} and {self.pair[1]}"
@@ -103,18 +103,18 @@ class CompareScreen(Screen):
             if run is None:
                 self.query_one(f"#body-{run_id}", Static).update(Text(f"run {run_id} is gone"))
                 continue
-            box.border_title = f"run {run_id} · {run['series']} · {run['status']}"
+            box.border_title = f"run {run_id} · {run.series} · {run.status.value}"
             agents = await self.store.agents(run_id)
-            names = {a["idx"]: a["name"] for a in agents}
+            names = {a.idx: a.name for a in agents}
             mine = data.get(run_id)
             sim = mean_pairwise_cosine(run_profiles(mine, traits)) if mine else float("nan")
             self.similarity[run_id] = sim
             head = Text()
-            head.append(f"{run['uid']}\n", style="bold")
-            head.append(f"scenario {run['scenario']}" + (" · SIMULATED" if run["simulated"] else "") + "\n")
+            head.append(f"{run.uid}\n", style="bold")
+            head.append(f"scenario {run.scenario}" + (" · SIMULATED" if run.simulated else "") + "\n")
             head.append("similarity (mean pairwise cosine of profiles): ", style="dim")
             head.append("-" if math.isnan(sim) else f"{sim:.3f}", style="bold")
-            head.append("\nagents: " + clean_text(", ".join(f"{a['nickname']} ({a['name']}, {a['model']})" for a in agents)),
+            head.append("\nagents: " + clean_text(", ".join(f"{a.nickname} ({a.name}, {a.model})" for a in agents)),
                         style="dim")
             body = Group(head, timeline(run, await self.store.events(run_id), names), flag_rates(mine, traits),
                          profiles_table(mine, traits))
