@@ -13,7 +13,7 @@ from warroom_tui.tui.chat import ChatLog
 from warroom_tui.tui.compare import CompareScreen
 from warroom_tui.tui.detail import MessageDetail
 from warroom_tui.tui.lab import LabScreen
-from warroom_tui.tui.modals import HelpScreen
+from warroom_tui.tui.modals import HelpScreen, LinePrompt
 
 from conftest import screen_text, sim_lab, wait_until
 from test_analysis_lab import judged_db  # noqa: F401 (a fixture)
@@ -202,3 +202,113 @@ async def test_markdown_view_never_interprets_markup_or_escapes(tmp_path):
         assert "[bold red]not bold[/]" in shown and "\x1b" not in shown and "title" not in shown
         assert "**bold**" not in shown and "bold and link" in shown  # Markdown rendered, links not clickable
         assert all("link" not in str(seg.style or "") for strip in chat.lines for seg in strip)
+
+
+async def test_a_wrong_count_of_custom_names_keeps_the_dialog_and_the_typing(tmp_path):
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        await pilot.press("N")
+        assert isinstance(app.screen, LinePrompt)
+        box = app.screen.query_one(Input)
+        box.value = "A1, B2, C3"
+        await pilot.press("enter")
+        assert isinstance(app.screen, LinePrompt) and box.value == "A1, B2, C3"
+        assert "give 8 different names" in plain(app.screen.query_one("#problem").content)
+        box.value = "A1, B2, C3, D4, E5, F6, G7, H8"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: lab.session.nicknames[0] == "A1", "the custom names")
+
+
+async def test_export_goes_to_the_export_dir_and_names_the_full_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = sim_lab(tmp_path, settings=Settings(export_dir="exports-here", judges=[]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await paused(pilot)
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: list((tmp_path / "exports-here").glob("*.md")), "the export")
+        path = next((tmp_path / "exports-here").glob("*.md"))
+        assert any(f"exported to {path}" == n.message for n in app._notifications)
+        assert path.is_absolute()
+
+
+async def test_keyboard_scrolling_everywhere_in_the_lab(tmp_path):
+    app = sim_lab(tmp_path, pause_after=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        await pilot.press("m", *"hello", "enter")
+        await wait_until(pilot, lambda: lab.session.engine.transcript[-1].sender == "user", "the user's message")
+        assert app.focused is chat  # not the hidden input
+        await pilot.press("home")
+        assert chat.scroll_y == 0 and not chat.following
+        await pilot.press("pagedown")
+        assert chat.scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert chat.at_bottom and chat.following
+        lab.query_one("#agent-1").focus()  # a panel has focus: the lab's keys still scroll the chat
+        await pilot.press("pageup")
+        assert not chat.at_bottom
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert chat.at_bottom and chat.following
+
+
+async def test_a_per_agent_temperature_shows_on_its_panel(tmp_path):
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        lab = await paused(pilot)
+        lab.query_one("#agent-1").focus()
+        await pilot.press("plus")
+        await wait_until(pilot, lambda: lab.panels[1].overridden, "the override")
+        assert "T=0.90 own" in str(lab.panels[1].render())
+        assert "own" not in str(lab.panels[0].render())
+
+
+async def test_enter_on_the_chat_shows_the_message_details(tmp_path):
+    app = sim_lab(tmp_path, pause_after=2)
+    async with app.run_test(size=(120, 36)) as pilot:
+        lab = await paused(pilot)
+        lab.query_one(ChatLog).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageDetail), "the details")
+        last = next(m for m in reversed(lab.session.engine.transcript) if m.is_agent)
+        assert app.screen.message.seq == last.seq
+        await wait_until(pilot, lambda: "judge labels" in plain(app.screen.query_one("#labels").content), "labels")
+        await pilot.press("escape")
+        await pilot.press("M")
+        assert lab.query_one(ChatLog).markdown
+
+
+async def test_below_the_smallest_usable_size_a_notice_replaces_the_layout(tmp_path):
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(50, 12)) as pilot:
+        lab = await wait_until_lab(pilot)
+        assert lab.has_class("-too-small")
+        assert "terminal too small: 64 x 16 needed" in plain(lab.query_one("#too-small").content)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not lab.has_class("-too-small") and lab.query_one(ChatLog).display
+
+
+async def wait_until_lab(pilot) -> LabScreen:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen), "the lab")
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def test_too_small_notice_snapshot(snap_compare, tmp_path):
+    assert snap_compare(sim_lab(tmp_path), terminal_size=(50, 12), run_before=wait_until_lab)
+
+
+def test_lab_at_80x24_with_a_crash_and_an_own_temperature_snapshot(snap_compare, tmp_path):
+    async def run_before(pilot):
+        lab = await paused(pilot)
+        lab.query_one("#agent-1").focus()
+        await pilot.press("plus", "x", "enter", "full_stop")  # Agent-B: own temperature, a permanent crash
+        await pilot.pause()
+        await paused(pilot)
+        lab.query_one(ChatLog).focus()
+
+    assert snap_compare(sim_lab(tmp_path, agents=4), terminal_size=(80, 24), run_before=run_before)

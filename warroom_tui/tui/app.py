@@ -169,7 +169,9 @@ class LabApp(App):
         rows = [(self.keys_display(keymap.get(b.id, b.key) if b.id else b.key), b.description, b.id or "")
                 for b in LAB_BINDINGS]
         rows.append(("ctrl+p", "Command palette", ""))
-        rows.append(("tab / shift+tab", "Focus the next / previous agent panel", ""))
+        rows.append(("tab / shift+tab", "Focus the next / previous agent panel (then + - for its temperature)", ""))
+        rows.append(("↑ ↓ pgup pgdn home end", "Scroll the chat (ctrl+end: the newest; it follows again there)", ""))
+        rows.append(("⏎ / click", "Details of the last message in view (or the one clicked)", ""))
         self.push_screen(HelpScreen(rows, str(settings_path())))
 
     def action_stats(self) -> None:

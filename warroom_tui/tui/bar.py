@@ -7,24 +7,45 @@ from textual.widgets import Static
 
 
 class ConditionsBar(Static):
+    """Run state, round, naming, scaffolding, temperature, injected crashes: labelled when there is room,
+    compact (`R1/10 · neutral · full · T0.80`) when the terminal is narrow, so nothing is cut at 80 columns."""
+
     DEFAULT_CSS = """
     ConditionsBar { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.values: dict = {}
+
     def show(self, *, naming, scaffolding: str, temperature: float, crashes: list[str], round_: int,
              rounds: int, state: str) -> None:
-        naming_text = "custom" if isinstance(naming, list) else str(naming)
+        self.values = dict(naming="custom" if isinstance(naming, list) else str(naming), scaffolding=scaffolding,
+                           temperature=temperature, crashes=crashes, round_=round_, rounds=rounds, state=state)
+        self.update(self.line(self.content_size.width or 200))
+
+    def on_resize(self) -> None:
+        if self.values:
+            self.update(self.line(self.content_size.width))
+
+    def line(self, width: int) -> Text:
+        full = self._line(compact=False)
+        return full if full.cell_len <= width else self._line(compact=True)
+
+    def _line(self, compact: bool) -> Text:
+        v = self.values
+        crashes = v["crashes"]
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f" {state} ", style="bold reverse")
-        for label, value, style in (
-            ("round", f"{round_}/{rounds}", "bold"), ("naming", naming_text, "bold"),
-            ("scaffold", scaffolding, "bold"), ("temp", f"{temperature:.2f}", "bold"),
-            ("crash", ", ".join(crashes) or "-", "bold red" if crashes else "dim"),
-        ):
-            t.append(" │ ", style="dim")
-            t.append(f"{label} ", style="dim")
-            t.append(value, style=style)
-        self.update(t)
+        t.append(f" {v['state']} ", style="bold reverse")
+        cells = (("round", f"{v['round_']}/{v['rounds']}", "R"), ("naming", v["naming"], ""),
+                 ("scaffold", v["scaffolding"], ""), ("temp", f"{v['temperature']:.2f}", "T"),
+                 ("crash", ", ".join(crashes) or "-", "crash "))
+        for label, value, short in cells:
+            t.append(" · " if compact else " │ ", style="dim")
+            t.append(short if compact else f"{label} ", style="dim")
+            t.append(value, style="bold red" if label == "crash" and crashes else
+                     ("dim" if label == "crash" else "bold"))
+        return t
 
 
 class SimBanner(Static):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Footer, Header, Input, Static
 
 from warroom_tui.engine import events as ev
 from warroom_tui.judge.snapshot import JudgeSnapshot
@@ -23,7 +23,13 @@ from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
 from warroom_tui.tui.modals import LinePrompt, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
 
+MIN_SIZE = (64, 16)
+"""Below this the lab shows a notice instead of a collapsed layout: the chat needs 20 columns beside the
+40-column agent panels, and 10 rows below the header, banner, bars and footer."""
+
 LAB_BINDINGS = [
+    Binding("question_mark,f1", "help", "Help", id="help"),
+    Binding("q", "quit", "Quit", id="quit"),
     Binding("n", "naming", "Naming", id="naming"),
     Binding("s", "scaffolding", "Scaffold", id="scaffolding"),
     Binding("plus,equals_sign", "temperature(0.1)", "Temp+", id="temp_up"),
@@ -44,9 +50,12 @@ LAB_BINDINGS = [
     Binding("S", "stats", "Statistics", id="stats", show=False),
     Binding("h", "code", "Code by hand", id="code", show=False),
     Binding("T", "theme", "Theme", id="theme", show=False),
-    Binding("question_mark,f1", "help", "Help", id="help"),
-    Binding("q", "quit", "Quit", id="quit"),
+    Binding("M", "markdown", "Markdown view", id="markdown", show=False),
 ]
+CHAT_KEYS = [Binding(key, f"chat('{action}')", show=False) for key, action in (
+    ("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"),
+    ("ctrl+home", "scroll_home"), ("ctrl+end", "scroll_end"))]
+"""Scroll the chat from anywhere in the lab (the chat's own keys when it has focus)."""
 
 
 class Streamed(Message):
@@ -60,9 +69,13 @@ class Streamed(Message):
 class LabScreen(Screen):
     """A view of one run session: it renders the session's stream and turns keys into its commands."""
 
-    BINDINGS = LAB_BINDINGS
+    BINDINGS = LAB_BINDINGS + CHAT_KEYS
     DEFAULT_CSS = """
     LabScreen #main { height: 1fr; }
+    LabScreen #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle;
+                           text-style: bold; }
+    LabScreen.-too-small > * { display: none; }
+    LabScreen.-too-small > #too-small { display: block; }
     LabScreen ChatLog { width: 1fr; }
     LabScreen #panels { width: 40; min-width: 30; border: round $primary 40%; }
     LabScreen #say { display: none; }
@@ -106,6 +119,7 @@ class LabScreen(Screen):
                     yield panel
         yield Input(placeholder="write to the group as the user; enter sends, escape cancels", id="say")
         yield Footer()
+        yield Static(id="too-small")
 
     def on_mount(self) -> None:
         self.title = "warroom"
@@ -124,6 +138,12 @@ class LabScreen(Screen):
             self.post_message(Streamed(event))
 
     def on_resize(self) -> None:
+        width, height = self.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(Text(
+                f"terminal too small: {MIN_SIZE[0]} x {MIN_SIZE[1]} needed (now {width} x {height})"))
         self._size_panels()
 
     def _size_panels(self) -> None:
@@ -197,7 +217,7 @@ class LabScreen(Screen):
         live = self.session.conditions
         nicks = self.session.nicknames
         for i, panel in enumerate(self.panels):
-            panel.temperature = live.temperature_for(i)
+            panel.temperature, panel.run_temperature = live.temperature_for(i), live.temperature
         self.query_one(ConditionsBar).show(
             naming=live.naming, scaffolding=live.scaffolding, temperature=live.temperature,
             crashes=[f"{nicks[i]}:{c.kind}" for i, c in sorted(live.crashes.items())],
@@ -240,11 +260,22 @@ class LabScreen(Screen):
             return
         current = ", ".join(self.session.custom_names or self.session.nicknames)
 
+        count = len(self.panels)
+
+        def split(value: str) -> list[str]:
+            return [n.strip() for n in value.split(",") if n.strip()]
+
+        def check(value: str) -> str | None:
+            names = split(value)
+            if len(names) != count or len({n.casefold() for n in names}) != count:
+                return f"give {count} different names, separated by commas (now {len(names)})"
+            return None
+
         async def apply(value: str | None) -> None:
             if value is not None:
-                await self._do(self.session.set_custom_names([n.strip() for n in value.split(",") if n.strip()]))
+                await self._do(self.session.set_custom_names(split(value)))
 
-        self.app.push_screen(LinePrompt("Custom names (comma-separated)", current), apply)
+        self.app.push_screen(LinePrompt("Custom names (comma-separated)", current, check=check), apply)
 
     async def action_scaffolding(self) -> None:
         await self._do(self.session.cycle_scaffolding())
@@ -299,6 +330,7 @@ class LabScreen(Screen):
         text = event.value.strip()
         event.input.value = ""
         event.input.remove_class("-show")
+        self.query_one(ChatLog).focus()  # the keys scroll the chat again, not a hidden box
         if text:
             await self._do(self.session.say(text))
 
@@ -333,7 +365,7 @@ class LabScreen(Screen):
             return
         text = run_markdown(run, await store.agents(run.id), await store.messages(run.id),
                             await store.events(run.id))
-        folder = Path(getattr(self.app, "settings").export_dir).expanduser()
+        folder = getattr(self.app, "settings").export_folder()
         path = folder / f"warroom-{run.uid.replace(':', '_').replace('/', '_')}.md"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -342,6 +374,20 @@ class LabScreen(Screen):
             self.notify(f"cannot write {path}: {exc}", severity="error", markup=False)
             return
         self.notify(f"exported to {path}", markup=False)
+
+    def action_chat(self, action: str) -> None:
+        getattr(self.query_one(ChatLog), f"action_{action}")()
+
+    def action_markdown(self) -> None:
+        shown = self.query_one(ChatLog).toggle_markdown()
+        self.notify("finished messages: " + ("Markdown" if shown else "raw text (as stored)"), markup=False)
+
+    def on_chat_log_selected(self, event: ChatLog.Selected) -> None:
+        from warroom_tui.tui.detail import MessageDetail, flag_names
+
+        judge = self.session.judge
+        self.app.push_screen(MessageDetail(event.message, store=self.session.store, run_uid=self.run_uid,
+                                           flag_names=flag_names(judge.codebook if judge else None)))
 
     def action_scenarios(self) -> None:
         self.app.action_scenarios()

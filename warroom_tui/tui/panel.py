@@ -78,9 +78,11 @@ class AgentPanel(Widget, can_focus=True):
             self.refresh()
 
     def render(self) -> Text:
+        """Head line first; then the model/family tags (on up to two lines, before anything else), the judge
+        overlay, and the tail of the message. With no room for the tags, the model goes on the head line."""
         width = max(10, self.size.width - 1)
         head = Text()
-        head.append(self.nickname, style="bold")
+        head.append(clean_text(self.nickname), style="bold")
         head.append(f"  {self.status}", style=STATUS_STYLE.get(self.status, ""))
         if self.status == "typing" and self.rate:
             head.append(f" {self.rate:.0f} tok/s", style="dim")
@@ -92,12 +94,18 @@ class AgentPanel(Widget, can_focus=True):
         if self.temperature is not None and not self.overridden:
             tags.append(f"T={self.temperature:.2f}")
         if self.simulated:
-            tags.insert(0, "SIMULATED")
-        lines = [head]
+            tags.insert(0, "SIM")
         rows = max(0, self.size.height - 1)
+        if rows < 2:
+            head.append(f"  {clean_text(self.model)}", style="italic dim")
+        lines = [head]
         if rows >= 2:
-            lines.append(Text(" · ".join(tags), style="italic dim"))
-            rows -= 1
+            tag_lines = Text(clean_text(" · ".join(tags)), style="italic dim").wrap(self.app.console, width)
+            keep = max(1, min(len(tag_lines), 2, rows - (1 if self.overlay else 0)))
+            if keep < len(tag_lines):  # what does not fit ends in an ellipsis, never silently
+                tag_lines[keep - 1].append(" " + " ".join(str(t) for t in tag_lines[keep:]))
+            lines.extend(tag_lines[:keep])
+            rows -= keep
         if self.overlay and (rows >= 2 or (rows == 1 and self.status != "typing")):
             lines.append(Text(self.overlay, style="cyan"))
             rows -= 1
