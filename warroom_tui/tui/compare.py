@@ -92,9 +92,11 @@ class CompareScreen(Screen):
         from warroom_tui.judge.codebook import load_codebook
 
         self.sub_title = f"compare runs {self.pair[0]} and {self.pair[1]}"
-        traits = (self.codebook or load_codebook()).trait_ids
+        codebook = self.codebook or load_codebook()
+        traits = codebook.trait_ids
         coder = await default_coder(self.store)
-        data = {r.run_id: r for r in await load_runs(self.store, coder)} if coder else {}
+        loaded = await load_runs(self.store, coder, codebook, include_simulated=True) if coder else None
+        data = {r.run_id: r for r in loaded.runs} if loaded else {}  # two chosen runs: simulated ones too
         self.query_one("#coder", Static).update(Text(
             f"labels from {coder}" if coder else "no labels yet: similarity and flag rates need a judge"))
         for run_id in self.pair:
