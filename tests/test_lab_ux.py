@@ -312,3 +312,25 @@ def test_lab_at_80x24_with_a_crash_and_an_own_temperature_snapshot(snap_compare,
         lab.query_one(ChatLog).focus()
 
     assert snap_compare(sim_lab(tmp_path, agents=4), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_the_scenario_picker_describes_each_scenario_and_its_keys(tmp_path, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    app = sim_lab(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await paused(pilot)
+        await pilot.press("o")
+        labels = {oid.rsplit("/", 1)[-1]: plain(label) for oid, label in app.screen.options}
+        assert "Baseline: 7 heterogeneous models" in labels["study-A.toml"]
+        assert "8 agents: groq/" in labels["study-A.toml"] and "GROQ_API_KEY (not set)" in labels["study-A.toml"]
+        assert "no API key needed" in labels["local-clones.toml"]
+        await pilot.press("escape")
+        app.backend = "sim"  # `warroom lab --backend sim`: every scenario it opens runs simulated
+        await pilot.press("o")
+        assert "sim" in app.screen.title_text and all(
+            "no API key needed" in plain(label) for _, label in app.screen.options)
+        target = next(i for i, (oid, _) in enumerate(app.screen.options) if oid.endswith("study-A.toml"))
+        await pilot.press(*(["down"] * target), "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.scenario.name != "sim-demo",
+                         "the new scenario")
+        assert all(a.model.startswith("sim/") for a in app.screen.scenario.roster())

@@ -41,7 +41,28 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series, correction)  # off the loop
     rep["coder"], rep["runs"] = coder, len(runs)
     rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
+    rep["labels_from"] = await labels_from(store, coder, codebook)
     return rep
+
+
+async def labels_from(store: Store, coder: str, codebook: Codebook) -> dict:
+    """Who produced the labels (a panel names its judges) and, for each human coder in the store, that coder's
+    per-flag kappa against the human with a 95% bootstrap interval: how far to trust the flags."""
+    import asyncio
+
+    from warroom_tui.analysis.agreement import kappa_with_ci
+    from warroom_tui.store.labels import values
+
+    coders = {c.name: c for c in await store.coders()}
+    row = coders[coder]
+    mine = values(await store.labels(row.id))
+    humans = []
+    for human in (c for c in coders.values() if c.kind == "human" and c.name != coder):
+        theirs = values(await store.labels(human.id))
+        k = await asyncio.to_thread(kappa_with_ci, theirs, mine, codebook.ids)
+        if k["n"]:
+            humans.append({"human": human.name, **k})
+    return {"coder": coder, "kind": row.kind, "judges": list(row.config.get("judges", [])), "humans": humans}
 
 
 def simulated_note(rep: dict, how_to_include: str) -> str:

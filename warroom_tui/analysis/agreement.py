@@ -41,3 +41,28 @@ def kappa_table(codings: dict[str, dict[int, dict[str, bool]]], flags: list[str]
     """Per-flag kappa for every pair of coders, over the messages both coded."""
     names = list(codings)
     return {(a, b): flag_kappas(codings[a], codings[b], flags) for i, a in enumerate(names) for b in names[i + 1:]}
+
+
+def kappa_with_ci(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, bool]], flags: Iterable[str],
+                  resamples: int = 2_000, seed: int = 42) -> dict:
+    """Per-flag kappa over the items both coded, with a 95% percentile bootstrap interval (items resampled,
+    seeded); `n` items. An interval needs at least 10 items (else NaN)."""
+    common = [m for m in a if m in b]
+    n = len(common)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n)) if n >= 10 else None
+    out: dict = {"n": n, "flags": {}}
+    for f in flags:
+        x = np.array([bool(a[m].get(f, False)) for m in common], dtype=bool)
+        y = np.array([bool(b[m].get(f, False)) for m in common], dtype=bool)
+        low = high = float("nan")
+        if idx is not None:
+            xs, ys = x[idx], y[idx]
+            po = (xs == ys).mean(axis=1)
+            pa, pb = xs.mean(axis=1), ys.mean(axis=1)
+            pe = pa * pb + (1 - pa) * (1 - pb)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                k = np.where(pe >= 1.0, np.where(po == 1.0, 1.0, 0.0), (po - pe) / (1 - pe))
+            low, high = (float(v) for v in np.percentile(k, [2.5, 97.5]))
+        out["flags"][f] = {"kappa": cohen_kappa(x, y), "ci_low": low, "ci_high": high}
+    return out

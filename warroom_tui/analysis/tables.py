@@ -113,6 +113,32 @@ def guard_note(rep: dict) -> Text:
                 "of tests (RQ1's flags; RQ3-RQ5's comparisons).", style="dim")
 
 
+def trust(rep: dict) -> list:
+    """Who coded the flags and how well that coder agrees with each human coder in the store."""
+    src = rep.get("labels_from")
+    if not src:
+        return []
+    head = Text("labels from ", style="dim")
+    head.append(src["coder"], style="bold")
+    head.append(f" ({src['kind']}" + (f": panel of {', '.join(src['judges'])}" if src["judges"] else "") + ")",
+                style="dim")
+    out: list = [head]
+    if not src["humans"]:
+        out.append(Text("no human labels in the store: how far these flags match a person is unknown "
+                        "(warroom import --human, or h in the lab)", style="yellow"))
+    for h in src["humans"]:
+        t = Table(title=Text(f"{src['coder']} against human coder {h['human']}: Cohen's kappa over {h['n']} "
+                             "messages (95% bootstrap CI)"), title_justify="left")
+        t.add_column("flag")
+        t.add_column("kappa", justify="right")
+        t.add_column("95% CI", justify="right")
+        for f, k in h["flags"].items():
+            ci = "-" if math.isnan(k["ci_low"]) else f"[{_f(k['ci_low'], 2)}, {_f(k['ci_high'], 2)}]"
+            t.add_row(Text(f.upper()), _f(k["kappa"], 2), ci)
+        out.append(t)
+    return out
+
+
 def report_group(rep: dict, profile_series: list[str] | None = None) -> Group:
-    return Group(*profile_tables(rep, profile_series), rq1_table(rep), rq2_table(rep), cosine_table(rep),
-                 comparison_table(rep), guard_note(rep))
+    return Group(*trust(rep), *profile_tables(rep, profile_series), rq1_table(rep), rq2_table(rep),
+                 cosine_table(rep), comparison_table(rep), guard_note(rep))

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from warroom_tui.runner import with_backend
+from warroom_tui.providers.keys import keys_summary
 from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
 from warroom_tui.session import RunSession
 from warroom_tui.settings import Settings, save_setting, settings_path
@@ -207,7 +209,22 @@ class LabApp(App):
             self.push_screen(RunBrowser(self.store))
 
     def action_scenarios(self) -> None:
-        options = [(str(p), p.stem) for p in sorted(scenarios_dir().glob("*.toml"))]
+        """Each shipped scenario with its description, agents and the API keys it needs (with the lab's backend)."""
+        options: list[tuple[str, str | Text]] = []
+        for path in sorted(scenarios_dir().glob("*.toml")):
+            try:
+                scenario = with_backend(load_scenario(path), self.backend)
+            except ScenarioError as exc:
+                options.append((str(path), Text(f"{path.stem}: {exc}", style="dim")))
+                continue
+            roster = scenario.roster()
+            label = Text(path.stem, style="bold")
+            if scenario.description:
+                label.append(f"  {scenario.description}", style="")
+            label.append(f"\n  {len(roster)} agents: " + ", ".join(dict.fromkeys(a.model for a in roster)), style="dim")
+            label.append("\n  " + keys_summary([(a.model, a.api_base) for a in roster]), style="italic")
+            options.append((str(path), label))
+        backend = f"; backend: {self.backend}" if self.backend else ""
 
         def open_scenario(path: str | None) -> None:
             if path is None:
@@ -220,7 +237,7 @@ class LabApp(App):
             self.scenario = scenario
             self.new_run()
 
-        self.push_screen(OptionPicker("Open a scenario (starts a new run)", options), open_scenario)
+        self.push_screen(OptionPicker(f"Open a scenario (starts a new run{backend})", options), open_scenario)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -25,7 +25,7 @@ class OptionPicker(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 
-    def __init__(self, title: str, options: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, options: Sequence[tuple[str, str | Text]]) -> None:
         super().__init__()
         self.title_text = title
         self.options = options
@@ -33,7 +33,8 @@ class OptionPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
-            yield OptionList(*[Option(Text(label), id=oid) for oid, label in self.options])
+            yield OptionList(*[Option(Text(label) if isinstance(label, str) else label, id=oid)
+                               for oid, label in self.options])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

@@ -1,0 +1,62 @@
+"""The report names who coded the flags and how well that coder agrees with a human (issue 11)."""
+
+import asyncio
+import json
+import math
+
+import pytest
+
+from warroom_tui.analysis.agreement import cohen_kappa, kappa_with_ci
+from warroom_tui.cli import main
+from warroom_tui.store.db import Store
+from warroom_tui.store.rows import CodingRow
+
+from test_analysis_lab import judged_db  # noqa: F401 (a fixture)
+
+
+def test_kappa_with_ci_is_seeded_and_brackets_the_kappa():
+    a = {i: {"x": i % 3 == 0} for i in range(40)}
+    b = {i: {"x": (i % 3 == 0) != (i % 7 == 0)} for i in range(40)}
+    got = kappa_with_ci(a, b, ["x"])
+    k = got["flags"]["x"]
+    assert got["n"] == 40 and k["kappa"] == pytest.approx(cohen_kappa([a[i]["x"] for i in a], [b[i]["x"] for i in a]))
+    assert k["ci_low"] <= k["kappa"] <= k["ci_high"] and k == kappa_with_ci(a, b, ["x"])["flags"]["x"]
+    few = kappa_with_ci({i: a[i] for i in range(5)}, b, ["x"])["flags"]["x"]
+    assert math.isnan(few["ci_low"])  # 5 items: no interval
+
+
+async def add_human(db, n: int = 30) -> None:
+    async with Store.open(db) as store:
+        builtin = next(c for c in await store.coders() if c.name.startswith("builtin"))
+        labels = await store.labels(builtin.id)
+        human = await store.coder_id("alice", "human", "v4")
+        rows = []
+        for k, (mid, flags) in enumerate(sorted(labels.items())[:n]):
+            flags = dict(flags)
+            if k % 5 == 0:  # alice disagrees on META now and then
+                flags["meta"] = (not flags["meta"][0], "")
+            rows.append(CodingRow(mid, "coded", "", flags))
+        await store.save_codings(human, rows)
+
+
+def test_report_names_the_coder_and_its_kappa_against_the_human(tmp_path, judged_db, capsys):
+    asyncio.run(add_human(judged_db))
+    capsys.readouterr()
+    assert main(["report", "--json", "--include-simulated", "--db", str(judged_db)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    src = rep["labels_from"]
+    assert src["coder"] == "builtin@v4" and src["kind"] == "builtin"
+    [alice] = src["humans"]
+    assert alice["human"] == "alice" and alice["n"] == 30
+    assert alice["flags"]["arch"]["kappa"] == 1.0 and alice["flags"]["meta"]["kappa"] < 1.0
+    meta = alice["flags"]["meta"]
+    assert meta["ci_low"] <= meta["kappa"] <= meta["ci_high"]
+    assert main(["report", "--include-simulated", "--db", str(judged_db)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "builtin@v4 against human coder alice" in out and "95% bootstrap CI" in out
+
+
+def test_without_human_labels_the_report_says_so(judged_db, capsys):
+    capsys.readouterr()
+    assert main(["report", "--include-simulated", "--db", str(judged_db)]) == 0
+    assert "no human labels in the store" in capsys.readouterr().out
