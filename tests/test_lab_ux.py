@@ -277,6 +277,11 @@ async def test_enter_on_the_chat_shows_the_message_details(tmp_path):
         assert app.screen.message.seq == last.seq
         await wait_until(pilot, lambda: "judge labels" in plain(app.screen.query_one("#labels").content), "labels")
         await pilot.press("escape")
+        lab.query_one("#agent-2").focus()  # on a panel: that agent's latest message
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageDetail), "the agent's details")
+        assert app.screen.message.agent == 2
+        await pilot.press("escape")
         await pilot.press("M")
         assert lab.query_one(ChatLog).markdown
 

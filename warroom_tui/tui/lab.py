@@ -54,8 +54,9 @@ LAB_BINDINGS = [
 ]
 CHAT_KEYS = [Binding(key, f"chat('{action}')", show=False) for key, action in (
     ("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"),
-    ("ctrl+home", "scroll_home"), ("ctrl+end", "scroll_end"))]
-"""Scroll the chat from anywhere in the lab (the chat's own keys when it has focus)."""
+    ("ctrl+home", "scroll_home"), ("ctrl+end", "scroll_end"))] + [Binding("enter", "details", show=False)]
+"""Scroll the chat from anywhere in the lab (the chat's own keys when it has focus); enter on a focused
+panel shows the details of that agent's latest message."""
 
 
 class Streamed(Message):
@@ -377,6 +378,18 @@ class LabScreen(Screen):
 
     def action_chat(self, action: str) -> None:
         getattr(self.query_one(ChatLog), f"action_{action}")()
+
+    def action_details(self) -> None:
+        chat = self.query_one(ChatLog)
+        agent = self._focused_agent()
+        if agent is None:
+            chat.action_details()
+            return
+        latest = next((m for m in reversed(chat.messages) if m.agent == agent), None)
+        if latest is None:
+            self.notify(f"{self.session.nicknames[agent]} has not written yet", markup=False)
+        else:
+            chat.post_message(ChatLog.Selected(chat, latest))
 
     def action_markdown(self) -> None:
         shown = self.query_one(ChatLog).toggle_markdown()
