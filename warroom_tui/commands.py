@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from warroom_tui.errors import CliError
@@ -64,7 +64,7 @@ async def run_command(args) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=args.quiet, transient=False)
     overall = progress.add_task(f"{escape(scenario.name)}: runs", total=runs)
-    current = {"task": None}
+    current: dict[str, TaskID | None] = {"task": None}
 
     async def on_event(event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -207,7 +207,7 @@ async def judge_command(args) -> int:
     store = await _open_store(args.db, must_exist=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
         if name not in tasks:

@@ -16,9 +16,8 @@ import numpy as np
 from warroom_tui.analysis.agreement import flag_kappas
 from warroom_tui.analysis.profiles import agent_vs_rest, mean_pairwise_cosine, profile
 from warroom_tui.engine import events as ev
-from warroom_tui.judge.types import Roster
 from warroom_tui.judge.codebook import Codebook
-from warroom_tui.judge.llm import JudgeFailure
+from warroom_tui.judge.types import JudgeFailure, Roster
 from warroom_tui.judge.snapshot import AgentTally, JudgeSnapshot
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow

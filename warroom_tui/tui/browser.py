@@ -4,6 +4,7 @@ replay it, or compare two side by side."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,6 +14,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from warroom_tui.store.db import Store
 from warroom_tui.tui.chat import ChatLog
+
+if TYPE_CHECKING:
+    from warroom_tui.tui.app import LabApp
 
 COLUMNS = ("✓", "id", "series", "scenario", "source", "status", "sim", "messages", "agents", "started")
 FIELDS = {"series": "series", "scenario": "scenario", "status": "status", "source": "source", "sim": "sim",
@@ -193,7 +197,8 @@ class RunBrowser(Screen):
     async def action_replay(self) -> None:
         run_id = self._cursor_run()
         if run_id is not None:
-            await self.app.action_replay(run_id, getattr(self.app, "replay_speed", 1.0))
+            app = cast("LabApp", self.app)
+            await app.action_replay(run_id, getattr(app, "replay_speed", 1.0))
 
     def action_open(self) -> None:
         run_id = self._cursor_run()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -57,12 +58,13 @@ class CodingScreen(Screen):
     CodingScreen #message { padding: 0 1; border: round $primary 40%; }
     CodingScreen #flags { height: auto; padding: 0 1; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "save", "Save & next"),
         Binding("backspace", "back", "Previous"),
         Binding("l", "level", "COMP level"),
         Binding("escape", "app.pop_screen", "Close (progress is saved)"),
-    ] + [Binding(k, f"toggle({i})", show=False) for i, k in enumerate(KEYS)]
+        *(Binding(k, f"flag({i})", show=False) for i, k in enumerate(KEYS)),
+    ]
 
     def __init__(self, store: Store, codebook, coder: str = "human", size: int = 40, seed: int = 42) -> None:
         super().__init__()
@@ -149,7 +151,7 @@ class CodingScreen(Screen):
         t.append("enter: save & next · backspace: previous · escape: close (saved)", style="dim")
         self.query_one("#flags", Static).update(t)
 
-    def action_toggle(self, i: int) -> None:
+    def action_flag(self, i: int) -> None:  # not `toggle`: that is Textual's own action
         if self.done_view or i >= len(self.flags):
             return
         f = self.flags[i]

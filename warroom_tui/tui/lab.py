@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Callable, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -22,6 +23,9 @@ from warroom_tui.tui.chat import ChatLog
 from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
 from warroom_tui.tui.modals import LinePrompt, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
+
+if TYPE_CHECKING:
+    from warroom_tui.tui.app import LabApp
 
 MIN_SIZE = (64, 16)
 """Below this the lab shows a notice instead of a collapsed layout: the chat needs 20 columns beside the
@@ -70,7 +74,7 @@ class Streamed(Message):
 class LabScreen(Screen):
     """A view of one run session: it renders the session's stream and turns keys into its commands."""
 
-    BINDINGS = LAB_BINDINGS + CHAT_KEYS
+    BINDINGS: ClassVar[list[BindingType]] = [*LAB_BINDINGS, *CHAT_KEYS]
     DEFAULT_CSS = """
     LabScreen #main { height: 1fr; }
     LabScreen #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle;
@@ -82,6 +86,10 @@ class LabScreen(Screen):
     LabScreen #say { display: none; }
     LabScreen #say.-show { display: block; }
     """
+
+    @property
+    def lab_app(self) -> LabApp:
+        return cast("LabApp", self.app)
 
     def __init__(self, session: RunSession, *, virtual: bool = False) -> None:
         super().__init__()
@@ -235,7 +243,7 @@ class LabScreen(Screen):
     def _focused_agent(self) -> int | None:
         return self.focused.index if isinstance(self.focused, AgentPanel) else None
 
-    def _with_agent(self, title: str, then, choices) -> None:
+    def _with_agent(self, title: str, then: Callable[[int], None], choices) -> None:
         try:
             allowed = choices()
         except Refused as exc:
@@ -250,7 +258,11 @@ class LabScreen(Screen):
         if not options:
             self.notify("no agent to choose", markup=False)
             return
-        self.app.push_screen(OptionPicker(title, options), lambda oid: oid is not None and then(int(oid)))
+        def chosen(oid: str | None) -> None:
+            if oid is not None:
+                then(int(oid))
+
+        self.app.push_screen(OptionPicker(title, options), chosen)
 
     async def action_naming(self) -> None:
         await self._do(self.session.cycle_naming())
@@ -315,7 +327,7 @@ class LabScreen(Screen):
 
     def action_new_run(self) -> None:
         """A new live run of the lab's scenario (from a replay too)."""
-        self.app.new_run()
+        self.lab_app.new_run()
 
     def action_quit(self) -> None:
         self.app.exit()
@@ -403,22 +415,22 @@ class LabScreen(Screen):
                                            flag_names=flag_names(judge.codebook if judge else None)))
 
     def action_scenarios(self) -> None:
-        self.app.action_scenarios()
+        self.lab_app.action_scenarios()
 
     def action_browser(self) -> None:
-        self.app.action_browser()
+        self.lab_app.action_browser()
 
     def action_stats(self) -> None:
-        self.app.action_stats()
+        self.lab_app.action_stats()
 
     def action_code(self) -> None:
-        self.app.action_code()
+        self.lab_app.action_code()
 
     def action_theme(self) -> None:
-        self.app.action_next_theme()
+        self.lab_app.action_next_theme()
 
     def action_help(self) -> None:
-        self.app.action_help()
+        self.lab_app.action_help()
 
     async def on_unmount(self) -> None:
         await self.session.close()
