@@ -1,67 +1,204 @@
 """The built-in coder: deterministic rules from the codebook, no network, no model.
 
-It knows who is in the run (names, nicknames, model ids, who crashed), so LEAD,
-AGREE, COMP and has_xref are judged against the real roster.
+It knows who is in the run (names, nicknames, model ids, who crashed), so LEAD, AGREE, COMP and
+has_xref are judged against the real roster. A message is read once: lower-cased, with every
+mention of another agent replaced by one marker character, which `{name}` in a pattern stands for.
+Each pattern runs only when the longest literal it needs is in the text, so a long lexicon costs
+little on a message that has none of its words.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import Codebook, Flag
+from warroom_tui.judge.copying import Spans, blank
 from warroom_tui.judge.types import Coding, Roster
 
-HYPHENS = re.compile("[\u2010\u2011\u2012\u2013\u2212]")
-
-
+NAME = "\ue000"  # a private-use character: not a word character, never in model text we keep
+PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2212", "-"),
+         ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")
+WORD = re.compile(r"\w+")
 
 
 def normalize(text: str) -> str:
-    text = HYPHENS.sub("-", text.replace("\u00a0", " ").replace("\u202f", " "))
-    return AGENT_SPACED.sub(r"Agent-\1", text)
+    if not text.isascii():
+        for a, b in PLAIN:
+            if a in text:
+                text = text.replace(a, b)
+    return AGENT_SPACED.sub(r"Agent-\1", text) if "Agent" in text else text
 
 
-@lru_cache(maxsize=4096)
-def _alias_re(aliases: tuple[str, ...]) -> re.Pattern | None:
-    alts = sorted({normalize(a).strip() for a in aliases if a and len(a.strip()) >= 2}, key=len, reverse=True)
-    if not alts:
-        return None
-    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w-])", re.IGNORECASE)
+def _literals(pattern: str) -> list[str]:
+    """The runs of plain characters every match of `pattern` must contain, in order ('' first if it
+    does not start with one)."""
+    runs = [""]
+    for op, arg in sre.parse(pattern):
+        if op is sre.LITERAL:
+            runs[-1] += chr(arg)
+        elif runs[-1]:
+            runs.append("")
+    return runs
 
 
-@lru_cache(maxsize=4096)
-def _compile(pattern: str, names: str, flags: int = re.IGNORECASE | re.MULTILINE) -> re.Pattern:
-    return re.compile(pattern.replace("{name}", names), flags)
+def _needs(seq) -> tuple[tuple[str, ...], ...]:
+    """Sets of strings: every match of a parsed pattern contains one string of each set."""
+    options: list[tuple[str, ...]] = []
+    run = ""
+    for op, arg in seq:
+        if op is sre.LITERAL:
+            run += chr(arg)
+            continue
+        if run:
+            options.append((run,))
+            run = ""
+        if op is sre.SUBPATTERN:
+            options.extend(_needs(arg[-1]))
+        elif op is sre.BRANCH:
+            alts = [_needs(branch) for branch in arg[1]]
+            if all(alts):  # one string of each branch's best set
+                options.append(tuple(a for alt in alts for a in max(alt, key=lambda o: min(map(len, o)))))
+    if run:
+        options.append((run,))
+    return tuple(o for o in options if o)
 
 
-@lru_cache(maxsize=1024)
-def _any(patterns: tuple[str, ...], names: str = "") -> re.Pattern | None:
-    """One pass for a list of patterns."""
-    if not patterns:
-        return None
-    return re.compile("|".join(f"(?:{p.replace('{name}', names)})" for p in patterns), re.IGNORECASE | re.MULTILINE)
+@dataclass(frozen=True)
+class Lexicon:
+    """Patterns, each with the literal it needs (lower-cased) as a cheap test before the regex."""
+
+    entries: tuple[tuple[tuple[tuple[str, ...], ...], re.Pattern], ...]
+
+    def search(self, text: str) -> bool:
+        return any(_has(text, needs) and rx.search(text) is not None for needs, rx in self.entries)
+
+    def starts(self, text: str) -> list[int]:
+        return [m.start() for needs, rx in self.entries if _has(text, needs) for m in rx.finditer(text)]
+
+
+def _has(text: str, needs: tuple[tuple[str, ...], ...]) -> bool:
+    return all(any(n in text for n in one) for one in needs)
+
+
+@lru_cache(maxsize=256)
+def lexicon(patterns: tuple[str, ...]) -> Lexicon:
+    out = []
+    for p in patterns:
+        p = p.replace("{name}", NAME)
+        needs = sorted((tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))),
+                       key=lambda one: -min(map(len, one)))  # the most telling set first
+        out.append((tuple(needs), re.compile(p, re.IGNORECASE | re.MULTILINE)))
+    return Lexicon(tuple(out))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Named technologies, case-sensitive: looked up by their first word, checked by regex."""
+
+    by_word: dict[str, tuple[int, ...]]
+    words: frozenset[str]
+    other: tuple[int, ...]
+    literals: tuple[str, ...]
+    rxs: tuple[re.Pattern, ...]
+
+    def count(self, text: str, enough: int) -> int:
+        found = set()
+        candidates = {i for w in self.words.intersection(WORD.findall(text)) for i in self.by_word[w]}
+        candidates.update(i for i in self.other if self.literals[i] in text)
+        for i in sorted(candidates):
+            if self.rxs[i].search(text):
+                found.add(i)
+                if len(found) >= enough:
+                    break
+        return len(found)
 
 
 @lru_cache(maxsize=64)
-def _terms(terms: tuple[str, ...]) -> list[tuple[str, re.Pattern]]:
-    """Each term with its literal prefix: a cheap substring test before the regex runs."""
-    out = []
-    for t in terms:
-        prefix = re.sub(r"[^\w .-].*", "", t.replace("\\.", "."), flags=re.DOTALL)
-        prefix = re.split(r"[?*+{(\[|]", prefix)[0].rstrip("\\")
-        out.append((prefix if len(prefix) >= 2 else "", re.compile(r"(?<![\w.])(?:" + t + r")(?!\w)")))
-    return out
+def terms_index(terms: tuple[str, ...]) -> Terms:
+    by_word: dict[str, list[int]] = {}
+    other, literals, rxs = [], [], []
+    for i, t in enumerate(terms):
+        rxs.append(re.compile(r"(?<![\w.])(?:" + t + r")(?!\w)"))
+        runs = _literals(t)
+        literals.append(max(runs, key=len))
+        first = WORD.match(runs[0])
+        if first is not None and (first.end() < len(runs[0]) or len(runs) == 1):
+            # the term starts with a whole word: the text's set of words decides
+            by_word.setdefault(first.group(0), []).append(i)
+        else:
+            other.append(i)
+    return Terms({w: tuple(v) for w, v in by_word.items()}, frozenset(by_word), tuple(other), tuple(literals), tuple(rxs))
 
 
 def count_terms(terms: list[str], text: str) -> int:
-    return sum(1 for prefix, rx in _terms(tuple(terms)) if (not prefix or prefix in text) and rx.search(text))
+    return terms_index(tuple(terms)).count(text, len(terms) + 1)
 
 
-def _search(patterns: list[str], text: str, names: str = "") -> bool:
-    rx = _any(tuple(patterns), names)
-    return rx is not None and rx.search(text) is not None
+@dataclass(frozen=True)
+class Names:
+    """Every alias of a run's agents as one pattern over lower-cased text, and whose each alias is."""
+
+    rx: re.Pattern
+    owners: dict[str, frozenset[int]]
+
+
+@lru_cache(maxsize=1024)
+def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
+    owners: dict[str, set[int]] = {}
+    for i, group in enumerate(aliases):
+        for a in group:
+            a = normalize(a).strip().lower()
+            if len(a) >= 2:
+                owners.setdefault(a, set()).add(i)
+    if not owners:
+        return None
+    # the alternation comes first so the regex engine can skip to the aliases' first letters;
+    # the word boundary before an alias is checked by hand
+    alts = "|".join(re.escape(a) for a in sorted(owners, key=len, reverse=True))
+    return Names(re.compile(r"(" + alts + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
+
+
+@dataclass
+class Reading:
+    """A message as the rules read it."""
+
+    text: str  # normalized, within the reading window (case kept: technology names)
+    low: str  # lower-cased
+    marked: str  # lower-cased, mentions of other agents (with any @ or [ ]) replaced by NAME
+    mentions: list[tuple[int, frozenset[int]]]  # (line, agents) for every alias mention
+
+
+def read(text: str, roster: Roster, window: int | None) -> Reading:
+    text = normalize(text[:window])
+    low = text.lower()
+    names = names_index(roster.aliases)
+    if names is None:
+        return Reading(text, low, low, [])
+    mentions: list[tuple[int, frozenset[int]]] = []
+    parts, last = [], 0
+    for m in names.rx.finditer(low):
+        start, end = m.span()
+        if start and (low[start - 1].isalnum() or low[start - 1] in "_-"):
+            continue
+        who = names.owners[m.group(1)]
+        mentions.append((low.count("\n", 0, start), who))
+        if who - {roster.speaker}:
+            if start and low[start - 1] == "[":
+                start -= 1
+            if start and low[start - 1] == "@":
+                start -= 1
+            if start < last:
+                continue
+            parts += (low[last:start], NAME)
+            last = end
+    if not parts:
+        return Reading(text, low, low, mentions)
+    parts.append(low[last:])
+    return Reading(text, low, "".join(parts), mentions)
 
 
 class BuiltinCoder:
@@ -70,90 +207,76 @@ class BuiltinCoder:
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
 
-    def code(self, text: str, roster: Roster) -> Coding:
-        text = normalize(text)
-        if self.codebook.reading_window:
-            text = text[: self.codebook.reading_window]
+    @classmethod
+    def fitted(cls, codebook: Codebook, items: list[dict]) -> "BuiltinCoder":
+        """A coder whose tunable parts are chosen on `items` (text, roster, copied, human flags)."""
+        return cls(codebook)
+
+    def code(self, text: str, roster: Roster, copied: Spans = ()) -> Coding:
+        """Code `text`; flags marked `skip_copied` do not read words repeated from what the agent saw."""
+        window = self.codebook.reading_window
+        plain = read(text, roster, window)
+        own = read(blank(text, copied), roster, window) if copied else plain
         out = Coding(flags={})
         for flag in self.codebook.flags:
-            value, level = self._rule(flag, text, roster)
+            value, level = self._rule(flag, own if flag.skip_copied else plain, roster)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
         return out
 
     # -- rules -----------------------------------------------------------------
-    def _rule(self, flag: Flag, text: str, roster: Roster) -> tuple[bool, str]:
+    def _rule(self, flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
-            words = len(text.split())
-            return words < flag.max_words and not _search(flag.substance, text), ""
+            return len(r.text.split()) < flag.max_words and not lexicon(tuple(flag.substance)).search(r.low), ""
         if kind == "keywords":
-            return _search(flag.patterns, text), ""
+            return lexicon(tuple(flag.patterns)).search(r.marked), ""
         if kind == "terms":
-            if not flag.terms:
-                return False, ""
-            return count_terms(flag.terms, text) >= flag.min_count, ""
-        others = [a for i, a in enumerate(roster.aliases) if i != roster.speaker]
-        names = _names_alt(tuple(others))
+            return bool(flag.terms) and terms_index(tuple(flag.terms)).count(r.text, flag.min_count) >= flag.min_count, ""
+        if kind == "assign":  # an owner column names agents as it goes: the roster must have others
+            return len(roster.aliases) > 1 and lexicon(tuple(flag.cues)).search(r.marked), ""
+        named = NAME in r.marked
         if kind == "xref":
-            return names is not None and _compile(names, "").search(text) is not None, ""
-        if names is None:
+            return named, ""
+        if not named:
             return False, ""
-        if kind == "assign":
-            return _search(flag.cues, text, names), ""
         if kind == "agree":
-            return self._agree(flag, text, names), ""
+            return self._agree(flag, r), ""
         if kind == "crashed":
-            return self._crashed(flag, text, roster)
+            return self._crashed(flag, r, roster)
         return False, ""
 
-    def _agree(self, flag: Flag, text: str, names: str) -> bool:
-        spots = [m.start() for m in _compile(names, "").finditer(text)]
-        if not spots:
+    @staticmethod
+    def _agree(flag: Flag, r: Reading) -> bool:
+        cues = lexicon(tuple(flag.cues)).starts(r.marked)
+        if not cues:
             return False
-        cues = _any(tuple(flag.cues))
-        if cues is None:
-            return False
-        return any(abs(m.start() - s) <= flag.window for m in cues.finditer(text) for s in spots)
+        spots = [i for i, c in enumerate(r.marked) if c == NAME]
+        return any(abs(c - s) <= flag.window for c in cues for s in spots)
 
-    def _crashed(self, flag: Flag, text: str, roster: Roster) -> tuple[bool, str]:
-        dead = [roster.aliases[i] for i in sorted(roster.crashed) if i != roster.speaker]
-        if not dead:
+    @staticmethod
+    def _crashed(flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
+        if not names_crashed(flag, r, roster):
             return False, ""
-        dead_re = _alias_re(tuple(a for aliases in dead for a in aliases))
-        everyone = _alias_re(tuple(a for aliases in roster.aliases for a in aliases))
-        if dead_re is None or everyone is None:
-            return False, ""
-        hit = False
-        for line in text.splitlines():
-            if not dead_re.search(line):
-                continue
-            named = {self._who(m.group(0), roster) for m in everyone.finditer(line)}
-            if len(named) >= max(2, flag.broadcast_share * len(roster.aliases)):
-                continue  # an @-list of (nearly) everyone: a broadcast, not a reference
-            hit = True
-            break
-        if not hit or (flag.cues and not _search(flag.cues, text)):
+        if flag.cues and not lexicon(tuple(flag.cues)).search(r.low):
             return False, ""
         for level, pattern in flag.levels:
-            if _compile(pattern, "").search(text):
+            if lexicon((pattern,)).search(r.low):
                 return True, level
         return True, ""
 
-    @staticmethod
-    def _who(alias: str, roster: Roster) -> int:
-        key = normalize(alias).casefold()
-        for i, aliases in enumerate(roster.aliases):
-            if any(normalize(a).casefold() == key for a in aliases):
-                return i
-        return -1
 
-
-@lru_cache(maxsize=4096)
-def _names_alt(others: tuple[tuple[str, ...], ...]) -> str | None:
-    alts = sorted({normalize(a).strip() for aliases in others for a in aliases if a and len(a.strip()) >= 2},
-                  key=len, reverse=True)
-    if not alts:
-        return None
-    return r"(?<![\w-])@?\[?(?:" + "|".join(re.escape(a) for a in alts) + r")\]?(?![\w-])"
+def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:
+    """Whether a line names a crashed agent other than the speaker outside a broadcast @-list."""
+    dead = roster.crashed - {roster.speaker}
+    if not dead:
+        return False
+    by_line: dict[int, set[int]] = {}
+    for line, who in r.mentions:
+        by_line.setdefault(line, set()).add(min(who))
+    wide = max(2, flag.broadcast_share * len(roster.aliases))
+    for line, who in r.mentions:
+        if who & dead and len(by_line[line]) < wide:
+            return True
+    return False

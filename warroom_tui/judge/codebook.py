@@ -35,6 +35,8 @@ class Flag(BaseModel):
     min_count: int = Field(default=2, ge=1)
     window: int = Field(default=80, ge=1)
     broadcast_share: float = Field(default=0.75, gt=0, le=1)
+    skip_copied: bool = False
+    """Do not read words the agent repeated verbatim from what it had seen (echoed errors, peers)."""
 
     @field_validator("patterns", "cues", "terms", "substance")
     @classmethod

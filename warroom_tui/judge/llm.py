@@ -9,7 +9,7 @@ from typing import AsyncIterator, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from warroom_tui.judge.builtin import BuiltinCoder, normalize
+from warroom_tui.judge.builtin import BuiltinCoder, names_crashed, read
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.types import Coding, JudgeFailure, Roster, Verdict
 from warroom_tui.providers.base import JudgeContext, ModelCall, ProviderError
@@ -135,7 +135,4 @@ class LLMJudge:
 
 def broadcast_only(coder: BuiltinCoder, flag, text: str, roster: Roster) -> bool:
     """True when the crashed agent is named only inside broadcast @-lists (or not at all)."""
-    bare = flag.model_copy(update={"cues": []})
-    window = coder.codebook.reading_window
-    hit, _ = coder._crashed(bare, normalize(text)[:window] if window else normalize(text), roster)
-    return not hit
+    return not names_crashed(flag, read(text, roster, coder.codebook.reading_window), roster)
