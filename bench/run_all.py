@@ -20,7 +20,7 @@ if __name__ == "__main__":
     print("sim_stream ", asyncio.run(sim_stream.main()))
     data = Path(__file__).resolve().parents[2] / "shared" / "warroom-data"
     if data.is_dir():
-        print("judge      ", asyncio.run(judge_corpus.main(data)))
+        print("judge      ", judge_corpus.measure(data))
         print("report     ", asyncio.run(report_corpus.main(data)))
     print("tui_start  ", tui_latency.cold_start())
     print("tui_keys   ", asyncio.run(tui_latency.key_latency()))

@@ -12,6 +12,7 @@ from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
 
 EXIT_BAD_INPUT = 2
+INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warroom: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("warroom: interrupted; finished messages are stored", file=sys.stderr)
+        print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
         return 130
     return 0

@@ -15,7 +15,7 @@ from functools import lru_cache
 from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import Codebook, Flag
-from warroom_tui.judge.copying import Spans, blank
+from warroom_tui.judge.copying import blank
 from warroom_tui.judge.types import Coding, Roster
 
 NAME = "\ue000"  # a private-use character: not a word character, never in model text we keep
@@ -179,7 +179,8 @@ def read(text: str, roster: Roster, window: int | None) -> Reading:
     if names is None:
         return Reading(text, low, low, [])
     mentions: list[tuple[int, frozenset[int]]] = []
-    parts, last = [], 0
+    parts: list[str] = []
+    last = 0
     for m in names.rx.finditer(low):
         start, end = m.span()
         if start and (low[start - 1].isalnum() or low[start - 1] in "_-"):
@@ -206,11 +207,6 @@ class BuiltinCoder:
 
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
-
-    @classmethod
-    def fitted(cls, codebook: Codebook, items: list[dict]) -> "BuiltinCoder":
-        """A coder whose tunable parts are chosen on `items` (text, roster, copied, human flags)."""
-        return cls(codebook)
 
     def code(self, text: str, roster: Roster, copied: Spans = ()) -> Coding:
         """Code `text`; flags marked `skip_copied` do not read words repeated from what the agent saw."""

@@ -20,5 +20,5 @@ def crashed_agents(messages: list[Message]) -> frozenset[int]:
     return frozenset(m.agent for m in messages if m.agent is not None and m.is_error and m.error_kind == "permanent")
 
 
-def roster_for(aliases, crashed: frozenset[int], speaker: int | None) -> Roster:
-    return Roster(aliases=aliases, speaker=speaker, crashed=crashed)
+def roster_for(aliases, crashed: frozenset[int], speaker: int | None, copied=()) -> Roster:
+    return Roster(aliases=aliases, speaker=speaker, crashed=crashed, copied=copied)

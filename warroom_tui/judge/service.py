@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Sequence
 
-from warroom_tui.analysis.agreement import kappa_table
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import LLMJudge
@@ -21,7 +21,8 @@ from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow
 
 class BuiltinJudge:
-    """The built-in coder as a judge: one message in a thread, many in a process pool."""
+    """The built-in coder as a judge: one message in a thread, many in chunks (in forked processes when
+    there are enough)."""
 
     kind = "builtin"
 
@@ -34,7 +35,22 @@ class BuiltinJudge:
         return await asyncio.to_thread(self.coder.code, text, roster)  # never blocks the lab
 
     async def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
-        yield list(await asyncio.to_thread(_code_builtin, self.codebook, list(jobs)))
+        """Yields chunks of CHUNK codings: the caller commits each, so an interruption keeps them."""
+        chunks = [list(jobs[i:i + CHUNK]) for i in range(0, len(jobs), CHUNK)]
+        workers = min(os.cpu_count() or 1, 4)
+        if len(jobs) < max(POOL_MIN, 2 * CHUNK) or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            for chunk in chunks:
+                yield list(await asyncio.to_thread(_code_chunk, self.codebook, chunk))
+            return
+        # fork, not spawn: the workers start with the coder imported and its patterns compiled
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
+        try:
+            loop = asyncio.get_running_loop()
+            pending = [loop.run_in_executor(pool, _code_chunk, self.codebook, chunk) for chunk in chunks]
+            for part in pending:
+                yield list(await part)
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     async def aclose(self) -> None:
         pass
@@ -68,17 +84,19 @@ class RosterCache:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.cache: dict[int, tuple] = {}
+        self.copied: dict[int, dict[int, tuple]] = {}  # run -> seq -> copied spans of that message
 
     async def get(self, run_id: int) -> tuple:
         if run_id not in self.cache:
             agents = await self.store.agents(run_id)
             messages = await self.store.messages(run_id)
             self.cache[run_id] = (run_aliases(agents, messages), crashed_agents(messages))
+            self.copied[run_id] = {m.seq: m.copied for m in messages if m.copied}
         return self.cache[run_id]
 
-    async def roster(self, run_id: int, speaker: int | None) -> Roster:
+    async def roster(self, run_id: int, speaker: int | None, seq: int | None = None) -> Roster:
         aliases, crashed = await self.get(run_id)
-        return roster_for(aliases, crashed, speaker)
+        return roster_for(aliases, crashed, speaker, self.copied[run_id].get(seq, ()))
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
@@ -90,7 +108,7 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
         todo = await store.uncoded_messages(cid)
         report.coded[judge.name] = report.uncoded[judge.name] = 0
         report.reasons[judge.name] = Counter()
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent)) for m in todo]
+        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.seq)) for m in todo]
         done = 0
         async for part in judge.code_many(jobs):
             rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
@@ -115,17 +133,12 @@ def _row(mid: int, verdict: Verdict) -> CodingRow:
     return CodingRow(mid, "coded", "", {f: (v, verdict.levels.get(f, "")) for f, v in verdict.flags.items()})
 
 
-POOL_MIN = 3000  # messages: below this, one process is faster than starting a pool
+CHUNK = 2000  # messages coded, then committed, together: an interrupted judge keeps every finished chunk
+POOL_MIN = 4000  # messages: below this, forking a second process costs more than it saves
 
 
-def _code_builtin(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Coding]:
-    workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < POOL_MIN or workers < 2:
-        return _code_chunk(codebook, jobs)
-    size = -(-len(jobs) // workers)
-    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return [c for part in pool.map(_code_chunk, [codebook] * len(chunks), chunks) for c in part]
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
 
 
 def _code_chunk(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Coding]:
@@ -135,6 +148,8 @@ def _code_chunk(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Codi
 
 async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
+    from warroom_tui.analysis.agreement import kappa_table  # numpy: off the built-in coder's path
+
     coders = {c.name: c.id for c in await store.coders()}
     codings = {n: {mid: Coding(flags={f: v for f, (v, _) in flags.items()},
                                levels={f: level for f, (_, level) in flags.items() if level})

@@ -8,11 +8,13 @@ from typing import AsyncIterator, Protocol, Sequence, Union
 
 @dataclass(frozen=True)
 class Roster:
-    """Who is in the run: aliases per agent (nickname, real name, model id), the speaker, who crashed."""
+    """Who is in the run: aliases per agent (nickname, real name, model id), the speaker, who crashed;
+    and what of the message at hand the speaker copied from what it had seen (character spans)."""
 
     aliases: tuple[tuple[str, ...], ...]
     speaker: int | None = None
     crashed: frozenset[int] = frozenset()
+    copied: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
