@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from dataclasses import replace
+
 from warroom_tui.cli import main
 from warroom_tui.judge import service
 from warroom_tui.judge.builtin import BuiltinCoder
+from warroom_tui.engine.transcript import Message
 from warroom_tui.judge.codebook import load_codebook
+from warroom_tui.judge.copying import copy_share, dump_spans, load_spans, measure_copying
+from warroom_tui.judge.types import Roster
 from warroom_tui.judge.service import BuiltinJudge, judge_store
 from warroom_tui.store.db import Store
 
@@ -57,15 +62,67 @@ async def _cli(argv: list[str]) -> int:
 
 async def test_worker_processes_code_as_one_process_does(tmp_path, monkeypatch):
     monkeypatch.setattr(service, "POOL_MIN", 4)
+    monkeypatch.setattr(service, "CHUNK", 4)
     async with Store.open(tmp_path / "w.db") as store:
         await sim_run(store, rounds=3)
-        report = await judge_store(store, [BuiltinJudge(CB)], CB, chunk=4)
+        report = await judge_store(store, [BuiltinJudge(CB)], CB)
         cid = {c.name: c.id for c in await store.coders()}["builtin@v4"]
         labels = await store.labels(cid)
         todo = await store.uncoded_messages(cid + 1000)
         rosters = service.RosterCache(store)
         coder = BuiltinCoder(CB)
         for m in todo:
-            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent))
+            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent, m.seq))
             assert {f: v for f, (v, _) in labels[m.id].items()} == want.flags
     assert report.coded["builtin@v4"] == len(todo) >= 8
+
+
+ERROR = ("The model `local/smollm2` has been decommissioned and is no longer supported. Please refer to the "
+         "provider's documentation for a recommendation on which model to use instead of this one.")
+REQUEST = ("Agent-C, can you take the backend API and write the database schema by Friday? I will handle the "
+           "mobile screens and the design review with the client next week.")
+ECHO_ROSTER = Roster(aliases=(("Agent-A", "Gemma 3 270M", "local/gemma3-270m"), ("Agent-B", "Qwen3 32B", "qwen3-32b"),
+                              ("Agent-C", "Kimi K2", "kimi-k2"), ("Agent-D", "SmolLM2", "local/smollm2")),
+                     speaker=0, crashed=frozenset({3}))
+
+
+def echo_transcript() -> list[Message]:
+    return [Message(seq=0, sender="user", text="Plan a food delivery app."),
+            Message(seq=1, sender="agent-3", text=ERROR, round=0, agent=3, is_error=True, error_kind="permanent"),
+            Message(seq=2, sender="agent-1", text=REQUEST, round=0, agent=1),
+            Message(seq=3, sender="agent-0", text=f"{ERROR}\n\n{REQUEST}", round=1, agent=0, seen_upto=2)]
+
+
+def test_an_echoed_error_and_an_echoed_peer_request_are_measured_not_coded():
+    messages = echo_transcript()
+    measure_copying(messages)
+    echo = messages[3]
+    assert echo.copy_share == 1.0 and messages[2].copy_share == 0.0
+    coding = BuiltinCoder(CB).code(echo.text, replace(ECHO_ROSTER, copied=echo.copied))
+    assert not coding.flags["comp"] and not coding.flags["lead"] and not coding.flags["has_xref"]
+    blind = BuiltinCoder(CB).code(echo.text, ECHO_ROSTER)  # what the coder said before it knew
+    assert blind.flags["comp"] and blind.flags["lead"]
+    own = BuiltinCoder(CB).code(f"Agent-D is down. {REQUEST}", ECHO_ROSTER)  # the same words, its own: coded
+    assert own.flags["comp"] and own.flags["lead"]
+
+
+def test_copying_counts_only_what_the_agent_had_seen():
+    messages = echo_transcript()
+    messages[3].seen_upto = 1  # its call started before the request arrived: that part is its own
+    measure_copying(messages)
+    assert 0.4 < messages[3].copy_share < 0.7
+    assert copy_share("one two three four", ()) == 0.0 and load_spans(dump_spans(((0, 3), (9, 14)))) == ((0, 3), (9, 14))
+
+
+async def test_copy_share_is_stored_at_import_and_read_back(tmp_path):
+    from tests.conftest import TRANSCRIPTS
+
+    if not TRANSCRIPTS.is_dir():
+        pytest.skip("no study data")
+    from warroom_tui.store.study_json import import_study_run, load_study_file
+
+    source, run = load_study_file(TRANSCRIPTS / "B" / "warroom-B-run01.json")
+    async with Store.open(tmp_path / "w.db") as store:
+        run_id = await import_study_run(store, run, source)
+        shares = [m.copy_share for m in await store.messages(run_id) if m.agent is not None and not m.is_error]
+    assert all(s is not None and 0.0 <= s <= 1.0 for s in shares) and max(shares) > 0.5

@@ -269,6 +269,7 @@ async def report_command(args) -> int:
     try:
         rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
                                  args.include_simulated, args.correction)
+        rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n} for s, a, v, n in await store.copy_shares()]
     finally:
         await store.close()
     if args.json:
@@ -279,7 +280,19 @@ async def report_command(args) -> int:
     console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
     console.print(report_group(rep, args.profiles))
+    if rep["copying"]:
+        console.print(copying_table(rep["copying"]))
     return 0
+
+
+def copying_table(rows: list[dict]) -> Table:
+    """Mean copy share per agent and series: copying peers is itself a convergence behaviour."""
+    table = Table(title="copying: share of words repeated verbatim from what the agent had seen (5-word runs)")
+    for col in ("series", "agent", "copy share", "messages"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(escape(r["series"]), escape(r["agent"]), f"{r['copy_share']:.2f}", str(r["n"]))
+    return table
 
 
 async def export_command(args) -> int:

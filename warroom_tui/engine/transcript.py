@@ -39,6 +39,10 @@ class Message:
     """The wall-clock time the source transcript shows for the message (imported runs), else empty."""
     study: dict = field(default_factory=dict)
     """Imported runs: the transcript's other message fields, read only by the study exporter."""
+    copy_share: float | None = None
+    """The share of its words repeated verbatim from what its agent had seen (None: not measured)."""
+    copied: tuple[tuple[int, int], ...] = ()
+    """Where: character spans of the copied words."""
     extra: dict = field(default_factory=dict)
     """The engine's own, while a message streams; never stored."""
 

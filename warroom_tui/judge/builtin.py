@@ -208,11 +208,13 @@ class BuiltinCoder:
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
 
-    def code(self, text: str, roster: Roster, copied: Spans = ()) -> Coding:
-        """Code `text`; flags marked `skip_copied` do not read words repeated from what the agent saw."""
+    def code(self, text: str, roster: Roster) -> Coding:
+        """Code `text`; flags marked `skip_copied` do not read echoes: the roster's `copied` spans (words
+        repeated verbatim from what the speaker had seen) of at least the codebook's `echo_words` words."""
         window = self.codebook.reading_window
         plain = read(text, roster, window)
-        own = read(blank(text, copied), roster, window) if copied else plain
+        echoes = tuple(s for s in roster.copied if len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
+        own = read(blank(text, echoes), roster, window) if echoes else plain
         out = Coding(flags={})
         for flag in self.codebook.flags:
             value, level = self._rule(flag, own if flag.skip_copied else plain, roster)

@@ -58,6 +58,9 @@ class Codebook(BaseModel):
 
     name: str = Field(min_length=1)
     reading_window: int | None = Field(default=None, ge=1)
+    echo_words: int = Field(default=20, ge=1)
+    """A run of this many words copied verbatim from what the agent had seen is an echo, not its own
+    words: flags with `skip_copied` do not read it."""
     flags: list[Flag] = Field(min_length=1)
 
     @field_validator("flags")

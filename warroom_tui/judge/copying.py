@@ -8,7 +8,10 @@ share is the fraction of a message's words that are copied.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from warroom_tui.engine.transcript import Message
 
 N = 5
 WORD = re.compile(r"\w+")
@@ -84,3 +87,31 @@ def blank(text: str, spans: Spans) -> str:
         last = b
     parts.append(text[last:])
     return "".join(parts)
+
+
+def dump_spans(spans: Spans) -> str:
+    return ",".join(f"{a}-{b}" for a, b in spans)
+
+
+def load_spans(text: str | None) -> Spans:
+    if not text:
+        return ()
+    return tuple((int(a), int(b)) for a, b in (part.split("-") for part in text.split(",")))
+
+
+def measure(seen: Seen, seq: int, seen_upto: int, text: str) -> tuple[float, Spans]:
+    """Copy share and copied spans of a message, then the message joins what later ones may copy."""
+    spans = seen.spans(text, seen_limit(seq, seen_upto))
+    seen.add(seq, text)
+    return copy_share(text, spans), spans
+
+
+def measure_copying(messages: list[Message]) -> None:
+    """Set copy share and spans on the agent messages of a whole transcript (in seq order)."""
+    seen = Seen()
+    for m in messages:
+        if m.agent is not None and not m.is_error:
+            m.copy_share, m.copied = measure(seen, m.seq, m.seen_upto, m.text)
+        else:
+            seen.add(m.seq, m.text)
+

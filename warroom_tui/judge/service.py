@@ -96,7 +96,7 @@ class RosterCache:
 
     async def roster(self, run_id: int, speaker: int | None, seq: int | None = None) -> Roster:
         aliases, crashed = await self.get(run_id)
-        return roster_for(aliases, crashed, speaker, self.copied[run_id].get(seq, ()))
+        return roster_for(aliases, crashed, speaker, self.copied[run_id].get(seq, ()) if seq is not None else ())
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,

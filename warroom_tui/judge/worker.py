@@ -116,7 +116,7 @@ class JudgeWorker:
             return
         m, mid = payload.message, payload.message_id
         roster = Roster(aliases=tuple(tuple(a) for a in state.aliases), speaker=m.agent,
-                        crashed=frozenset(state.crashed))
+                        crashed=frozenset(state.crashed), copied=m.copied)
         for judge in self.judges:
             try:
                 coding = await judge.code(m.text, roster)

@@ -139,6 +139,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
     ALTER TABLE runs ADD COLUMN heartbeat REAL;
     """,
+    # 5: copying: the share of a message's words repeated verbatim from what its agent had seen, and
+    #    where (character spans "a-b,c-d"); NULL for messages stored before it was measured
+    """
+    ALTER TABLE messages ADD COLUMN copy_share REAL;
+    ALTER TABLE messages ADD COLUMN copied TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

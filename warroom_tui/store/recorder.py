@@ -5,6 +5,7 @@ from __future__ import annotations
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.loop import agent_key
 from warroom_tui.engine.status import RunStatus
+from warroom_tui.judge.copying import Seen, measure
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow
 
@@ -21,6 +22,7 @@ class Recorder:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.run_ids: dict[str, int] = {}
+        self.seen: dict[str, Seen] = {}  # per run: what its messages say, for the copy share
 
     async def __call__(self, event: ev.Event) -> None:
         await self.record(event)
@@ -30,6 +32,9 @@ class Recorder:
             run = await self.store.run(event.run_uid)
             if run is not None:
                 self.run_ids[event.run_uid] = run.id
+                seen = self.seen[event.run_uid] = Seen()
+                for m in await self.store.messages(run.id):
+                    seen.add(m.seq, m.text)
                 await self.store.finish_run(run.id, RunStatus.RUNNING)
                 await self.store.claim(run.id)
                 return None
@@ -47,7 +52,12 @@ class Recorder:
         if run_id is None:
             return None
         if isinstance(event, (ev.MessageDone, ev.MessageAdded)):
-            return await self.store.add_message(run_id, event.message)
+            m, seen = event.message, self.seen.setdefault(event.run_uid, Seen())
+            if m.agent is not None and not m.is_error:
+                m.copy_share, m.copied = measure(seen, m.seq, m.seen_upto, m.text)
+            else:
+                seen.add(m.seq, m.text)
+            return await self.store.add_message(run_id, m)
         if isinstance(event, ev.ConditionChanged):
             await self.store.add_event(run_id, "condition", round_=event.round, seq=event.seq, field=event.field,
                                        agent=event.agent, old=event.old, new=event.new)
@@ -56,5 +66,6 @@ class Recorder:
         elif isinstance(event, ev.AgentRevived):
             await self.store.add_event(run_id, "revived", round_=event.round, agent=event.agent)
         elif isinstance(event, ev.RunDone):
+            self.seen.pop(event.run_uid, None)
             await self.store.finish_run(run_id, RunStatus(event.status), event.reason)
         return None

@@ -8,13 +8,14 @@ import aiosqlite
 
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message
+from warroom_tui.judge.copying import dump_spans, load_spans
 from warroom_tui.store.base import Queries, dump, load
 from warroom_tui.store.rows import AgentRow, EventRow, LabelledRun, RunRow
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (run_id, seq, round, agent_idx, sender, nickname, name, model, text, is_error,"
     " error_kind, visible, started_at, finished_at, seen_upto, dropped, tokens, temperature, language, time,"
-    " study) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " study, copy_share, copied) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 class RunQueries(Queries):
@@ -125,7 +126,8 @@ class RunQueries(Queries):
                     error_kind=r["error_kind"], visible=bool(r["visible"]), started_at=r["started_at"] or 0.0,
                     finished_at=r["finished_at"] or 0.0, seen_upto=r["seen_upto"] if r["seen_upto"] is not None
                     else -1, dropped=r["dropped"], tokens=r["tokens"], temperature=r["temperature"],
-                    language=r["language"], time=r["time"], study=load(r["study"]))
+                    language=r["language"], time=r["time"], study=load(r["study"]), copy_share=r["copy_share"],
+                    copied=load_spans(r["copied"]))
             for r in rows
         ]
 
@@ -138,6 +140,14 @@ class RunQueries(Queries):
         rows = await self._all("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
                          agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
+
+    async def copy_shares(self) -> list[tuple[str, str, float, int]]:
+        """(series, agent name, mean copy share, messages) over agent messages whose copying was measured."""
+        rows = await self._all(
+            "SELECT r.series, a.name, AVG(m.copy_share), COUNT(*) FROM messages m JOIN runs r ON r.id=m.run_id"
+            " JOIN agents a ON a.run_id=m.run_id AND a.idx=m.agent_idx WHERE m.copy_share IS NOT NULL"
+            " GROUP BY r.series, a.name ORDER BY r.series, a.name")
+        return [(r[0], r[1], float(r[2]), int(r[3])) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Runs per series."""
@@ -159,7 +169,7 @@ class RunQueries(Queries):
 def _message_row(run_id: int, m: Message) -> tuple:
     return (run_id, m.seq, m.round, m.agent, m.sender, m.nickname, m.name, m.model, m.text, int(m.is_error),
             m.error_kind, int(m.visible), m.started_at, m.finished_at, m.seen_upto, m.dropped, m.tokens,
-            m.temperature, m.language, m.time, dump(m.study))
+            m.temperature, m.language, m.time, dump(m.study), m.copy_share, dump_spans(m.copied))
 
 
 def _run(r: aiosqlite.Row) -> RunRow:

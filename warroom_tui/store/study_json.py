@@ -14,6 +14,7 @@ from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message, study_marker, word_count
+from warroom_tui.judge.copying import measure_copying
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
 
@@ -192,6 +193,7 @@ async def _store_run(store: Store, data: dict, source_file: str, digest: str) ->
         ))
     status, reason = _status(data)
     simulated = cond.get("simulated") is True or any(a.simulated for a in agents)
+    measure_copying(messages)
     run_id = await store.create_run(
         uid=f"study:{digest[:16]}", scenario=f"study-{series}", series=series,
         brief=conv.get("userPrompt") or "", agents=agents, source="import", source_file=source_file,

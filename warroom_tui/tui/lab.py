@@ -178,6 +178,8 @@ class LabScreen(Screen):
                 panel = self.panels[m.agent]
                 panel.stream = m.text
                 panel.count += 0 if m.is_error else 1
+                if m.copy_share is not None:
+                    panel.copies.append(m.copy_share)
                 panel.dirty = True
         elif isinstance(event, ev.MessageStarted):
             self.panels[event.agent].begin(time.monotonic())
