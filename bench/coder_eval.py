@@ -25,10 +25,12 @@ from warroom_tui.analysis.agreement import cohen_kappa
 from warroom_tui.judge.builtin import BuiltinCoder, read
 from warroom_tui.judge.codebook import Codebook, Flag, load_codebook
 from warroom_tui.judge.copying import copy_mask, seen_limit
-from warroom_tui.judge.human import HUMAN_FLAGS, read_human_csv
+from warroom_tui.judge.human import read_human_csv
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
 from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import import_study_run, load_study_file
+
+HUMAN_FLAGS = tuple(load_codebook().coded_ids)  # the flags a human coded
 
 
 async def load_items(data: Path) -> list[dict]:

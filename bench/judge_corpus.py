@@ -12,6 +12,7 @@ process on a loaded machine).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
@@ -38,8 +39,30 @@ def measure(data: Path, repeat: int = 3) -> dict:
             out = warroom("judge", "--judge", "builtin", "--db", str(db))
             runs.append({"whole_process_s": round(time.perf_counter() - t0, 2), "load_avg": round(load, 1)})
             assert "14427" in out.stdout, out.stdout
+        per_message = asyncio.run(live_cost(fresh))
     return {"messages": 14427, "cores": os.cpu_count(), "runs": runs,
-            "best_s": min(r["whole_process_s"] for r in runs), "before_s": 9.1}
+            "best_s": min(r["whole_process_s"] for r in runs), "before_s": 9.1, "live_ms_per_message": per_message}
+
+
+async def live_cost(db: Path) -> dict:
+    """What the live worker pays per message: one `code` call in a thread (as the judge worker does)."""
+    from warroom_tui.judge.codebook import load_codebook
+    from warroom_tui.judge.service import BuiltinJudge, RosterCache
+    from warroom_tui.store.db import Store
+
+    judge = BuiltinJudge(load_codebook())
+    async with Store.open(db) as store:
+        rosters = RosterCache(store)
+        todo = await store.uncoded_messages(await store.coder_id(judge.name, judge.kind, "v4"))
+        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.seq)) for m in todo]
+    times = []
+    for text, roster in jobs:
+        t0 = time.perf_counter()
+        await judge.code(text, roster)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"mean": round(sum(times) / len(times), 3), "p99": round(times[len(times) * 99 // 100], 3),
+            "max": round(times[-1], 1)}
 
 
 def main() -> None:
