@@ -88,13 +88,10 @@ class AgentPanel(Widget, can_focus=True):
         if self.status == "typing" and self.rate:
             head.append(f" {self.rate:.0f} tok/s", style="dim")
         head.append(f"  #{self.count}", style="dim")
-<<<<<<< HEAD
         if self.overridden:
             head.append(f"  T={self.temperature:.2f} own", style="bold cyan")
-=======
         if self.copies:
             head.append(f"  copy {sum(self.copies) / len(self.copies):.0%}", style="dim")
->>>>>>> e4f2f17 (Copy share: every message's share of words repeated verbatim (5-word runs) from what its agent had seen, with the spans, measured as it is committed (recorder) and at import (migration 4 adds the columns); the built-in coder does not read echoes (copied runs of 20+ words) for LEAD, COMP and has_xref; shown on the agent panel; warroom report lists mean copy share per agent and series)
         tags = [t for t in (self.agent_name if self.agent_name != self.nickname else "", self.model,
                             self.family, self.recipe) if t]
         if self.temperature is not None and not self.overridden:
