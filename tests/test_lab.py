@@ -360,3 +360,18 @@ async def test_one_round_numbering_in_chat_and_export(tmp_path):
         await wait_until(pilot, lambda: list((tmp_path / "exports").glob("*.md")), "the export")
     md = next((tmp_path / "exports").glob("*.md")).read_text()
     assert md.index("## Round 3") < md.index("round 3") and "## Round 4" not in md
+
+
+async def test_a_change_for_one_agent_names_it_in_the_chat_and_the_export(tmp_path):
+    app = sim_lab(tmp_path, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lab = await paused(pilot)
+        lab.query_one("#agent-1", AgentPanel).focus()
+        await pilot.press("minus")
+        await pilot.pause()
+        assert "condition temperature for Agent-B: 0.8 → 0.7 (from round 1)" in " ".join(
+            screen_text(lab.query_one(ChatLog)).split())
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: list((tmp_path / "exports").glob("*.md")), "the export")
+    md = next((tmp_path / "exports").glob("*.md")).read_text()
+    assert "> condition temperature for Agent-B: 0.8 -> 0.7 (from round 1)" in md  # before: no agent, no round

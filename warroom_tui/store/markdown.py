@@ -37,11 +37,15 @@ def run_markdown(run: RunRow, agents: list[AgentRow], messages: list[Message],
         if e.kind == "condition" and e.seq is not None:
             changes.setdefault(e.seq, []).append(e)
     nicks = [a.nickname for a in agents]
+
+    def change_lines(e: EventRow) -> list[str]:
+        who = f" for {nicks[e.agent]}" if e.agent is not None and e.agent < len(nicks) else ""
+        return [f"> condition {_plain(e.field + who)}: {_plain(str(e.old))} -> {_plain(str(e.new))}"
+                f" (from round {e.round})", ""]
+
     for m in messages:
-        for e in changes.get(m.seq, []):
-            who = f" for {nicks[e.agent]}" if e.agent is not None and e.agent < len(nicks) else ""
-            lines += [f"> condition {_plain(e.field + who)}: {_plain(str(e.old))} -> {_plain(str(e.new))}"
-                      f" (from round {e.round})", ""]
+        for e in changes.pop(m.seq, []):
+            lines += change_lines(e)
         if m.sender == "system":
             lines += [f"## {_plain(marker_label(m))}", ""]
             continue
@@ -50,4 +54,7 @@ def run_markdown(run: RunRow, agents: list[AgentRow], messages: list[Message],
         if m.is_error:
             head += f" · error ({_plain(m.error_kind)})"
         lines += [head, "", fence(clean_text(m.text)), ""]
+    for seq in sorted(changes):  # made after the last message so far
+        for e in changes[seq]:
+            lines += change_lines(e)
     return "\n".join(lines)
