@@ -339,3 +339,15 @@ async def test_the_scenario_picker_describes_each_scenario_and_its_keys(tmp_path
         await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.scenario.name != "sim-demo",
                          "the new scenario")
         assert all(a.model.startswith("sim/") for a in app.screen.scenario.roster())
+
+
+async def test_the_bar_keeps_every_crash_at_80_columns(tmp_path):
+    app = sim_lab(tmp_path, settings=Settings(judges=[]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        lab = await paused(pilot)
+        await pilot.press("x", "enter", "enter")  # Agent-A, permanent (Agent-G crashed already)
+        await wait_until(pilot, lambda: 0 in lab.session.conditions.crashes, "the crash")
+        await pilot.pause()
+        bar = lab.query_one("#bar")
+        shown = plain(bar.content).strip()
+        assert "Agent-A:perm" in shown and "Agent-G:perm" in shown and len(shown) <= 78

@@ -29,12 +29,17 @@ class ConditionsBar(Static):
             self.update(self.line(self.content_size.width))
 
     def line(self, width: int) -> Text:
-        full = self._line(compact=False)
-        return full if full.cell_len <= width else self._line(compact=True)
+        for compact in (0, 1, 2):
+            line = self._line(compact)
+            if line.cell_len <= width:
+                break
+        return line
 
-    def _line(self, compact: bool) -> Text:
+    def _line(self, compact: int) -> Text:
+        """compact 0: labelled; 1: short labels; 2: short labels and crash kinds abbreviated."""
         v = self.values
-        crashes = v["crashes"]
+        crashes = [c.rsplit(":", 1)[0] + ":" + c.rsplit(":", 1)[1][:4] for c in v["crashes"]] if compact == 2 \
+            else v["crashes"]
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {v['state']} ", style="bold reverse")
         cells = (("round", f"{v['round_']}/{v['rounds']}", "R"), ("naming", v["naming"], ""),
