@@ -351,3 +351,17 @@ async def test_the_bar_keeps_every_crash_at_80_columns(tmp_path):
         bar = lab.query_one("#bar")
         shown = plain(bar.content).strip()
         assert "Agent-A:perm" in shown and "Agent-G:perm" in shown and len(shown) <= 78
+
+
+async def test_end_follows_again_even_when_a_message_lands_during_the_jump(tmp_path):
+    app = sim_lab(tmp_path, pause_after=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        await pilot.press("home")
+        assert not chat.following
+        chat.action_scroll_end()
+        chat.add_message(lab.session.engine.transcript[-1], "")  # lands before any animation could end
+        await pilot.pause()
+        assert chat.following
+        await wait_until(pilot, lambda: chat.at_bottom, "the bottom")
