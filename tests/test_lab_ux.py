@@ -141,6 +141,13 @@ async def test_run_browser_lists_agents_and_searches_sorts_filters(tmp_path, jud
         assert [e.series for e in browser.shown][0] == "A"
         browser.sort_on("series")
         assert [e.series for e in browser.shown][0] != "A"
+        await pilot.press("s")  # the keyboard sorts by every column in turn
+        assert browser.sort_by[0] == "scenario"
+        await pilot.press("s", "s", "s", "s")
+        assert browser.sort_by == ("messages", True)
+        await pilot.press("r")
+        assert browser.sort_by == ("messages", False)
+        assert [e.messages for e in browser.shown] == sorted(e.messages for e in browser.shown)
 
 
 async def test_compare_two_runs_side_by_side(tmp_path, judged_db):
