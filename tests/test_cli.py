@@ -58,3 +58,9 @@ def test_a_mistyped_scenario_suggests_shipped_ones(capsys):
     assert main(["run", "local-hetro", "--backend", "sim"]) == 2
     err = capsys.readouterr().err
     assert "did you mean local-hetero" in err and err.count("\n") == 1
+
+
+def test_a_scenario_typed_in_another_case_suggests_it(capsys):
+    assert main(["run", "study-a", "--backend", "sim"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean study-A" in err and err.count("\n") == 1

@@ -184,7 +184,8 @@ def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
     for candidate in (folder / ref, folder / f"{ref}.toml"):
         if candidate.exists():
             return candidate
-    close = difflib.get_close_matches(path.stem, sorted(p.stem for p in folder.glob("*.toml")), n=3, cutoff=0.5)
+    stems = {p.stem.casefold(): p.stem for p in folder.glob("*.toml")}
+    close = [stems[s] for s in difflib.get_close_matches(path.stem.casefold(), sorted(stems), n=3, cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ScenarioError(f"{ref}: no such scenario file{hint} (shipped ones are in {folder})")
 
