@@ -273,7 +273,9 @@ async def report_command(args) -> int:
     finally:
         await store.close()
     if args.json:
-        print(json.dumps(rep, indent=2, default=lambda v: None))
+        from warroom_tui.report import strict_json
+
+        print(json.dumps(strict_json(rep), indent=2, allow_nan=False, default=lambda v: None))
         return 0
     from warroom_tui.report import simulated_note
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from warroom_tui.analysis.stats import RunData
@@ -109,3 +110,14 @@ async def load_runs(store: Store, coder: str, codebook: Codebook, include_simula
     if include_simulated:
         return LoadedRuns(labelled, 0, sims)
     return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0)
+
+
+def strict_json(value):
+    """The report with NaN and infinities as null: strict JSON parsers reject NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

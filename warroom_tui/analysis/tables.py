@@ -9,6 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 
+SMALL_N = 100
+"""Messages coded by both below which a kappa against the human is flagged as rough."""
+
+
 def _f(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -134,8 +138,15 @@ def trust(rep: dict) -> list:
         t.add_column("95% CI", justify="right")
         for f, k in h["flags"].items():
             ci = "-" if math.isnan(k["ci_low"]) else f"[{_f(k['ci_low'], 2)}, {_f(k['ci_high'], 2)}]"
-            t.add_row(Text(f.upper()), _f(k["kappa"], 2), ci)
+            kappa = "undefined" if math.isnan(k["kappa"]) else _f(k["kappa"], 2)
+            t.add_row(Text(f.upper()), kappa, ci)
         out.append(t)
+        if any(math.isnan(k["kappa"]) for k in h["flags"].values()):
+            out.append(Text("undefined: neither coder ever varied on that flag in these messages, so agreement "
+                            "beyond chance cannot be measured", style="dim"))
+        if h["n"] < SMALL_N:
+            out.append(Text(f"only {h['n']} messages coded by both: these kappas are rough (an interval needs 10; "
+                            f"{SMALL_N}+ give a usable one)", style="yellow"))
     return out
 
 

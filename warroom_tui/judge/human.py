@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from warroom_tui.analysis.agreement import flag_kappas
+from warroom_tui.analysis.agreement import flag_kappas, mean_kappa
 from warroom_tui.judge.codebook import Codebook, load_codebook
 from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import MAX_ROUND
@@ -88,5 +88,5 @@ async def agreement_with(store: Store, human: str, coder: str, flags: list[str] 
     ids = {c.name: c.id for c in await store.coders()}
     h, c = await store.labels(ids[human]), await store.labels(ids[coder])
     out = flag_kappas(values(h), values(c), flags)
-    out["mean"] = sum(out[f] for f in flags) / len(flags)
+    out["mean"] = mean_kappa(out[f] for f in flags)
     return out
