@@ -87,3 +87,12 @@ def test_report_json_is_strict_and_an_unset_flag_has_no_kappa(tmp_path, judged_d
     assert main(["report", "--include-simulated", "--db", str(judged_db)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "undefined" in out and "only 12 messages coded by both" in out
+
+
+def test_rq1_tests_agents_within_one_series_by_default():
+    from warroom_tui.report import rq1_default
+
+    assert rq1_default(["B", "A", "A"]) == "A"
+    assert rq1_default(["B (sim)", "A (sim)"]) == "A (sim)"  # simulated runs included: their A
+    assert rq1_default(["C", "B", "B"]) == "B"  # no A: the series with the most runs, never all pooled
+    assert rq1_default([]) is None

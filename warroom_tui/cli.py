@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print JSON instead of tables")
     rep.add_argument("--coder", default=None, help="whose labels (default: the conservative panel, else builtin)")
     rep.add_argument("--compare", action="append", metavar="X:Y", help="series to compare (default: the study's)")
-    rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else all)")
+    rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else the series with the most runs; all: pool every series)")
     rep.add_argument("--profiles", action="append", metavar="SERIES", help="series whose profiles to show (default: all)")
     rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
     rep.add_argument("--include-simulated", action="store_true",

@@ -97,16 +97,19 @@ def cosine_table(rep: dict) -> Table:
 
 
 def comparison_table(rep: dict) -> Table:
+    """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
     t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
               caption=Text(rep["legend"]), caption_justify="left")
-    for col in ("question", "x", "y", "n x", "n y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
-        t.add_column(col, justify="left" if col in ("question", "x", "y") else "right")
+    t.add_column("comparison", ratio=1, min_width=12)
+    for col in ("n x/y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
+        t.add_column(col, justify="right", no_wrap=True)
     for row in rep["comparisons"]:
-        t.add_row(Text(row["question"]), Text(row["x"]), Text(row["y"]), str(row["n1"]), str(row["n2"]),
-                  _f(row["mean_x"]), _f(row["mean_y"]),
+        pair = f"{row['x']} vs {row['y']}"
+        label = row["question"] if row["question"] == pair else f"{row['question']}: {pair}"
+        t.add_row(Text(label), f"{row['n1']}/{row['n2']}", _f(row["mean_x"]), _f(row["mean_y"]),
                   *_tested([_f(row["U"], 1), _p(row["p"]), _p(row["p_adjusted"]), _f(row["r"])], row["note"], 1))
     if not rep["comparisons"]:
-        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 10)
+        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 7)
     return t
 
 
