@@ -372,3 +372,20 @@ async def test_end_follows_again_even_when_a_message_lands_during_the_jump(tmp_p
         await pilot.pause()
         assert chat.following
         await wait_until(pilot, lambda: chat.at_bottom, "the bottom")
+
+
+def test_compare_timeline_is_in_round_order_and_reads_crashes_plainly():
+    from warroom_tui.store.rows import EventRow, RunRow
+    from warroom_tui.tui.compare import timeline
+
+    run = RunRow.__new__(RunRow)
+    object.__setattr__(run, "conditions", {"naming": "neutral", "crashes": [
+        {"agent": "DeepSeek R1", "from_round": 0, "kind": "permanent", "visible": True, "message": None}]})
+    events = [EventRow(3, 2, 9, "condition", "naming", None, "neutral", "real", ""),
+              EventRow(1, 1, 4, "condition", "crash", 0, None, "timeout", ""),
+              EventRow(2, 3, 12, "condition", "revive", 0, "timeout", None, "")]
+    out = plain(timeline(run, events, {0: "Agent-A (GPT-OSS 120B)"}))
+    assert "crashes: DeepSeek R1: permanent" in out and "{" not in out
+    rows = [line.split()[1] for line in out.splitlines() if line.startswith("│ R")]
+    assert rows == ["R1", "R2", "R3"]
+    assert "crash Agent-A (GPT-OSS 120B): - → timeout" in out
