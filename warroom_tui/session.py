@@ -130,6 +130,22 @@ class RunSession:
         return self.recorder is None
 
     @property
+    def replay_start(self) -> tuple[float, bool] | None:
+        """A replay's stored start (epoch seconds) and whether the run kept virtual time; None when live."""
+        info = getattr(self.control, "run_info", None) if self.is_replay else None
+        if info is None or not info.started_at:
+            return None
+        from datetime import datetime, timezone
+
+        try:
+            start = datetime.fromisoformat(info.started_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        return start.timestamp(), bool(info.simulated)
+
+    @property
     def run_uid(self) -> str:
         return self.control.run_uid if self.control is not None else ""  # type: ignore[attr-defined]
 

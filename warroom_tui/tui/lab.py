@@ -71,6 +71,10 @@ class Streamed(Message):
         self.event = event
 
 
+LIVE_ONLY = {"naming", "scaffolding", "temperature", "crash", "revive", "write", "custom_names"}
+"""Commands that change a live run: shown dimmed, and not run, during a replay (it is read-only)."""
+
+
 class LabScreen(Screen):
     """A view of one run session: it renders the session's stream and turns keys into its commands."""
 
@@ -90,6 +94,11 @@ class LabScreen(Screen):
     @property
     def lab_app(self) -> LabApp:
         return cast("LabApp", self.app)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LIVE_ONLY and self.session.is_replay:
+            return None  # dimmed in the footer: a replay never changes
+        return True
 
     def __init__(self, session: RunSession, *, virtual: bool = False) -> None:
         super().__init__()
@@ -222,7 +231,11 @@ class LabScreen(Screen):
         self.notify(f"tallies: {self.tallies}", markup=False)
 
     def _clock(self, at: float) -> str:
-        return time.strftime("%H:%M:%S", time.localtime(time.time())) if not self.virtual else f"t+{at:.1f}s"
+        """Wall time of a live message; a replay shows the time stored with the run, not the time now."""
+        stored = self.session.replay_start
+        if self.virtual or (stored is not None and stored[1]):
+            return f"t+{at:.1f}s"
+        return time.strftime("%H:%M:%S", time.localtime(stored[0] + at if stored is not None else time.time()))
 
     def _update_bar(self) -> None:
         live = self.session.conditions
