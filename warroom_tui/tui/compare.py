@@ -41,9 +41,7 @@ def timeline(run: RunRow, events: list[EventRow], names: dict[int, str]) -> Tabl
     t.add_column("when", style="dim", no_wrap=True)
     t.add_column("what")
     for key, value in (run.conditions or {}).items():
-        if key == "crashes" and isinstance(value, list):
-            value = [{**c, "agent": names.get(c.get("agent"), c.get("agent"))} if isinstance(c, dict) else c
-                     for c in value]
+        if key == "crashes" and isinstance(value, list):  # the scenario names each crashed agent
             text = ", ".join(f"{c.get('agent')}: {_value(c)}" if isinstance(c, dict) else str(c) for c in value)
         else:
             text = _value(value)
