@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -136,4 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback
+        from warroom_tui.paths import default_db
+        from warroom_tui.store.db import describe_error
+
+        print(f"warroom: {describe_error(getattr(args, 'db', None) or default_db(), exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0

@@ -18,7 +18,7 @@ from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
 from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
-from warroom_tui.store.db import Store, StoreError
+from warroom_tui.store.db import Store, StoreError, describe_error
 
 console = Console(stderr=False, highlight=False)
 
@@ -30,6 +30,13 @@ async def _open_store(path: Path | None, read_only: bool = False, must_exist: bo
         raise CliError(f"{path}: no such database")
     try:
         return await Store.connect(path, read_only)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _checked(store: Store) -> None:
+    try:
+        await store.check_pages()
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
@@ -165,8 +172,7 @@ async def import_command(args) -> int:
         added, skipped = await import_study_runs(store, checked)
         counts = await store.counts()
     except sqlite3.OperationalError as exc:
-        raise CliError(f"{store.path}: {exc}: another warroom is writing it; nothing was imported, "
-                       "try again when it is done") from None
+        raise CliError(f"{describe_error(store.path, exc)}; nothing was imported") from None
     finally:
         await store.close()
     console.print(f"imported {added} runs ({skipped} already stored)")
@@ -267,6 +273,7 @@ async def report_command(args) -> int:
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
                                  args.include_simulated, args.correction)
         rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n} for s, a, v, n in await store.copy_shares()]
@@ -326,7 +333,7 @@ async def export_command(args) -> int:
 async def export_parquet(args) -> int:
     from warroom_tui.data import MissingExtra, write_parquet
 
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)
     try:
         written = await write_parquet(store, args.out)
     except MissingExtra as exc:
@@ -345,6 +352,7 @@ async def export_coded(args) -> int:
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         coders = [c for c in await store.coders() if args.coder in (None, c.name)]
         if not coders:
             raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder
