@@ -129,8 +129,12 @@ async def test_the_lab_keeps_its_backend_and_refuses_a_run_without_a_key(tmp_pat
     study_a = load_scenario(scenarios_dir() / "study-A.toml")
     app = LabApp(study_a, db_path=tmp_path / "lab.db", virtual=True, pause_after=1)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state.startswith("cannot"),
-                         "the refusal", steps=20_000)
+        from warroom_tui.tui.modals import NoticeDialog
+
+        await wait_until(pilot, lambda: isinstance(app.screen, NoticeDialog), "the refusal", steps=20_000)
+        assert any("GROQ_API_KEY" in line for line in app.screen.lines)  # a dialog says what is missing
+        await pilot.press("escape")
+        assert isinstance(app.screen, LabScreen) and app.screen.state.startswith("cannot start")
         assert "GROQ_API_KEY" in app.screen.state
     assert statuses(tmp_path / "lab.db") == []  # nothing stored: before, a run full of connection errors
     app = LabApp(load_scenario(scenarios_dir() / "sim-demo.toml"), db_path=tmp_path / "lab.db", virtual=True,

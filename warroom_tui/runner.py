@@ -121,7 +121,7 @@ class Batch:
             if done is None:
                 raise BatchFailed(f"run {replicate + 1} of {self.runs}: {session.state}")
             stats = done.stats
-            self.results.append(RunResult(done.run_uid, RunStatus(done.status), stats["messages"],
+            self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
                                           stats["errors"], stats["crashed"], done.rounds))
             if done.status == RunStatus.INTERRUPTED:
                 self.interrupted = True

@@ -286,7 +286,7 @@ class Engine(RunControl):
             if added:
                 await self.emit(ev.MessageAdded(self.run_uid, msg))
             else:
-                await self.emit(ev.MessageDone(self.run_uid, msg.extra.pop("key", ""), msg))
+                await self.emit(ev.MessageDone(self.run_uid, msg.stream_key, msg))
 
     # -- one agent's turn -------------------------------------------------
     async def _turn(self, i: int, r: int, start: float) -> tuple[Message, float]:
@@ -301,7 +301,7 @@ class Engine(RunControl):
         msg = Message(
             seq=-1, sender=agent_key(i), text="", round=r, agent=i, nickname=nicks[i], name=spec.name,
             model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
-            dropped=dropped, temperature=temperature, extra={"key": key},
+            dropped=dropped, temperature=temperature, stream_key=key,
         )
         await self.emit(ev.MessageStarted(self.run_uid, key=key, agent=i, round=r, nickname=nicks[i], at=start))
         crash = live.crash_for(i, r)

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from warroom_tui.engine import events as ev
+from warroom_tui.engine.status import Phase
 from warroom_tui.judge.snapshot import JudgeSnapshot
 from warroom_tui.modelid import is_simulated
 from warroom_tui.scenario import CRASH_KINDS
@@ -21,7 +22,7 @@ from warroom_tui.session import Refused, RunSession
 from warroom_tui.tui.bar import ConditionsBar, SimBanner
 from warroom_tui.tui.chat import ChatLog
 from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
-from warroom_tui.tui.modals import LinePrompt, OptionPicker
+from warroom_tui.tui.modals import LinePrompt, NoticeDialog, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
 
 if TYPE_CHECKING:
@@ -203,10 +204,13 @@ class LabScreen(Screen):
                     panel.nickname, panel.dirty = nick, True
         elif isinstance(event, ev.StateChanged):
             self.state = event.state
-            if event.state.startswith(("failed", "cannot start")):
+            if event.phase.broken:
                 chat.add_marker(event.state)
-            if event.state.startswith("cannot start"):
-                self.notify(event.state + " (o: another scenario)", severity="error", markup=False, timeout=30)
+            if event.phase is Phase.CANNOT_START:  # nothing was stored: say what is missing, and what to do
+                self.app.push_screen(NoticeDialog(
+                    "This run cannot start", event.detail.split("; "),
+                    "Nothing was stored. Set what is missing and press R, or o for another scenario, "
+                    "or start with --backend sim. (enter or escape closes this)"))
         elif isinstance(event, JudgeSnapshot):
             self.snapshot = event
             self._show_judges()
