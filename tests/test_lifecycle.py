@@ -250,3 +250,20 @@ def test_a_database_on_a_read_only_folder_can_still_be_read(tmp_path, capsys):
         assert main(["export", "--out", str(tmp_path.parent / "ro-out"), "--db", str(db)]) == 0
     finally:
         tmp_path.chmod(stat.S_IRWXU)
+
+
+def test_sigterm_before_the_first_run_starts_is_a_clean_interrupt(tmp_path, monkeypatch, capsys):
+    import warroom_tui.session as session
+
+    def slow_preflight(scenario):  # the signal lands while the run's needs are being checked
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # the handler must not wait for this thread to return
+        return []
+
+    monkeypatch.setattr(session, "preflight", slow_preflight)
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    assert main(["run", str(scenario), "--runs", "2", "--db", str(tmp_path / "w.db")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert not (tmp_path / "w.db").exists()  # before: exit 143, no message

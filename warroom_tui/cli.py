@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
         return 130
     except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback

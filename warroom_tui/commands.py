@@ -59,7 +59,22 @@ async def run_command(args) -> int:
     scenario = with_backend(_scenario(args.scenario), args.backend)
     if args.runs is not None and args.runs < 1:
         raise CliError("--runs: must be at least 1")
-    missing = preflight(scenario)
+    loop = asyncio.get_running_loop()
+    batch: Batch | None = None
+    me = asyncio.current_task()
+
+    def interrupt() -> None:  # Ctrl+C or SIGTERM: the open run is stored as interrupted, no other starts
+        if batch is not None:
+            batch.interrupt()
+        elif me is not None:
+            me.cancel()  # not started yet: nothing to keep
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    try:
+        missing = await asyncio.to_thread(preflight, scenario)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
     if missing:
         raise CliError(f"{scenario.name}: cannot start: " + "; ".join(missing))
     runs = args.runs or scenario.replicates
@@ -67,7 +82,7 @@ async def run_command(args) -> int:
     simulated = any(is_simulated(a.model) for a in scenario.roster())
     if simulated:
         console.print("[bold yellow]SIMULATED[/] agents: scripted personas, not real models.")
-    per_run = scenario.rounds + 1 if scenario.conditions.scaffolding != "isolated" else 1
+    last_round = scenario.rounds if scenario.conditions.scaffolding != "isolated" else 0  # round 0: the brief
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=args.quiet, transient=False)
     overall = progress.add_task(f"{escape(scenario.name)}: runs", total=runs)
@@ -75,17 +90,14 @@ async def run_command(args) -> int:
 
     async def on_event(event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
-            current["task"] = progress.add_task(f"  run {event.replicate + 1} rounds", total=per_run)
+            current["task"] = progress.add_task(f"  run {event.replicate + 1}: round", total=last_round)
         elif isinstance(event, ev.RoundDone) and current["task"] is not None:
-            progress.update(current["task"], completed=event.round + 1)
+            progress.update(current["task"], completed=event.round)  # numbered as the lab and the README
         elif isinstance(event, ev.RunDone):
             progress.advance(overall)
 
     gateway = Gateway()
     batch = Batch(scenario, store, gateway, runs=runs, seed=args.seed, fresh=args.fresh, on_event=on_event)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, batch.interrupt)
     try:
         with progress:
             results = await batch.run()
