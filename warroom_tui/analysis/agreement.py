@@ -23,12 +23,16 @@ def cohen_kappa(a, b) -> float:
         raise ValueError("codings differ in length")
     if x.size == 0:
         return float("nan")
-    po = float(np.mean(x == y))
-    pa, pb = float(x.mean()), float(y.mean())
+    return float(_kappas(x[None, :], y[None, :])[0])
+
+
+def _kappas(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Kappa of each row pair of two boolean matrices (the one formula; nan where it is undefined)."""
+    po = (xs == ys).mean(axis=1)
+    pa, pb = xs.mean(axis=1), ys.mean(axis=1)
     pe = pa * pb + (1 - pa) * (1 - pb)
-    if pe >= 1.0:
-        return float("nan")
-    return (po - pe) / (1 - pe)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pe >= 1.0, np.nan, (po - pe) / (1 - pe))
 
 
 def mean_kappa(kappas: Iterable[float]) -> float:
@@ -67,12 +71,7 @@ def kappa_with_ci(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, 
         y = np.array([bool(b[m].get(f, False)) for m in common], dtype=bool)
         low = high = float("nan")
         if idx is not None:
-            xs, ys = x[idx], y[idx]
-            po = (xs == ys).mean(axis=1)
-            pa, pb = xs.mean(axis=1), ys.mean(axis=1)
-            pe = pa * pb + (1 - pa) * (1 - pb)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                k = np.where(pe >= 1.0, np.nan, (po - pe) / (1 - pe))
+            k = _kappas(x[idx], y[idx])
             if not np.isnan(k).all():
                 low, high = (float(v) for v in np.nanpercentile(k, [2.5, 97.5]))
         out["flags"][f] = {"kappa": cohen_kappa(x, y), "ci_low": low, "ci_high": high}
