@@ -91,8 +91,7 @@ class Batch:
             self._session.interrupt()
 
     async def run(self) -> list[RunResult]:
-        await self.store.reap()
-        await self.gateway.prepare([a.model for a in self.scenario.roster()])
+        await self.store.reap()  # each run's session prepares the providers it needs
         for replicate in range(self.runs):
             if self.interrupted:
                 break

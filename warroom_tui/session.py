@@ -12,6 +12,8 @@ the judge (an import-linter contract), and this module is the one place that joi
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Awaitable, Callable
 
 from warroom_tui import killpoint
@@ -305,13 +307,34 @@ class RunSession:
         current = e.conditions.naming
         await e.change("naming", cycle[(cycle.index(current) + 1) % len(cycle)] if current in cycle else "neutral")
 
+    def names_problem(self, names: list[str]) -> str | None:
+        """Why these custom names cannot be used (one per agent, all different), or None."""
+        n = len(self.scenario.roster())
+        if len(names) != n or len({x.casefold() for x in names}) != n:
+            return f"give {n} different names, separated by commas (now {len(names)})"
+        return None
+
     async def set_custom_names(self, names: list[str]) -> None:
         e = self._live()
-        n = len(e.roster)
-        if len(names) != n or len({x.casefold() for x in names}) != n:
-            raise Refused(f"give {n} different names, separated by commas")
+        problem = self.names_problem(names)
+        if problem:
+            raise Refused(problem)
         self.custom_names = names
         await e.change("naming", names)
+
+    async def export_markdown(self, folder: Path) -> Path | None:
+        """Write the stored run as Markdown into `folder` (made if need be); None when nothing is stored yet."""
+        from warroom_tui.store.markdown import run_markdown
+
+        run = await self.store.run(self.run_uid) if self.run_uid else None
+        if run is None:
+            return None
+        text = run_markdown(run, await self.store.agents(run.id), await self.store.messages(run.id),
+                            await self.store.events(run.id))
+        path = folder / f"warroom-{re.sub(r'[^A-Za-z0-9._-]+', '_', run.uid).lstrip('.')}.md"
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
 
     async def cycle_scaffolding(self) -> None:
         e = self._live()

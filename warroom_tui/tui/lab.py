@@ -292,16 +292,12 @@ class LabScreen(Screen):
             return
         current = ", ".join(self.session.custom_names or self.session.nicknames)
 
-        count = len(self.panels)
 
         def split(value: str) -> list[str]:
             return [n.strip() for n in value.split(",") if n.strip()]
 
         def check(value: str) -> str | None:
-            names = split(value)
-            if len(names) != count or len({n.casefold() for n in names}) != count:
-                return f"give {count} different names, separated by commas (now {len(names)})"
-            return None
+            return self.session.names_problem(split(value))
 
         async def apply(value: str | None) -> None:
             if value is not None:
@@ -388,24 +384,13 @@ class LabScreen(Screen):
         self.app.push_screen(OptionPicker("Copy which message?", options), copy)
 
     async def action_export(self) -> None:
-        from warroom_tui.store.markdown import run_markdown
-
-        store = self.session.store
-        run = await store.run(self.run_uid) if self.run_uid else None
-        if run is None:
-            self.notify("no stored run to export yet", markup=False)
-            return
-        text = run_markdown(run, await store.agents(run.id), await store.messages(run.id),
-                            await store.events(run.id))
         folder = getattr(self.app, "settings").export_folder()
-        path = folder / f"warroom-{run.uid.replace(':', '_').replace('/', '_')}.md"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path = await self.session.export_markdown(folder)
         except OSError as exc:
-            self.notify(f"cannot write {path}: {exc}", severity="error", markup=False)
+            self.notify(f"cannot write to {folder}: {exc}", severity="error", markup=False)
             return
-        self.notify(f"exported to {path}", markup=False)
+        self.notify(f"exported to {path}" if path else "no stored run to export yet", markup=False)
 
     def action_chat(self, action: str) -> None:
         getattr(self.query_one(ChatLog), f"action_{action}")()
