@@ -143,4 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"warroom: {describe_error(getattr(args, 'db', None) or default_db(), exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # the store's own refusals (a coder name taken by another kind, ...): one line
+        from warroom_tui.store.base import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        print(f"warroom: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
