@@ -389,3 +389,18 @@ def test_compare_timeline_is_in_round_order_and_reads_crashes_plainly():
     rows = [line.split()[1] for line in out.splitlines() if line.startswith("│ R")]
     assert rows == ["R1", "R2", "R3"]
     assert "crash Agent-A (GPT-OSS 120B): - → timeout" in out
+
+
+def test_an_unknown_theme_or_key_id_in_settings_is_one_line(tmp_path, monkeypatch, capsys):
+    from warroom_tui.cli import main
+
+    settings = tmp_path / "settings.toml"
+    monkeypatch.setenv("WARROOM_SETTINGS", str(settings))
+    settings.write_text('theme = "solarised"\n')
+    assert main(["lab", "sim-demo", "--backend", "sim", "--db", str(tmp_path / "l.db")]) == 2
+    err = capsys.readouterr().err
+    assert "theme" in err and "solarised" in err and err.count("\n") == 1  # before: dark, silently
+    settings.write_text('[keys]\nnamming = "k"\n')
+    assert main(["lab", "sim-demo", "--backend", "sim", "--db", str(tmp_path / "l.db")]) == 2
+    err = capsys.readouterr().err
+    assert "keys.namming" in err and err.count("\n") == 1  # before: ignored, the key silently lost
