@@ -233,6 +233,9 @@ async def judge_command(args) -> int:
         progress.update(tasks[name], completed=done, total=total)
 
     try:
+        from warroom_tui.store.recorder import backfill_partners
+
+        await backfill_partners(store)  # messages stored before partners were measured
         with progress:
             report = await judge_store(store, judges, codebook, on_progress=on_progress)
     finally:

@@ -29,7 +29,8 @@ def scenario_of(run: RunRow, agents: list[AgentRow], messages: list[Message]) ->
     return parse_scenario({
         "name": run.scenario or run.uid, "series": run.series[:40].replace("/", "-").replace("|", "-"),
         "brief": run.brief or "(no brief)", "rounds": rounds,
-        "agents": [{"name": a.name, "model": a.model, "family": a.family, "recipe": a.recipe} for a in agents],
+        "agents": [{"name": a.name, "model": a.model, "family": a.family, "base": a.base,
+                    "recipe": a.recipe} for a in agents],
         "conditions": {"naming": [a.nickname for a in agents]},
     }, source=f"run {run.uid}")
 

@@ -39,13 +39,23 @@ class AgentSpec(_Strict):
     """Display name: the model's real name, shown under `real` naming."""
     model: str = Field(min_length=1)
     """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
-    family: str = ""
-    recipe: str = ""
+    family: str = Field(default="", max_length=60)
+    base: str = Field(default="", max_length=80)
+    """The base checkpoint the model was post-trained from (`Llama-3.1-8B`)."""
+    recipe: str = Field(default="", max_length=60)
+    """Its post-training recipe: `sft`, `dpo`, `rlhf`, `reasoning-distilled`, `base`, ..."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     kind: Literal["chat", "base"] | None = None
     """`base` models get a transcript-style completion prompt; default from the model."""
     api_base: str | None = None
     max_tokens: int | None = Field(default=None, gt=0)
+
+    @field_validator("family", "base", "recipe")
+    @classmethod
+    def _plain_tag(cls, value: str) -> str:
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            raise ValueError("must not contain control characters")
+        return value.strip()
 
 
 class CloneSpec(_Strict):
@@ -88,6 +98,8 @@ class Scenario(_Strict):
     agents: list[AgentSpec] = []
     clones: CloneSpec | None = None
     conditions: Conditions = Conditions()
+    cell: dict[str, str] = {}
+    """The sweep cell this scenario was made for (factor -> level; set by `warroom sweep`), stored with its runs."""
 
     @model_validator(mode="after")
     def _check_roster(self) -> "Scenario":

@@ -45,6 +45,10 @@ class Message:
     """Where: character spans of the copied words."""
     stream_key: str = ""
     """The key its token deltas were streamed under (`r3-agent2`); never stored."""
+    partners: tuple[int, ...] | None = None
+    """Agents this message replies to (see judge/partners.py; None: not computed)."""
+    partner_how: str = ""
+    """How they were found: named | seen ('' for none)."""
 
     @property
     def is_agent(self) -> bool:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warroom_tui.tomlfile import field_error, read_toml
 
 DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
+SHIPPED = ("v4", "interaction")
+"""Codebooks shipped beside this module (`codebook_<name>.toml`): `--codebook interaction` names one."""
 
 
 class CodebookError(Exception):
@@ -93,8 +95,14 @@ class Codebook(BaseModel):
         return next(f for f in self.flags if f.id == flag_id)
 
 
+def shipped_codebook(name: str) -> Path:
+    return Path(__file__).with_name(f"codebook_{name}.toml")
+
+
 def load_codebook(path: str | Path | None = None) -> Codebook:
     path = Path(path) if path else DEFAULT_CODEBOOK
+    if not path.exists() and str(path) in SHIPPED:
+        path = shipped_codebook(str(path))
     try:
         return Codebook.model_validate(read_toml(path, CodebookError))
     except ValidationError as exc:

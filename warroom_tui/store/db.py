@@ -146,6 +146,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN copy_share REAL;
     ALTER TABLE messages ADD COLUMN copied TEXT NOT NULL DEFAULT '';
     """,
+    # 6: recipe versus family: an agent's base checkpoint; who a message replies to (agent indices
+    #    "0,2" and how they were found: named | seen; NULL until computed); the sweep cell a run belongs to
+    """
+    ALTER TABLE agents ADD COLUMN base TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN partners TEXT;
+    ALTER TABLE messages ADD COLUMN partner_how TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN cell TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

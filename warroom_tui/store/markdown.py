@@ -27,10 +27,10 @@ def run_markdown(run: RunRow, agents: list[AgentRow], messages: list[Message],
     if run.simulated:
         lines.append("- **SIMULATED agents: scripted personas, not real models**")
     lines.append("")
-    lines.append("| nickname | model | family | recipe |")
-    lines.append("|---|---|---|---|")
+    lines.append("| nickname | model | family | base | recipe |")
+    lines.append("|---|---|---|---|---|")
     for a in agents:
-        lines.append(f"| {_plain(a.nickname)} | {_plain(a.model)} | {_plain(a.family)} | {_plain(a.recipe)} |")
+        lines.append(f"| {_plain(a.nickname)} | {_plain(a.model)} | {_plain(a.family)} | {_plain(a.base)} | {_plain(a.recipe)} |")
     lines.append("")
     changes: dict[int, list[EventRow]] = {}
     for e in events or []:

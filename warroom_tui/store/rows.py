@@ -34,6 +34,8 @@ class RunRow:
     """Imported runs: the hash of the transcript they came from (their identity)."""
     n_messages: int = 0
     """Agent messages (filled by `Store.runs`)."""
+    cell: dict[str, Any] = field(default_factory=dict)
+    """The sweep cell the run belongs to (factor -> level); empty outside a sweep."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class AgentRow:
     family: str = ""
     recipe: str = ""
     kind: str = "chat"
+    base: str = ""
+    """The base checkpoint (see the scenario's agent tags)."""
     temperature: float | None = None
     study: dict[str, Any] = field(default_factory=dict)
     """Imported runs: the transcript's other agent fields, read only by the study exporter."""

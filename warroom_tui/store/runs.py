@@ -9,13 +9,14 @@ import aiosqlite
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message
 from warroom_tui.judge.copying import dump_spans, load_spans
+from warroom_tui.judge.partners import dump_partners, load_partners
 from warroom_tui.store.base import Queries, dump, load
 from warroom_tui.store.rows import AgentRow, EventRow, LabelledRun, RunRow
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (run_id, seq, round, agent_idx, sender, nickname, name, model, text, is_error,"
     " error_kind, visible, started_at, finished_at, seen_upto, dropped, tokens, temperature, language, time,"
-    " study, copy_share, copied) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " study, copy_share, copied, partners, partner_how) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 class RunQueries(Queries):
@@ -24,21 +25,22 @@ class RunQueries(Queries):
                          source: str = "live", source_file: str = "", replicate: int = 0,
                          seed: int | None = None, simulated: bool = False, conditions: dict | None = None,
                          meta: dict | None = None, status: RunStatus = RunStatus.RUNNING, reason: str = "",
-                         digest: str | None = None) -> int:
+                         digest: str | None = None, cell: dict | None = None) -> int:
         async with self.transaction():
             cur = await self.db.execute(
                 "INSERT INTO runs (uid, scenario, series, source, source_file, replicate, seed, simulated, status,"
-                " reason, brief, conditions, meta, digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reason, brief, conditions, meta, digest, cell) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (uid, scenario, series, source, source_file, replicate, seed, int(simulated),
-                 RunStatus(status).value, reason, brief, dump(conditions or {}), dump(meta or {}), digest),
+                 RunStatus(status).value, reason, brief, dump(conditions or {}), dump(meta or {}), digest,
+                 dump(cell or {})),
             )
             run_id = cur.lastrowid
             assert run_id is not None
             await self.db.executemany(
                 "INSERT INTO agents (run_id, idx, key, name, nickname, model, family, recipe, kind, temperature,"
-                " study) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " study, base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(run_id, a.idx, a.key, a.name, a.nickname, a.model, a.family, a.recipe, a.kind, a.temperature,
-                  dump(a.study)) for a in agents],
+                  dump(a.study), a.base) for a in agents],
             )
         return run_id
 
@@ -109,7 +111,7 @@ class RunQueries(Queries):
         rows = await self._all("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
         return [AgentRow(idx=r["idx"], key=r["key"], name=r["name"], nickname=r["nickname"], model=r["model"],
                          family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
-                         study=load(r["study"])) for r in rows]
+                         study=load(r["study"]), base=r["base"]) for r in rows]
 
     async def agent_names(self) -> dict[int, list[str]]:
         """Every run's agent names, in roster order (the run browser)."""
@@ -127,7 +129,8 @@ class RunQueries(Queries):
                     finished_at=r["finished_at"] or 0.0, seen_upto=r["seen_upto"] if r["seen_upto"] is not None
                     else -1, dropped=r["dropped"], tokens=r["tokens"], temperature=r["temperature"],
                     language=r["language"], time=r["time"], study=load(r["study"]), copy_share=r["copy_share"],
-                    copied=load_spans(r["copied"]))
+                    copied=load_spans(r["copied"]), partners=load_partners(r["partners"]),
+                    partner_how=r["partner_how"])
             for r in rows
         ]
 
@@ -140,6 +143,17 @@ class RunQueries(Queries):
         rows = await self._all("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
                          agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
+
+    async def runs_without_partners(self) -> list[int]:
+        """Runs with agent messages whose partners were never computed (stored before they were)."""
+        rows = await self._all("SELECT DISTINCT run_id FROM messages WHERE agent_idx IS NOT NULL AND partners IS NULL")
+        return [r[0] for r in rows]
+
+    async def set_partners(self, run_id: int, rows: list[tuple[int, tuple[int, ...], str]]) -> None:
+        """(seq, partners, how) for messages of one run."""
+        async with self.transaction():
+            await self.db.executemany("UPDATE messages SET partners=?, partner_how=? WHERE run_id=? AND seq=?",
+                                      [(dump_partners(p), how, run_id, seq) for seq, p, how in rows])
 
     async def copy_shares(self) -> list[tuple[str, str, float, int]]:
         """(series, agent name, mean copy share, messages) over agent messages whose copying was measured."""
@@ -169,7 +183,8 @@ class RunQueries(Queries):
 def _message_row(run_id: int, m: Message) -> tuple:
     return (run_id, m.seq, m.round, m.agent, m.sender, m.nickname, m.name, m.model, m.text, int(m.is_error),
             m.error_kind, int(m.visible), m.started_at, m.finished_at, m.seen_upto, m.dropped, m.tokens,
-            m.temperature, m.language, m.time, dump(m.study), m.copy_share, dump_spans(m.copied))
+            m.temperature, m.language, m.time, dump(m.study), m.copy_share, dump_spans(m.copied),
+            dump_partners(m.partners), m.partner_how)
 
 
 def _run(r: aiosqlite.Row) -> RunRow:
@@ -179,4 +194,4 @@ def _run(r: aiosqlite.Row) -> RunRow:
                   simulated=bool(r["simulated"]), status=RunStatus(r["status"]), reason=r["reason"],
                   brief=r["brief"], conditions=load(r["conditions"]), meta=load(r["meta"]),
                   started_at=r["started_at"], finished_at=r["finished_at"], digest=r["digest"],
-                  n_messages=r["n_messages"] if "n_messages" in keys else 0)
+                  n_messages=r["n_messages"] if "n_messages" in keys else 0, cell=load(r["cell"]))

@@ -13,8 +13,10 @@ import re
 from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
-from warroom_tui.engine.transcript import Message, study_marker, word_count
+from warroom_tui.engine.transcript import Message, clean_text, study_marker, word_count
 from warroom_tui.judge.copying import measure_copying
+from warroom_tui.judge.partners import measure_partners
+from warroom_tui.judge.roster import run_aliases
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
 
@@ -154,6 +156,15 @@ async def _stored(store: Store, data: dict, digest: str) -> bool:
     return known is not None and known.source == "live"
 
 
+TAGS = ("family", "base", "recipe")
+"""Agent tags a warroom export writes into `agentRanking` (the study's files have none)."""
+
+
+def _tag(agent: dict, tag: str) -> str:
+    value = agent.get(tag)
+    return clean_text(value).strip()[:80] if isinstance(value, str) else ""
+
+
 async def _store_run(store: Store, data: dict, source_file: str, digest: str) -> int:
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     series = cond["series"]
@@ -162,7 +173,8 @@ async def _store_run(store: Store, data: dict, source_file: str, digest: str) ->
     errored = (data.get("stats") or {}).get("agentsWhoErrored") or {}
     permanent = set(errored.get("permanent") or []) if isinstance(errored, dict) else set()
     agents = [AgentRow(idx=i, key=a["key"], name=a["name"], nickname=a["nickname"], model=a["model"],
-                       study={k: v for k, v in a.items() if k not in ("key", "name", "nickname", "model")})
+                       study={k: v for k, v in a.items() if k not in ("key", "name", "nickname", "model")},
+                       family=_tag(a, "family"), base=_tag(a, "base"), recipe=_tag(a, "recipe"))
               for i, a in enumerate(ranking)]
     meta = {k: v for k, v in data.items() if k not in ("conversation",)}
     meta["environment"] = {k: v for k, v in env.items() if k != "agentRanking"}
@@ -194,6 +206,7 @@ async def _store_run(store: Store, data: dict, source_file: str, digest: str) ->
     status, reason = _status(data)
     simulated = cond.get("simulated") is True or any(a.simulated for a in agents)
     measure_copying(messages)
+    measure_partners(messages, run_aliases(agents, messages))
     run_id = await store.create_run(
         uid=f"study:{digest[:16]}", scenario=f"study-{series}", series=series,
         brief=conv.get("userPrompt") or "", agents=agents, source="import", source_file=source_file,
@@ -238,7 +251,8 @@ async def export_run(store: Store, run: RunRow) -> dict:
     agents = await store.agents(run.id)
     messages = await store.messages(run.id)
     meta = run.meta if run.source == "import" else _live_meta(run, agents, messages)
-    ranking = [dict({"key": a.key, "name": a.name, "nickname": a.nickname, "model": a.model}, **a.study)
+    ranking = [dict({"key": a.key, "name": a.name, "nickname": a.nickname, "model": a.model},
+                    **({} if run.source == "import" else {t: getattr(a, t) for t in TAGS if getattr(a, t)}), **a.study)
                for a in agents]
     env = dict(meta.get("environment", {}))
     env["agentRanking"] = ranking

@@ -37,25 +37,25 @@ _TABLES: dict[str, tuple[str, str]] = {
     "runs": (
         "run_id:int uid:str scenario:str series:str source:str source_file:str replicate:int seed:int"
         " simulated:bool status:str reason:str brief:str conditions:json meta:json started_at:str"
-        " finished_at:str digest:str n_agents:int n_messages:int",
+        " finished_at:str digest:str cell:json n_agents:int n_messages:int",
         "SELECT r.id, r.uid, r.scenario, r.series, r.source, r.source_file, r.replicate, r.seed, r.simulated,"
-        " r.status, r.reason, r.brief, r.conditions, r.meta, r.started_at, r.finished_at, r.digest,"
+        " r.status, r.reason, r.brief, r.conditions, r.meta, r.started_at, r.finished_at, r.digest, r.cell,"
         " (SELECT COUNT(*) FROM agents a WHERE a.run_id=r.id),"
         " (SELECT COUNT(*) FROM messages m WHERE m.run_id=r.id AND m.agent_idx IS NOT NULL)"
         " FROM runs r ORDER BY r.id"),
     "agents": (
-        "run_id:int agent_idx:int key:str name:str nickname:str model:str family:str recipe:str kind:str"
-        " temperature:float study:json",
-        "SELECT run_id, idx, key, name, nickname, model, family, recipe, kind, temperature, study FROM agents"
+        "run_id:int agent_idx:int key:str name:str nickname:str model:str family:str base:str recipe:str"
+        " kind:str temperature:float study:json",
+        "SELECT run_id, idx, key, name, nickname, model, family, base, recipe, kind, temperature, study FROM agents"
         " ORDER BY run_id, idx"),
     "messages": (
         "message_id:int run_id:int series:str simulated:bool seq:int round:int agent_idx:int sender:str"
         " nickname:str name:str model:str text:str is_error:bool error_kind:str visible:bool started_at:float"
         " finished_at:float seen_upto:int dropped:int tokens:int temperature:float language:str time:str"
-        " study:json",
+        " study:json partners:str partner_how:str",
         "SELECT m.id, m.run_id, r.series, r.simulated, m.seq, m.round, m.agent_idx, m.sender, m.nickname, m.name,"
         " m.model, m.text, m.is_error, m.error_kind, m.visible, m.started_at, m.finished_at, m.seen_upto,"
-        " m.dropped, m.tokens, m.temperature, m.language, m.time, m.study"
+        " m.dropped, m.tokens, m.temperature, m.language, m.time, m.study, m.partners, m.partner_how"
         " FROM messages m JOIN runs r ON r.id=m.run_id ORDER BY m.run_id, m.seq"),
     "events": (
         "event_id:int run_id:int simulated:bool round:int seq:int kind:str field:str agent_idx:int old:json"

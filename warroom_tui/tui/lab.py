@@ -133,7 +133,7 @@ class LabScreen(Screen):
                 nicks = self.session.nicknames
                 for i, a in enumerate(self.scenario.roster()):
                     panel = AgentPanel(i, nicks[i], a.name, a.model, a.family, a.recipe,
-                                       simulated=is_simulated(a.model), id=f"agent-{i}")
+                                       simulated=is_simulated(a.model), base=a.base, id=f"agent-{i}")
                     self.panels.append(panel)
                     yield panel
         yield Input(placeholder="write to the group as the user; enter sends, escape cancels", id="say")

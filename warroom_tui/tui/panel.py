@@ -28,7 +28,7 @@ class AgentPanel(Widget, can_focus=True):
     status: reactive[str] = reactive("waiting")
 
     def __init__(self, index: int, nickname: str, name: str, model: str, family: str = "", recipe: str = "",
-                 simulated: bool = False, **kwargs) -> None:
+                 simulated: bool = False, base: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.index = index
         self.nickname = nickname
@@ -36,6 +36,7 @@ class AgentPanel(Widget, can_focus=True):
         self.model = model
         self.family = family
         self.recipe = recipe
+        self.base = base
         self.simulated = simulated
         self.temperature: float | None = None
         self.run_temperature: float | None = None
@@ -93,7 +94,7 @@ class AgentPanel(Widget, can_focus=True):
         if self.copies:
             head.append(f"  copy {sum(self.copies) / len(self.copies):.0%}", style="dim")
         tags = [t for t in (self.agent_name if self.agent_name != self.nickname else "", self.model,
-                            self.family, self.recipe) if t]
+                            self.family, self.recipe, f"on {self.base}" if self.base else "") if t]
         if self.temperature is not None and not self.overridden:
             tags.append(f"T={self.temperature:.2f}")
         if self.simulated:

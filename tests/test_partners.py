@@ -1,0 +1,89 @@
+"""Agent tags (family, base, recipe) and who each stored message replies to."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from warroom_tui.engine.transcript import Message
+from warroom_tui.judge.partners import measure_partners, partners_of
+from warroom_tui.scenario import ScenarioError, parse_scenario
+from warroom_tui.store.db import Store
+from tests.conftest import scenario_dict
+
+ALIASES = (("Agent-A", "Alpha"), ("Agent-B", "Bravo"), ("Agent-C", "Charlie"))
+
+
+def msg(seq: int, agent: int | None, text: str, seen_upto: int = -1, error: bool = False) -> Message:
+    return Message(seq=seq, sender=f"agent{(agent or 0) + 1}" if agent is not None else "user", text=text,
+                   agent=agent, seen_upto=seen_upto, is_error=error)
+
+
+def test_tags_are_validated_and_stored(tmp_path):
+    data = scenario_dict(2)
+    data["agents"][0].update(family="Llama", base="Llama-3.1-8B", recipe="sft")
+    sc = parse_scenario(data)
+    assert sc.roster()[0].base == "Llama-3.1-8B"
+    data["agents"][1]["recipe"] = "dpo\x1b[31m"
+    with pytest.raises(ScenarioError, match=r"agents\.1\.recipe"):
+        parse_scenario(data, source="x.toml")
+
+
+def test_partner_is_the_named_agent_else_the_last_seen_peer():
+    t = [msg(0, None, "brief"), msg(1, 0, "first", 0), msg(2, 1, "second", 1), msg(3, 0, "error", 2, error=True)]
+    # names nobody: the last message from another agent it had seen (errors are never partners)
+    assert partners_of(msg(4, 2, "plain reply", 3), t, ALIASES) == ((1,), "seen")
+    # had seen only up to seq 1: its partner is agent 0
+    assert partners_of(msg(4, 2, "plain reply", 1), t, ALIASES) == ((0,), "seen")
+    # names Agent-A (or @-mentions it): that is the partner, not the last one seen
+    assert partners_of(msg(4, 2, "@Agent-A can you take it?", 3), t, ALIASES) == ((0,), "named")
+    # names everyone else: a broadcast, so the last seen
+    assert partners_of(msg(4, 2, "Agent-A and Agent-B, thanks", 3), t, ALIASES) == ((1,), "seen")
+    # its own name is not a partner; nobody seen yet: none
+    assert partners_of(msg(1, 2, "I am Agent-C", 0), t[:1], ALIASES) == ((), "")
+
+
+async def test_partners_at_commit_and_import_and_backfill(tmp_path):
+    from warroom_tui.providers.gateway import Gateway
+    from warroom_tui.runner import Batch
+    from warroom_tui.scenario import load_scenario, scenarios_dir
+    from warroom_tui.store.recorder import backfill_partners
+    from warroom_tui.store.study_json import export_run, import_study_runs, load_study_file
+
+    sc = load_scenario(scenarios_dir() / "sim-demo.toml").model_copy(update={"rounds": 2})
+    db = tmp_path / "p.db"
+    async with Store.open(db) as store:
+        await Batch(sc, store, Gateway(), runs=1).run()
+        run = (await store.runs())[0]
+        msgs = [m for m in await store.messages(run.id) if m.agent is not None]
+        assert all(m.partners is not None for m in msgs)
+        assert all(m.partner_how in ("named", "seen") for m in msgs if not m.is_error and m.round)
+        # an export imported elsewhere gets its partners at import; a study transcript records no seen_upto,
+        # so everything earlier counts as seen (as for the copy share)
+        from dataclasses import replace
+        from warroom_tui.judge.roster import run_aliases
+
+        whole = [replace(m, seen_upto=-1) for m in await store.messages(run.id)]
+        measure_partners(whole, run_aliases(await store.agents(run.id), whole))
+        expected = [(m.partners, m.partner_how) for m in whole if m.agent is not None]
+        assert [p for p in expected if p[1] == "named"] == [(m.partners, m.partner_how) for m in msgs
+                                                          if m.partner_how == "named"]
+        out = tmp_path / "run.json"
+        out.write_text(json.dumps(await export_run(store, run)))
+    async with Store.open(tmp_path / "q.db") as other:
+        await import_study_runs(other, [load_study_file(out)])
+        imported = [m for m in await other.messages((await other.runs())[0].id) if m.agent is not None]
+        assert [(m.partners, m.partner_how) for m in imported] == expected
+        assert [a.recipe for a in await other.agents(1)] == [a.recipe for a in sc.roster()]
+        # rows stored before partners existed are filled in
+        await other.db.execute("UPDATE messages SET partners=NULL")
+        assert await backfill_partners(other) == 1
+        again = [m for m in await other.messages(1) if m.agent is not None]
+        assert [(m.partners, m.partner_how) for m in again] == expected
+
+
+def test_measure_partners_whole_transcript():
+    t = [msg(0, None, "brief"), msg(1, 0, "hi"), msg(2, 1, "Charlie, please"), msg(3, 2, "ok")]
+    measure_partners(t, ALIASES)
+    assert [m.partners for m in t] == [None, (), (2,), (1,)]
