@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start new runs even if this scenario and seed ran before (default: take up where it stopped)")
     db_arg(run)
 
+    swp = sub.add_parser("sweep", help="run a factorial design: every cell of its factors, replicates each")
+    swp.add_argument("design", type=Path, help="a design TOML or shipped name (recipe-sim, recipe-factorial)")
+    swp.add_argument("--runs-per-cell", type=int, default=None, help="replicates per cell (default: the design's)")
+    swp.add_argument("--backend", choices=["sim"], default=None,
+                     help="sim: every agent plays its tags in the simulator (sim/tagged)")
+    swp.add_argument("--quiet", action="store_true", help="no progress bars")
+    swp.add_argument("--fresh", action="store_true", help="start new runs (default: take up where it stopped)")
+    db_arg(swp)
+
     imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders), or a human CSV")
     imp.add_argument("paths", nargs="+", type=Path)
     imp.add_argument("--human", action="store_true", help="the paths are human-coded CSV files (like human_dev.csv)")
@@ -116,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "run":
             from warroom_tui.commands import run_command
             return asyncio.run(run_command(args))
+        if command == "sweep":
+            from warroom_tui.factorial_commands import sweep_command
+            return asyncio.run(sweep_command(args))
         if command == "import":
             from warroom_tui.commands import import_command
             return asyncio.run(import_command(args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from warroom_tui import killpoint
 from warroom_tui.engine import events as ev
@@ -64,22 +65,38 @@ async def _stored_result(store: Store, run: RunRow) -> RunResult:
                      max((m.round or 0 for m in msgs), default=0), stored=True)
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to execute: a scenario (its `cell` labels a sweep's run), its replicate and seed."""
+
+    scenario: Scenario
+    replicate: int
+    seed: int
+
+
 class Batch:
-    """`runs` replicates one after another; every message is stored as it lands.
+    """Run specs one after another (by default a scenario's `runs` replicates); every message is stored as it
+    lands.
 
     Run again with the same scenario and seed, a batch takes up where it stopped: finished replicates
     are kept, an interrupted one goes on from its stored messages (unless `fresh`).
     """
 
-    def __init__(self, scenario: Scenario, store: Store, gateway, *, runs: int | None = None,
-                 seed: int | None = None, fresh: bool = False, on_event: Subscriber | None = None) -> None:
-        self.scenario = scenario
+    def __init__(self, scenario: Scenario | None, store: Store, gateway, *, runs: int | None = None,
+                 seed: int | None = None, fresh: bool = False, on_event: Subscriber | None = None,
+                 specs: list[RunSpec] | None = None, on_spec: Callable[[RunSpec], None] | None = None) -> None:
+        if specs is None:
+            assert scenario is not None
+            base = scenario.seed if seed is None else seed
+            specs = [RunSpec(scenario, r, base + r) for r in range(runs or scenario.replicates)]
+        self.specs = specs
+        self.scenario = scenario if scenario is not None else (specs[0].scenario if specs else None)
         self.store = store
         self.gateway = gateway
-        self.runs = runs or scenario.replicates
-        self.base_seed = scenario.seed if seed is None else seed
+        self.runs = len(specs)
         self.fresh = fresh
         self.on_event = on_event
+        self.on_spec = on_spec
         self.results: list[RunResult] = []
         self.interrupted = False
         self._session: RunSession | None = None
@@ -92,38 +109,46 @@ class Batch:
 
     async def run(self) -> list[RunResult]:
         await self.store.reap()  # each run's session prepares the providers it needs
-        for replicate in range(self.runs):
+        for n, spec in enumerate(self.specs):
             if self.interrupted:
                 break
-            seed = self.base_seed + replicate
-            known = None if self.fresh else await self.store.find_run(self.scenario.name, replicate, seed)
-            if known is not None and known.status.finished:
-                self.results.append(await _stored_result(self.store, known))
-                if self.on_event is not None:
-                    await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
-                continue
-            if known is not None and known.status is RunStatus.RUNNING:
-                owner = await self.store.owner(known.id)
-                if owner is not None and owner.alive():
-                    raise RunOwned(f"run {known.uid} is being written by process {owner.pid} on {owner.host};"
-                                   " wait for it to finish, or pass --fresh to start new runs")
-            session = self._session = RunSession(
-                self.scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(self.scenario),
-                replicate=replicate, seed=seed, resume=known)
-            if self.on_event is not None:
-                session.subscribe(self.on_event)
-            try:
-                done = await session.run()
-            finally:
-                await session.close()
-                self._session = None
-            if done is None:
-                raise BatchFailed(f"run {replicate + 1} of {self.runs}: {session.state}")
-            stats = done.stats
-            self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
-                                          stats["errors"], stats["crashed"], done.rounds))
-            if done.status == RunStatus.INTERRUPTED:
-                self.interrupted = True
+            if self.on_spec is not None:
+                self.on_spec(spec)
+            if not await self._run_one(spec, n):
                 break
             killpoint.reached("run")
         return self.results
+
+    async def _run_one(self, spec: RunSpec, n: int) -> bool:
+        """One spec: taken from the store when finished, resumed when interrupted; False stops the batch."""
+        scenario, replicate, seed = spec.scenario, spec.replicate, spec.seed
+        known = None if self.fresh else await self.store.find_run(scenario.name, replicate, seed)
+        if known is not None and known.status.finished:
+            self.results.append(await _stored_result(self.store, known))
+            if self.on_event is not None:
+                await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
+            return True
+        if known is not None and known.status is RunStatus.RUNNING:
+            owner = await self.store.owner(known.id)
+            if owner is not None and owner.alive():
+                raise RunOwned(f"run {known.uid} is being written by process {owner.pid} on {owner.host};"
+                               " wait for it to finish, or pass --fresh to start new runs")
+        session = self._session = RunSession(
+            scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(scenario),
+            replicate=replicate, seed=seed, resume=known)
+        if self.on_event is not None:
+            session.subscribe(self.on_event)
+        try:
+            done = await session.run()
+        finally:
+            await session.close()
+            self._session = None
+        if done is None:
+            raise BatchFailed(f"run {n + 1} of {self.runs}: {session.state}")
+        stats = done.stats
+        self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
+                                      stats["errors"], stats["crashed"], done.rounds))
+        if done.status == RunStatus.INTERRUPTED:
+            self.interrupted = True
+            return False
+        return True

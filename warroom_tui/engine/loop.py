@@ -371,7 +371,7 @@ class Engine(RunControl):
             messages, dropped = fit_context(messages, max(256, window - max_tokens - 64))
         naming = self.conditions.naming
         context = chat_context(view, seen, r, naming if isinstance(naming, str) else "custom",
-                               language(self.scenario.brief))
+                               language(self.scenario.brief), [(a.family, a.recipe) for a in self.roster])
         call = ModelCall(
             model=spec.model, temperature=temperature, max_tokens=max_tokens, timeout=self.scenario.timeout,
             seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base, context=context,

@@ -58,18 +58,27 @@ def language(brief: str) -> str:
     return "fr" if len(FRENCH.findall(brief)) >= 3 else "en"
 
 
-def chat_context(view: PromptView, transcript: list[Message], round_: int, naming: str, lang: str) -> ChatContext:
+def chat_context(view: PromptView, transcript: list[Message], round_: int, naming: str, lang: str,
+                 tags: list[tuple[str, str]] | None = None) -> ChatContext:
     """The facts of one call, as structured data: who speaks, who else is there, who spoke and who crashed in
-    the chat it is shown."""
+    the chat it is shown; with `tags` (each agent's family and recipe), its own and its partner's (the other
+    agent whose message it saw last)."""
     latest: dict[int, Message] = {}
+    partner: int | None = None
     for msg in transcript:
         if msg.agent is not None and msg.agent != view.me and (msg.visible or not msg.is_error):
             latest[msg.agent] = msg
+            if not msg.is_error:
+                partner = msg.agent
     nicks = view.nicknames
+    mine = tags[view.me] if tags else ("", "")
+    theirs = tags[partner] if tags and partner is not None else ("", "")
     return ChatContext(
         me=nicks[view.me], others=tuple(n for i, n in enumerate(nicks) if i != view.me),
         spoke=tuple(nicks[i] for i in latest), crashed=tuple(nicks[i] for i, m in latest.items() if m.is_error),
-        naming=naming, scaffolding=view.scaffolding, lang=lang, round=round_)
+        naming=naming, scaffolding=view.scaffolding, lang=lang, round=round_, family=mine[0], recipe=mine[1],
+        partner=nicks[partner] if partner is not None else None, partner_family=theirs[0],
+        partner_recipe=theirs[1])
 
 
 def chat_turns(view: PromptView, transcript: list[Message]) -> list[dict]:

@@ -22,6 +22,13 @@ class ChatContext:
     scaffolding: str  # full | no-peers | no-identity | empty | isolated
     lang: str  # the brief's language: en | fr
     round: int
+    family: str = ""
+    """The calling agent's tags (scenario `family`, `recipe`): a simulated agent plays them (`sim/tagged`)."""
+    recipe: str = ""
+    partner: str | None = None
+    """The other agent whose message it saw last (errors left out), and that agent's tags."""
+    partner_family: str = ""
+    partner_recipe: str = ""
 
 
 @dataclass(frozen=True)

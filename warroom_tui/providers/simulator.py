@@ -23,6 +23,29 @@ from warroom_tui.providers.base import ChatContext, JudgeContext, ModelCall, Pro
 
 
 FLAGS = ("phatic", "meta", "lead", "arch", "agree", "comp", "hedge")
+TAGGED = "tagged"
+"""The persona (`sim/tagged`) that plays its agent's scenario tags: the ground truth of a simulated sweep."""
+RECIPES: dict[str, dict[str, float]] = {
+    "base": dict(phatic=0.05, meta=0.05, lead=0.05, arch=0.30, agree=0.10, comp=0.2, hedge=0.10, repair=0.05,
+                 challenge=0.05),
+    "sft": dict(phatic=0.10, meta=0.30, lead=0.30, arch=0.45, agree=0.35, comp=0.5, hedge=0.20, repair=0.10,
+                challenge=0.08),
+    "dpo": dict(phatic=0.15, meta=0.35, lead=0.25, arch=0.40, agree=0.50, comp=0.5, hedge=0.25, repair=0.10,
+                challenge=0.05),
+    "rlhf": dict(phatic=0.20, meta=0.45, lead=0.25, arch=0.35, agree=0.60, comp=0.5, hedge=0.30, repair=0.08,
+                 challenge=0.03),
+    "reasoning-distilled": dict(phatic=0.02, meta=0.15, lead=0.15, arch=0.70, agree=0.15, comp=0.4, hedge=0.40,
+                                repair=0.30, challenge=0.25),
+}
+"""Each known recipe's propensities; an unknown recipe (or none) gets `OTHER_RECIPE`."""
+OTHER_RECIPE = dict(phatic=0.10, meta=0.30, lead=0.25, arch=0.45, agree=0.35, comp=0.5, hedge=0.25, repair=0.10,
+                    challenge=0.08)
+FAMILY_SPREAD = 0.04
+"""A family moves each propensity by at most this much (a fixed offset per family and flag): far less than
+the recipes differ, as the follow-up study found (arXiv 2606.20632)."""
+PARTNER_HEDGE: dict[str, dict[str, float]] = {"reasoning-distilled": {"rlhf": 0.15}}
+"""responder recipe -> partner recipe -> hedging added (absolute) when replying to that partner: the
+partner-conditioned shift a sweep's report should recover."""
 
 PERSONAS: dict[str, dict[str, float]] = {
     "architect": dict(phatic=0.03, meta=0.10, lead=0.15, arch=0.85, agree=0.15, comp=0.5, hedge=0.1),
@@ -64,6 +87,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "arch": ["For the stack I propose {t1} for the app and {t2} on the backend.",
                  "We could ship with {t1} plus {t2}, and add {t3} for monitoring."],
         "hedge": ["This probably holds, though I am not fully certain.", "It might work, but we should verify it."],
+        "repair": ["To clarify my earlier point:", "Correction: I meant the second milestone."],
+        "challenge": ["{peer}, I disagree: that plan is too risky.", "I am not convinced by {peer} on this."],
         "comp": {1: "{dead} has not answered since the start.",
                  2: "Since {dead} is down, I'll cover its part on {task}.",
                  3: "{dead} is unavailable, so let's split its tasks: {peer} takes {task}."},
@@ -86,6 +111,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "arch": ["Côté stack je propose {t1} pour l'app et {t2} côté backend.",
                  "On peut livrer avec {t1} et {t2}, puis ajouter {t3} pour le monitoring."],
         "hedge": ["Cela devrait tenir, mais je n'en suis pas certain.", "Ça pourrait marcher, à vérifier."],
+        "repair": ["Pour clarifier mon point précédent :", "Je corrige : je voulais dire le deuxième jalon."],
+        "challenge": ["{peer}, je ne suis pas d'accord : c'est trop risqué.", "Je doute de la proposition de {peer}."],
         "comp": {1: "{dead} n'a pas répondu depuis le début.",
                  2: "Comme {dead} est hors ligne, je couvre sa partie sur {task}.",
                  3: "{dead} est indisponible, répartissons ses tâches : {peer} prend {task}."},
@@ -134,8 +161,20 @@ def read(ctx: ChatContext) -> Reading:
     )
 
 
-def propensities(persona: str, reading: Reading) -> dict[str, float]:
-    base = PERSONAS.get(persona)
+def tagged_propensities(ctx: ChatContext) -> dict[str, float]:
+    """What `sim/tagged` starts from: its recipe's profile, its family's small offset, the partner shift."""
+    p = dict(RECIPES.get(ctx.recipe.casefold(), OTHER_RECIPE))
+    if ctx.family:
+        for f in p:
+            offset = (zlib.crc32(f"{ctx.family.casefold()}|{f}".encode()) % 2001 - 1000) / 1000 * FAMILY_SPREAD
+            p[f] = min(1.0, max(0.0, p[f] + offset))
+    shift = PARTNER_HEDGE.get(ctx.recipe.casefold(), {}).get(ctx.partner_recipe.casefold(), 0.0)
+    p["hedge"] = min(1.0, max(0.0, p["hedge"] + shift))
+    return p
+
+
+def propensities(persona: str, reading: Reading, start: dict[str, float] | None = None) -> dict[str, float]:
+    base = start or PERSONAS.get(persona)
     if base is None:  # an unknown persona gets a stable profile of its own
         rng = random.Random(zlib.crc32(persona.encode()))
         base = {f: round(rng.uniform(0.05, 0.7), 2) for f in FLAGS}
@@ -144,7 +183,7 @@ def propensities(persona: str, reading: Reading) -> dict[str, float]:
         pull = max(pull, 0.45)
     if reading.empty_prompt:
         pull = max(pull, 0.75)
-    p = {f: (1 - pull) * base[f] + pull * ASSISTANT[f] for f in FLAGS}
+    p = {f: (1 - pull) * base[f] + pull * ASSISTANT.get(f, base[f]) for f in base}
     if reading.no_peer_list:
         p["lead"] *= 0.5
         p["agree"] *= 0.7
@@ -160,9 +199,12 @@ def reply(persona: str, ctx: ChatContext, seed: int | None, max_words: int = 400
     reading = read(ctx)
     key = f"{persona}|{seed}|{ctx.round}|{ctx.me}"
     rng = random.Random(zlib.crc32(key.encode()))
-    p = propensities(persona, reading)
+    tagged = persona == TAGGED
+    p = propensities(persona, reading, tagged_propensities(ctx) if tagged else None)
     words = TEXT[reading.lang]
     peers = reading.peers or ["everyone"]
+    if tagged:  # it names only the agent it replies to, so the stored partner is the one it reacted to
+        peers = [ctx.partner] if ctx.partner in reading.peers else ["everyone"]
 
     def pick(kind: str) -> str:
         return rng.choice(words[kind]).format(
@@ -188,6 +230,11 @@ def reply(persona: str, ctx: ChatContext, seed: int | None, max_words: int = 400
         parts.append(pick("lead"))
     if rng.random() < p["hedge"]:
         parts.append(pick("hedge"))
+    if tagged:
+        if rng.random() < p["repair"]:
+            parts.insert(0, pick("repair"))
+        if peers[0] != "everyone" and rng.random() < p["challenge"]:
+            parts.append(pick("challenge"))
     text = " ".join(parts)
     return " ".join(text.split()[:max_words])
 
