@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
     rep.add_argument("--include-simulated", action="store_true",
                      help="include simulated runs, as their own series marked (sim) (default: left out)")
+    rep.add_argument("--factors", default=None, metavar="family,recipe,partner",
+                     help="the recipe-versus-family report: flag rates by partner tag, distance shares by tag")
+    rep.add_argument("--flag", default=None, help="--factors: the flag conditioned on the partner (default: HEDGE)")
     rep.add_argument("--correction", choices=["holm", "bonferroni", "none"], default="holm",
                      help="multiple-comparison correction within each family of tests (default: holm)")
     db_arg(rep)

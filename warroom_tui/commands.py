@@ -283,6 +283,10 @@ def _pairs(specs: list[str] | None):
 
 
 async def report_command(args) -> int:
+    if getattr(args, "factors", None):
+        from warroom_tui.factorial_commands import factor_report_command
+
+        return await factor_report_command(args)
     from warroom_tui.analysis.tables import report_group
 
     codebook = _codebook(args.codebook)

@@ -103,3 +103,103 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_row(*[escape(x) for x in r])
     console.print(table)
 
+
+
+FACTOR_CHOICES = ("family", "base", "recipe", "partner")
+
+
+def _factors(spec: str) -> list[str]:
+    out = [f.strip().casefold() for f in spec.split(",") if f.strip()]
+    bad = [f for f in out if f not in FACTOR_CHOICES]
+    if bad or not out:
+        raise CliError(f"--factors: expected a comma-separated list of {', '.join(FACTOR_CHOICES)}, got {spec!r}")
+    if out == ["partner"]:
+        raise CliError("--factors: partner needs a tag to condition on (family, base or recipe)")
+    return out
+
+
+async def _flag_coder(store, wanted: str | None, flag: str, codebook_path):
+    """The coder (default: the built-in one, else any) whose codebook has the flag, and that codebook."""
+    from warroom_tui.judge.codebook import SHIPPED, CodebookError, load_codebook
+
+    def book(name: str):
+        try:
+            if codebook_path is not None:
+                return load_codebook(codebook_path)
+            return load_codebook(name) if name in SHIPPED else None
+        except CodebookError as exc:
+            raise CliError(str(exc)) from None
+
+    coders = [c for c in await store.coders() if wanted in (None, c.name)]
+    if wanted is not None and not coders:
+        raise CliError(f"--coder: no coder {wanted!r} in the database")
+    coders.sort(key=lambda c: (c.kind != "builtin", c.kind == "human", c.id))
+    for c in coders:
+        cb = book(c.codebook)
+        if cb is not None and flag in cb.ids:
+            return c.name, cb
+    raise CliError(f"--flag: no coder has labels for {flag.upper()}; code the runs first, for example "
+                   "`warroom judge --codebook interaction`")
+
+
+async def factor_report_command(args) -> int:
+    import asyncio
+    import json
+
+    from warroom_tui.analysis.factors import factor_report
+    from warroom_tui.report import factor_observations
+
+    factors = _factors(args.factors)
+    flag = (args.flag or "hedge").casefold()
+    store = await _open_store(args.db, read_only=True)
+    try:
+        coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
+        obs, left_out, unknown = await factor_observations(store, coder, args.include_simulated)
+    finally:
+        await store.close()
+    rep = await asyncio.to_thread(factor_report, obs, flag, codebook.trait_ids, factors)
+    rep.update(coder=coder, simulated_left_out=left_out, partners_unknown=unknown)
+    if args.json:
+        print(json.dumps(rep, indent=2, default=lambda v: None))
+        return 0
+    print_factor_report(rep)
+    return 0
+
+
+def _pct(v: float) -> str:
+    return "-" if v != v else f"{v:.3f}"
+
+
+def print_factor_report(rep: dict) -> None:
+    name = rep["flag"].upper()
+    console.print(f"{rep['messages']} coded messages ({rep['with_partner']} with a partner), labels from "
+                  f"{escape(rep['coder'])}"
+                  + (f"; {rep['simulated_left_out']} simulated runs left out (--include-simulated to add them)"
+                     if rep["simulated_left_out"] else ""))
+    if rep["partners_unknown"]:
+        console.print(f"{rep['partners_unknown']} messages have no partners computed yet: run `warroom judge`")
+    for tag, rows in rep["partner"].items():
+        rates, shifts = [], []
+        for r in rows:
+            for lv in r["levels"]:
+                ci = f"{lv['ci_low']:.2f}-{lv['ci_high']:.2f}" if lv["ci_low"] == lv["ci_low"] else "-"
+                rates.append([r["responder"], r[tag] if tag != "recipe" else r["recipe"], lv["partner"],
+                              _pct(lv["rate"]), ci, str(lv["n"]), str(lv["runs"])])
+            if "shift" in r:
+                rel = f"{r['relative_shift']:+.0%}" if r["relative_shift"] == r["relative_shift"] else "-"
+                ci = f"{r['shift_ci'][0]:+.2f} to {r['shift_ci'][1]:+.2f}" if "shift_ci" in r else "-"
+                shifts.append([r["responder"], r["high"], r["low"], f"{r['shift']:+.3f}", ci, rel])
+        _print_table(f"{name} rate by the partner's {tag}",
+                     ["responder", f"its {tag}", f"partner {tag}", "rate", "95% CI", "messages", "runs"], rates)
+        _print_table(f"partner-conditioned shift of {name} ({tag})",
+                     ["responder", "highest with", "lowest with", "shift", "95% CI", "relative"], shifts)
+    console.print(f"rates: {rep['intervals']}. shift: the highest minus the lowest partner level (relative: to the "
+                  "lowest), its interval from the same resamples; both levels are picked on the same data, so with "
+                  "no partner effect a shift is still about the half-width of its interval.")
+    d = rep["decomposition"]
+    _print_table(f"between-agent behavioural distance ({', '.join(f.upper() for f in d['flags'])} profiles, "
+                 f"{d['units']} agent-runs of {d['agents']} agents)",
+                 ["factor", "levels", "share (R²)", "pseudo-F", "p"],
+                 [[r["factor"], str(r["groups"]), _pct(r["r2"]), _pct(r["F"]) if r["F"] != float("inf") else "inf",
+                   r["note"] or f"{r['p']:.3f}"] for r in d["factors"]])
+    console.print(escape(d["method"]))

@@ -134,3 +134,36 @@ def strict_json(value):
     if isinstance(value, (list, tuple)):
         return [strict_json(v) for v in value]
     return value
+
+
+async def factor_observations(store: Store, coder: str, include_simulated: bool = False):
+    """Every coded agent message of finished runs, with its agent's tags and its partners' tags (simulated runs
+    left out unless `include_simulated`). Returns (observations, simulated runs left out, messages without
+    computed partners)."""
+    from warroom_tui.analysis.factors import TAGS, Observation
+
+    found = await store.coder(coder)
+    if found is None:
+        raise LookupError(f"no coder {coder!r}")
+    finished = {r.run.id: r.run for r in await store.finished_runs()}
+    agents = await store.all_agents()
+    partners = await store.message_partners()
+    obs, left_out, unknown = [], set(), 0
+    for run_id, mid, agent, flags in await store.labels_by_run(found.id):
+        run = finished.get(run_id)
+        if run is None or agent is None:
+            continue
+        if run.simulated and not include_simulated:
+            left_out.add(run_id)
+            continue
+        roster = agents.get(run_id, [])
+        if agent >= len(roster):
+            continue
+        who = partners.get(mid)
+        if who is None:
+            unknown += 1
+        tags = lambda a: {t: getattr(a, t) for t in TAGS}  # noqa: E731
+        obs.append(Observation(run_id=run_id, responder=roster[agent].name, tags=tags(roster[agent]),
+                               partners=tuple(tags(roster[p]) for p in who or () if p < len(roster)),
+                               flags={f: v for f, (v, _) in flags.items()}))
+    return obs, len(left_out), unknown

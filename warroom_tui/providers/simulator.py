@@ -43,9 +43,9 @@ OTHER_RECIPE = dict(phatic=0.10, meta=0.30, lead=0.25, arch=0.45, agree=0.35, co
 FAMILY_SPREAD = 0.04
 """A family moves each propensity by at most this much (a fixed offset per family and flag): far less than
 the recipes differ, as the follow-up study found (arXiv 2606.20632)."""
-PARTNER_HEDGE: dict[str, dict[str, float]] = {"reasoning-distilled": {"rlhf": 0.15}}
+PARTNER_HEDGE: dict[str, dict[str, float]] = {"reasoning-distilled": {"rlhf": 0.18}}
 """responder recipe -> partner recipe -> hedging added (absolute) when replying to that partner: the
-partner-conditioned shift a sweep's report should recover."""
+partner-conditioned shift a sweep's report should recover (about the follow-up study's 18%)."""
 
 PERSONAS: dict[str, dict[str, float]] = {
     "architect": dict(phatic=0.03, meta=0.10, lead=0.15, arch=0.85, agree=0.15, comp=0.5, hedge=0.1),
@@ -198,8 +198,10 @@ def reply(persona: str, ctx: ChatContext, seed: int | None, max_words: int = 400
     """One message for this persona, deterministic for (persona, context, seed)."""
     reading = read(ctx)
     key = f"{persona}|{seed}|{ctx.round}|{ctx.me}"
-    rng = random.Random(zlib.crc32(key.encode()))
     tagged = persona == TAGGED
+    if tagged:  # two checkpoints, or one with two partners, do not share their chance
+        key += f"|{ctx.family}|{ctx.recipe}|{ctx.partner_family}|{ctx.partner_recipe}"
+    rng = random.Random(zlib.crc32(key.encode()))
     p = propensities(persona, reading, tagged_propensities(ctx) if tagged else None)
     words = TEXT[reading.lang]
     peers = reading.peers or ["everyone"]

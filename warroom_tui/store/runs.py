@@ -109,9 +109,7 @@ class RunQueries(Queries):
 
     async def agents(self, run_id: int) -> list[AgentRow]:
         rows = await self._all("SELECT * FROM agents WHERE run_id=? ORDER BY idx", (run_id,))
-        return [AgentRow(idx=r["idx"], key=r["key"], name=r["name"], nickname=r["nickname"], model=r["model"],
-                         family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
-                         study=load(r["study"]), base=r["base"]) for r in rows]
+        return [_agent(r) for r in rows]
 
     async def agent_names(self) -> dict[int, list[str]]:
         """Every run's agent names, in roster order (the run browser)."""
@@ -143,6 +141,19 @@ class RunQueries(Queries):
         rows = await self._all("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,))
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
                          agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
+
+    async def message_partners(self) -> dict[int, tuple[int, ...] | None]:
+        """message id -> the agents it replied to, for every agent message (None: not computed)."""
+        rows = await self._all("SELECT id, partners FROM messages WHERE agent_idx IS NOT NULL")
+        return {mid: load_partners(p) for mid, p in rows}
+
+    async def all_agents(self) -> dict[int, list[AgentRow]]:
+        """Every run's agents, in roster order."""
+        out: dict[int, list[AgentRow]] = {}
+        rows = await self._all("SELECT * FROM agents ORDER BY run_id, idx")
+        for r in rows:
+            out.setdefault(r["run_id"], []).append(_agent(r))
+        return out
 
     async def runs_without_partners(self) -> list[int]:
         """Runs with agent messages whose partners were never computed (stored before they were)."""
@@ -185,6 +196,12 @@ def _message_row(run_id: int, m: Message) -> tuple:
             m.error_kind, int(m.visible), m.started_at, m.finished_at, m.seen_upto, m.dropped, m.tokens,
             m.temperature, m.language, m.time, dump(m.study), m.copy_share, dump_spans(m.copied),
             dump_partners(m.partners), m.partner_how)
+
+
+def _agent(r: aiosqlite.Row) -> AgentRow:
+    return AgentRow(idx=r["idx"], key=r["key"], name=r["name"], nickname=r["nickname"], model=r["model"],
+                    family=r["family"], recipe=r["recipe"], kind=r["kind"], temperature=r["temperature"],
+                    study=load(r["study"]), base=r["base"])
 
 
 def _run(r: aiosqlite.Row) -> RunRow:
