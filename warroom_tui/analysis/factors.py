@@ -71,15 +71,14 @@ def partner_table(obs: list[Observation], flag: str, tag: str, resamples: int = 
     by: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
     tags_of: dict[str, dict[str, str]] = {}
     for o in obs:
-        levels = {p.get(tag, "") or "?" for p in o.partners}
         tags_of.setdefault(o.responder, o.tags)
-        for level in levels:
+        for level in {p.get(tag, "") or "?" for p in o.partners}:
             k, n = by[o.responder].setdefault(level, (np.zeros(len(runs)), np.zeros(len(runs))))
             n[where[o.run_id]] += 1
             k[where[o.run_id]] += bool(o.flags.get(flag))
     out = []
     for responder in sorted(by):
-        levels = []
+        levels: list[dict] = []
         boots: dict[str, np.ndarray | None] = {}
         for level, (k, n) in sorted(by[responder].items()):
             enough = int((n > 0).sum()) >= MIN_RUNS
