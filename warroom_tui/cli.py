@@ -90,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multiple-comparison correction within each family of tests (default: holm)")
     db_arg(rep)
 
+    pw = sub.add_parser("power", help="runs per cell a comparison needs, by resampling stored (pilot) runs")
+    pw.add_argument("--compare", required=True, metavar="X:Y",
+                    help="two series, or cell levels such as panel=a+b:panel=a+c or naming=neutral:naming=real")
+    pw.add_argument("--delta", type=float, default=0.1, help="the difference to detect (default 0.1)")
+    pw.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
+    pw.add_argument("--power", type=float, default=0.8, help="the power wanted (default 0.8)")
+    pw.add_argument("--flag", default=None, help="compare a flag's rate per run (default: mean pairwise cosine)")
+    pw.add_argument("--coder", default=None, help="whose labels (default: as the report)")
+    pw.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
+    pw.add_argument("--include-simulated", action="store_true", help="use simulated runs too (a pilot sweep)")
+    pw.add_argument("--json", action="store_true", help="print JSON")
+    db_arg(pw)
+
     exp = sub.add_parser("export", help="export stored runs or labels")
     exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet"], default="warroom-json")
     exp.add_argument("--out", type=Path, required=True,
@@ -140,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "report":
             from warroom_tui.commands import report_command
             return asyncio.run(report_command(args))
+        if command == "power":
+            from warroom_tui.factorial_commands import power_command
+            return asyncio.run(power_command(args))
         if command == "export":
             from warroom_tui.commands import export_command
             return asyncio.run(export_command(args))

@@ -203,3 +203,97 @@ def print_factor_report(rep: dict) -> None:
                  [[r["factor"], str(r["groups"]), _pct(r["r2"]), _pct(r["F"]) if r["F"] != float("inf") else "inf",
                    r["note"] or f"{r['p']:.3f}"] for r in d["factors"]])
     console.print(escape(d["method"]))
+
+
+def _shipped_name(coder) -> str | None:
+    """The shipped codebook a coder's labels follow, if it is one (else the default)."""
+    from warroom_tui.judge.codebook import SHIPPED
+
+    return coder.codebook if coder is not None and coder.codebook in SHIPPED else None
+
+
+def _side(spec: str, run, series: str) -> bool:
+    """A side of --compare: a series name, or cell levels `factor=level[,factor=level]`."""
+    if "=" not in spec:
+        return series == spec
+    wanted = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
+    return all(str(run.cell.get(k)) == v for k, v in wanted.items())
+
+
+async def power_command(args) -> int:
+    import asyncio
+    import json
+
+    from warroom_tui.analysis.power import power_curve
+    from warroom_tui.analysis.profiles import mean_pairwise_cosine
+    from warroom_tui.analysis.stats import run_profiles
+    from warroom_tui.commands import _codebook
+    from warroom_tui.report import default_coder, load_runs
+
+    x, sep, y = args.compare.partition(":")
+    if not sep or not x or not y:
+        raise CliError(f"--compare: expected X:Y (series names or cell levels such as naming=real), got {args.compare!r}")
+    for name, value, low, high in (("--delta", args.delta, -10, 10), ("--alpha", args.alpha, 0, 1),
+                                   ("--power", args.power, 0, 1)):
+        if not low < value < high or (name == "--delta" and value == 0):
+            raise CliError(f"{name}: {value} is out of range")
+    store = await _open_store(args.db, read_only=True)
+    try:
+        if args.flag:
+            flag = args.flag.casefold()
+            coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
+        else:
+            flag = None
+            coder = args.coder or await default_coder(store)
+            if coder is None:
+                raise CliError("no labels yet: run `warroom judge` first")
+            codebook = _codebook(args.codebook or _shipped_name(await store.coder(coder)))
+        loaded = await load_runs(store, coder, codebook, args.include_simulated)
+        rows = {r.id: r for r in await store.runs()}
+    except LookupError as exc:
+        raise CliError(f"--coder: {exc}") from None
+    finally:
+        await store.close()
+    values: dict[str, list[float]] = {x: [], y: []}
+    for run in loaded.runs:
+        if flag is not None:
+            msgs = [m for ls in run.labels.values() for m in ls]
+            value = sum(bool(m.get(flag)) for m in msgs) / len(msgs) if msgs else float("nan")
+        else:
+            value = mean_pairwise_cosine(run_profiles(run, codebook.trait_ids))
+        if value != value:
+            continue
+        series = run.series
+        for side in (x, y):
+            if _side(side, rows[run.run_id], series.removesuffix(" (sim)") if args.include_simulated else series):
+                values[side].append(value)
+    for side in (x, y):
+        if len(values[side]) < 3:
+            raise CliError(f"--compare: {side!r} has {len(values[side])} pilot runs with labels; power needs at "
+                           "least 3 a side (run a pilot sweep first"
+                           + ("" if args.include_simulated else ", or --include-simulated for simulated runs") + ")")
+    rep = await asyncio.to_thread(power_curve, values[x], values[y], args.delta, args.alpha, args.power)
+    measure = f"{flag.upper()} rate per run" if flag else "mean pairwise cosine per run"
+    rep.update(x=x, y=y, measure=measure, coder=coder)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    console.print(f"{escape(measure)}, labels from {escape(coder)}; pilot: {escape(x)} n={rep['n_x']} mean "
+                  f"{rep['mean_x']:.3f} (sd {rep['sd_x']:.3f}), {escape(y)} n={rep['n_y']} mean {rep['mean_y']:.3f} "
+                  f"(sd {rep['sd_y']:.3f}); observed difference {rep['observed']:+.3f}")
+    if min(rep["n_x"], rep["n_y"]) < 10:
+        console.print("a pilot of fewer than 10 runs a side gives a rough estimate: resampling cannot see more "
+                      "spread than the pilot had")
+    shown = []
+    for c in rep["curve"]:  # a small curve: up to the first n past 0.95 (and past the target)
+        shown.append(c)
+        if c["power"] >= max(0.95, args.power) and len(shown) > 1:
+            break
+    bar = lambda p: "█" * round(p * 20)  # noqa: E731
+    _print_table(f"power to detect a difference of {args.delta:+g} (alpha {args.alpha:g})", ["runs per cell", "power", ""],
+                 [[str(c["n"]), f"{c['power']:.2f}", bar(c["power"])] for c in shown])
+    needed = rep["needed"]
+    console.print(f"runs per cell needed for power {args.power:g}: "
+                  + (str(needed) if needed else f"more than {rep['curve'][-1]['n']}"))
+    console.print(f"method: {escape(rep['method'])}")
+    return 0
