@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="coded-csv: include simulated runs, with a `simulated` column (default: left out)")
     db_arg(exp)
 
+    mods = sub.add_parser("models", help="bundled models and GGUF files found on this machine (Ollama, LM Studio, HF)")
+    mods.set_defaults(command="models")
+
     scen = sub.add_parser("scenarios", help="list the shipped scenarios")
     scen.set_defaults(command="scenarios")
     return ap
@@ -159,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "export":
             from warroom_tui.commands import export_command
             return asyncio.run(export_command(args))
+        if command == "models":
+            from warroom_tui.factorial_commands import models_command
+            return models_command(args)
         if command == "scenarios":
             from warroom_tui.commands import list_scenarios
             return list_scenarios()

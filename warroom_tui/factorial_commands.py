@@ -297,3 +297,39 @@ async def power_command(args) -> int:
                   + (str(needed) if needed else f"more than {rep['curve'][-1]['n']}"))
     console.print(f"method: {escape(rep['method'])}")
     return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def models_command(args) -> int:
+    """The bundled models and every GGUF found (Ollama, LM Studio, the Hugging Face cache,
+    WARROOM_GGUF_DIRS), with what their own metadata says."""
+    from warroom_tui.providers import gguf, local
+
+    rows: list[list[str]] = []
+
+    def add(model: str, where: str, info, error: str = "") -> None:
+        if info is None:
+            rows.append([model, where, "-", "-", "-", "-", "-", "-", error or "not installed"])
+            return
+        t = info.tags()
+        rows.append([model, where, _size(info.size), info.quantisation, "chat" if info.chat else "completion",
+                     t["family"] or "-", t["base"] or "-", t["recipe"] or "-", ""])
+
+    installed = local.available()
+    for key, spec in local.SPECS.items():
+        path = local.smollm2_path() if key == "smollm2" else (local.gemma_path() if installed[key] else None)
+        try:
+            add(f"{local.LOCAL_PREFIX}{key}", "bundled", gguf.read_header(path) if path else None)
+        except gguf.GGUFError as exc:
+            add(f"{local.LOCAL_PREFIX}{key}", "bundled", None, str(exc))
+    for found in gguf.discover():
+        add(found.model, found.where, found.info, found.error)
+    _print_table("models (tags from each file's metadata: general.architecture, general.base_model.* or basename, "
+                 "general.finetune)",
+                 ["model", "where", "size", "quant", "prompt", "family", "base", "recipe", "problem"], rows)
+    console.print(f"searched: Ollama ({escape(str(gguf.ollama_root()))}), "
+                  + ", ".join(escape(str(d)) for d in gguf.search_dirs()))
+    return 0

@@ -152,3 +152,4 @@ class Batch:
             self.interrupted = True
             return False
         return True
+

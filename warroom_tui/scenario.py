@@ -177,7 +177,25 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     data = read_toml(path, ScenarioError)
     data.setdefault("name", path.stem)
-    return parse_scenario(data, source=str(path))
+    return with_file_tags(parse_scenario(data, source=str(path)))
+
+
+def with_file_tags(scenario: Scenario) -> Scenario:
+    """Agents on a user's GGUF (`gguf:`, `ollama:`) get the tags they leave empty from the file's metadata."""
+    if not any(a.model.startswith(("gguf:", "ollama:")) for a in scenario.agents):
+        return scenario
+    from warroom_tui.providers.gguf import GGUFError, read_header, resolve
+
+    agents = []
+    for a in scenario.agents:
+        if a.model.startswith(("gguf:", "ollama:")) and not (a.family and a.base and a.recipe):
+            try:
+                tags = read_header(resolve(a.model)).tags()
+            except GGUFError:  # the run's preflight says so, in one line
+                tags = {}
+            a = a.model_copy(update={k: v[:60] for k, v in tags.items() if v and not getattr(a, k)})
+        agents.append(a)
+    return scenario.model_copy(update={"agents": agents})
 
 
 def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:

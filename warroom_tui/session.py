@@ -217,7 +217,7 @@ class RunSession:
                 await self._state_changed()
                 return None
             try:
-                if any(a.model.startswith("local/") for a in self.scenario.roster()):
+                if any(a.model.startswith(("local/", "gguf:", "ollama:")) for a in self.scenario.roster()):
                     self._set_phase(Phase.LOADING)
                     await self._state_changed()
                 await self.gateway.prepare([a.model for a in self.scenario.roster()])

@@ -12,7 +12,7 @@ from typing import AsyncIterator
 from warroom_tui.modelid import is_simulated
 from warroom_tui.providers import simulator
 from warroom_tui.providers.base import ModelCall, ProviderError
-from warroom_tui.providers.local import LOCAL_PREFIX, LocalModels
+from warroom_tui.providers.local import LocalModels, is_local
 from warroom_tui.providers.openai_stream import INCOMPLETE, PERMANENT_STATUS, OpenAIStream
 
 _litellm = None
@@ -80,12 +80,12 @@ class Gateway:
         self.direct = OpenAIStream()
 
     def context_window(self, model: str) -> int | None:
-        if model.startswith(LOCAL_PREFIX):
+        if is_local(model):
             return self.local.spec(model).ctx_per_slot
         return None
 
     def model_kind(self, model: str) -> str:
-        if model.startswith(LOCAL_PREFIX):
+        if is_local(model):
             return self.local.spec(model).kind
         return "chat"
 
@@ -93,12 +93,14 @@ class Gateway:
         """Import litellm (if a model needs it) and start the bundled model servers a run needs, before it starts."""
         if any(_needs_litellm(m) for m in models):
             await asyncio.to_thread(load_litellm)
-        wanted: dict[str, int] = {}
+        wanted: dict[str, tuple[str, int]] = {}  # server -> (a model id it serves, slots: one per agent)
         for m in models:
-            if m.startswith(LOCAL_PREFIX):
-                wanted[m] = wanted.get(m, 0) + 1
-        self.local.plan(wanted)
-        for model, slots in wanted.items():
+            if is_local(m):
+                key = self.local.spec(m).key  # two ids naming one file share its server
+                first, slots = wanted.get(key, (m, 0))
+                wanted[key] = (first, slots + 1)
+        self.local.plan({key: slots for key, (_, slots) in wanted.items()})
+        for model, slots in wanted.values():
             await self.local.ensure(model, slots=slots)
 
     async def stream(self, call: ModelCall) -> AsyncIterator[str]:
@@ -175,7 +177,7 @@ class Gateway:
 
 
 def _needs_litellm(model: str) -> bool:
-    return not (is_simulated(model) or model.startswith(LOCAL_PREFIX))
+    return not (is_simulated(model) or is_local(model))
 
 
 def _finished(response) -> bool:

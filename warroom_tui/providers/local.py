@@ -19,6 +19,7 @@ from pathlib import Path
 
 from warroom_tui.paths import cache_dir
 from warroom_tui.providers.base import ProviderError
+from warroom_tui.providers.gguf import GGUFError, is_gguf_model, read_header, resolve, server_key
 
 LOCAL_PREFIX = "local/"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -34,6 +35,8 @@ class LocalSpec:
     install: str
     ctx_per_slot: int = 2048
     license: str = ""
+    path: str = ""
+    """A user's GGUF (`gguf:` or `ollama:` model ids); empty for the bundled models."""
 
 
 SPECS = {
@@ -88,6 +91,22 @@ def gemma_path(target_dir: Path | None = None) -> Path | None:
     return target
 
 
+def is_local(model: str) -> bool:
+    """Served by our own xllamacpp servers: a bundled model or a user's GGUF."""
+    return model.startswith(LOCAL_PREFIX) or is_gguf_model(model)
+
+
+def gguf_spec(model: str) -> LocalSpec:
+    """A user's GGUF as a local model: its chat template decides chat or completion."""
+    try:
+        path = resolve(model)
+        info = read_header(path)
+    except GGUFError as exc:
+        raise ProviderError("permanent", str(exc)) from None
+    return LocalSpec(server_key(path), info.name, "chat" if info.chat else "base", install="",
+                     ctx_per_slot=min(2048, info.context_length or 2048), path=str(path))
+
+
 def weights_path(key: str) -> Path | None:
     if key == "smollm2":
         return smollm2_path()
@@ -121,8 +140,13 @@ class LocalModels:
         self.servers: dict[str, Server] = {}
         self.expected = 1
         self._locks: dict[str, asyncio.Lock] = {}
+        self._gguf: dict[str, LocalSpec] = {}
 
     def spec(self, model: str) -> LocalSpec:
+        if is_gguf_model(model):
+            if model not in self._gguf:
+                self._gguf[model] = gguf_spec(model)
+            return self._gguf[model]
         key = model.removeprefix(LOCAL_PREFIX)
         if key not in SPECS:
             raise ProviderError("permanent", f"no bundled model {key!r} (have: {', '.join(SPECS)})")
@@ -142,7 +166,7 @@ class LocalModels:
             return server
 
     async def _start(self, spec: LocalSpec, slots: int) -> Server:
-        path = await asyncio.to_thread(weights_path, spec.key)
+        path = Path(spec.path) if spec.path else await asyncio.to_thread(weights_path, spec.key)
         if path is None:
             raise ProviderError("permanent", f"bundled model {spec.name} is not installed: {spec.install}")
         threads = self.threads or max(1, (os.cpu_count() or 2) // self.expected)

@@ -6,6 +6,7 @@ import socket
 from urllib.parse import urlparse
 
 from warroom_tui.modelid import is_simulated
+from warroom_tui.providers.gguf import GGUFError, is_gguf_model, read_header, resolve
 from warroom_tui.providers.local import LOCAL_PREFIX, SPECS, available
 
 OLLAMA_BASE = "http://localhost:11434"
@@ -30,6 +31,12 @@ def problems(agents: list[tuple[str, str | None]]) -> list[str]:
     installed = None
     for model, api_base in dict.fromkeys(agents):
         if is_simulated(model):
+            continue
+        if is_gguf_model(model):
+            try:
+                read_header(resolve(model))
+            except GGUFError as exc:
+                out.append(str(exc))
             continue
         if model.startswith(LOCAL_PREFIX):
             key = model.removeprefix(LOCAL_PREFIX)
