@@ -262,7 +262,7 @@ async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq
                        include_simulated: bool = False, correction: str = "holm") -> dict:
     from warroom_tui.report import default_coder, study_report
 
-    coder = coder or await default_coder(store)
+    coder = coder or await default_coder(store, codebook.name)
     if coder is None:
         raise CliError("no labels yet: run `warroom judge` first")
     if await store.coder(coder) is None:

@@ -120,89 +120,40 @@ def _factors(spec: str) -> list[str]:
 
 async def _flag_coder(store, wanted: str | None, flag: str, codebook_path):
     """The coder (default: the built-in one, else any) whose codebook has the flag, and that codebook."""
-    from warroom_tui.judge.codebook import SHIPPED, CodebookError, load_codebook
+    from warroom_tui.judge.codebook import CodebookError
+    from warroom_tui.report import flag_coder
 
-    def book(name: str):
-        try:
-            if codebook_path is not None:
-                return load_codebook(codebook_path)
-            return load_codebook(name) if name in SHIPPED else None
-        except CodebookError as exc:
-            raise CliError(str(exc)) from None
-
-    coders = [c for c in await store.coders() if wanted in (None, c.name)]
-    if wanted is not None and not coders:
+    if wanted is not None and await store.coder(wanted) is None:
         raise CliError(f"--coder: no coder {wanted!r} in the database")
-    coders.sort(key=lambda c: (c.kind != "builtin", c.kind == "human", c.id))
-    for c in coders:
-        cb = book(c.codebook)
-        if cb is not None and flag in cb.ids:
-            return c.name, cb
-    raise CliError(f"--flag: no coder has labels for {flag.upper()}; code the runs first, for example "
-                   "`warroom judge --codebook interaction`")
+    try:
+        found = await flag_coder(store, flag, wanted, codebook_path)
+    except CodebookError as exc:
+        raise CliError(str(exc)) from None
+    if found is None:
+        raise CliError(f"--flag: no coder's codebook has {flag.upper()}; code the runs with one that does "
+                       "(`warroom judge --codebook interaction` for HEDGE, REPAIR, CHALLENGE)")
+    return found
 
 
 async def factor_report_command(args) -> int:
-    import asyncio
     import json
 
-    from warroom_tui.analysis.factors import factor_report
-    from warroom_tui.report import factor_observations
+    from warroom_tui.analysis.factor_tables import factor_group
+    from warroom_tui.report import factor_study
 
     factors = _factors(args.factors)
     flag = (args.flag or "hedge").casefold()
     store = await _open_store(args.db, read_only=True)
     try:
         coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
-        obs, left_out, unknown = await factor_observations(store, coder, args.include_simulated)
+        rep = await factor_study(store, coder, codebook, factors, flag, args.include_simulated)
     finally:
         await store.close()
-    rep = await asyncio.to_thread(factor_report, obs, flag, codebook.trait_ids, factors)
-    rep.update(coder=coder, simulated_left_out=left_out, partners_unknown=unknown)
     if args.json:
         print(json.dumps(rep, indent=2, default=lambda v: None))
         return 0
-    print_factor_report(rep)
+    console.print(factor_group(rep))
     return 0
-
-
-def _pct(v: float) -> str:
-    return "-" if v != v else f"{v:.3f}"
-
-
-def print_factor_report(rep: dict) -> None:
-    name = rep["flag"].upper()
-    console.print(f"{rep['messages']} coded messages ({rep['with_partner']} with a partner), labels from "
-                  f"{escape(rep['coder'])}"
-                  + (f"; {rep['simulated_left_out']} simulated runs left out (--include-simulated to add them)"
-                     if rep["simulated_left_out"] else ""))
-    if rep["partners_unknown"]:
-        console.print(f"{rep['partners_unknown']} messages have no partners computed yet: run `warroom judge`")
-    for tag, rows in rep["partner"].items():
-        rates, shifts = [], []
-        for r in rows:
-            for lv in r["levels"]:
-                ci = f"{lv['ci_low']:.2f}-{lv['ci_high']:.2f}" if lv["ci_low"] == lv["ci_low"] else "-"
-                rates.append([r["responder"], r[tag] if tag != "recipe" else r["recipe"], lv["partner"],
-                              _pct(lv["rate"]), ci, str(lv["n"]), str(lv["runs"])])
-            if "shift" in r:
-                rel = f"{r['relative_shift']:+.0%}" if r["relative_shift"] == r["relative_shift"] else "-"
-                ci = f"{r['shift_ci'][0]:+.2f} to {r['shift_ci'][1]:+.2f}" if "shift_ci" in r else "-"
-                shifts.append([r["responder"], r["high"], r["low"], f"{r['shift']:+.3f}", ci, rel])
-        _print_table(f"{name} rate by the partner's {tag}",
-                     ["responder", f"its {tag}", f"partner {tag}", "rate", "95% CI", "messages", "runs"], rates)
-        _print_table(f"partner-conditioned shift of {name} ({tag})",
-                     ["responder", "highest with", "lowest with", "shift", "95% CI", "relative"], shifts)
-    console.print(f"rates: {rep['intervals']}. shift: the highest minus the lowest partner level (relative: to the "
-                  "lowest), its interval from the same resamples; both levels are picked on the same data, so with "
-                  "no partner effect a shift is still about the half-width of its interval.")
-    d = rep["decomposition"]
-    _print_table(f"between-agent behavioural distance ({', '.join(f.upper() for f in d['flags'])} profiles, "
-                 f"{d['units']} agent-runs of {d['agents']} agents)",
-                 ["factor", "levels", "share (R²)", "pseudo-F", "p"],
-                 [[r["factor"], str(r["groups"]), _pct(r["r2"]), _pct(r["F"]) if r["F"] != float("inf") else "inf",
-                   r["note"] or f"{r['p']:.3f}"] for r in d["factors"]])
-    console.print(escape(d["method"]))
 
 
 def _shipped_name(coder) -> str | None:
@@ -244,10 +195,12 @@ async def power_command(args) -> int:
             coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
         else:
             flag = None
-            coder = args.coder or await default_coder(store)
+            codebook = _codebook(args.codebook)
+            coder = args.coder or await default_coder(store, codebook.name)
             if coder is None:
-                raise CliError("no labels yet: run `warroom judge` first")
-            codebook = _codebook(args.codebook or _shipped_name(await store.coder(coder)))
+                raise CliError(f"no labels from codebook {codebook.name} yet: run `warroom judge` first")
+            if args.coder and args.codebook is None:
+                codebook = _codebook(_shipped_name(await store.coder(coder)))
         loaded = await load_runs(store, coder, codebook, args.include_simulated)
         rows = {r.id: r for r in await store.runs()}
     except LookupError as exc:

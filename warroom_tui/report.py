@@ -10,9 +10,14 @@ from warroom_tui.judge.codebook import Codebook
 from warroom_tui.store.db import Store
 
 
-async def default_coder(store: Store) -> str | None:
-    """The conservative panel if there is one, else the built-in coder, else the first non-human coder."""
+async def default_coder(store: Store, codebook: str | None = None) -> str | None:
+    """The conservative panel if there is one, else the built-in coder, else the first non-human coder; with
+    `codebook` (a name), coders of that codebook first."""
     coders = [c for c in await store.coders() if c.kind != "human"]
+    if codebook is not None:  # never the labels of another shipped codebook (their flags differ)
+        from warroom_tui.judge.codebook import SHIPPED
+
+        coders = [c for c in coders if c.codebook == codebook or c.codebook not in SHIPPED]
     for prefix in ("panel-intersection", "builtin"):
         for c in coders:
             if c.name.startswith(prefix):
@@ -167,3 +172,31 @@ async def factor_observations(store: Store, coder: str, include_simulated: bool 
                                partners=tuple(tags(roster[p]) for p in who or () if p < len(roster)),
                                flags={f: v for f, (v, _) in flags.items()}))
     return obs, len(left_out), unknown
+
+
+async def flag_coder(store: Store, flag: str, wanted: str | None = None, codebook_path=None):
+    """(coder, codebook) for the coder (the built-in one first) whose codebook has `flag`, or None. A coder's
+    codebook is the shipped one of its name, else `codebook_path`."""
+    from warroom_tui.judge.codebook import SHIPPED, load_codebook
+
+    coders = [c for c in await store.coders() if wanted in (None, c.name)]
+    coders.sort(key=lambda c: (c.kind != "builtin", c.kind == "human", c.id))
+    for c in coders:
+        cb = load_codebook(codebook_path) if codebook_path is not None else (
+            load_codebook(c.codebook) if c.codebook in SHIPPED else None)
+        if cb is not None and flag in cb.ids:
+            return c.name, cb
+    return None
+
+
+async def factor_study(store: Store, coder: str, codebook: Codebook, factors: list[str], flag: str = "hedge",
+                       include_simulated: bool = False) -> dict:
+    """The recipe-versus-family report (analysis/factors.py) for the stored runs, from one coder's labels."""
+    import asyncio
+
+    from warroom_tui.analysis.factors import factor_report
+
+    obs, left_out, unknown = await factor_observations(store, coder, include_simulated)
+    rep = await asyncio.to_thread(factor_report, obs, flag, codebook.trait_ids, factors)  # off the loop
+    rep.update(coder=coder, simulated_left_out=left_out, partners_unknown=unknown)
+    return rep

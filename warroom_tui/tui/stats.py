@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from warroom_tui.analysis.factor_tables import factor_group
 from warroom_tui.analysis.tables import report_group
 from warroom_tui.store.db import Store
 
@@ -31,6 +33,7 @@ class StatsScreen(Screen):
         self.poll = poll
         self._seen: tuple = ()
         self.report: dict | None = None
+        self.factors: dict | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -57,7 +60,7 @@ class StatsScreen(Screen):
 
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)
-        coder = self.coder or await default_coder(self.store)
+        coder = self.coder or await default_coder(self.store, self.codebook.name)
         if coder is None:
             status.update(Text("no labels yet: run some messages through a judge"))
             return
@@ -71,7 +74,20 @@ class StatsScreen(Screen):
         self.report = rep
         status.update(Text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
                            " (r to refresh now)"))
-        self.query_one("#tables", Static).update(report_group(rep))
+        self.factors = await self._factor_report()
+        tables = report_group(rep)
+        self.query_one("#tables", Static).update(Group(tables, factor_group(self.factors)) if self.factors else tables)
+
+    async def _factor_report(self) -> dict | None:
+        """The recipe-versus-family report, when a coder has HEDGE labels and the runs have tagged agents."""
+        from warroom_tui.report import factor_study, flag_coder
+
+        found = await flag_coder(self.store, "hedge")
+        if found is None:
+            return None
+        rep = await factor_study(self.store, found[0], found[1], ["family", "recipe", "partner"], "hedge",
+                                 self.include_simulated)
+        return rep if rep["messages"] else None
 
     async def action_toggle_simulated(self) -> None:
         self.include_simulated = not self.include_simulated
