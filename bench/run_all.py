@@ -10,6 +10,7 @@ import judge_corpus  # noqa: E402
 import lab_rss  # noqa: E402
 import load  # noqa: E402
 import local_round  # noqa: E402
+import recipe_sweep  # noqa: E402
 import report_corpus  # noqa: E402
 import sim_batch  # noqa: E402
 import sim_stream  # noqa: E402
@@ -18,6 +19,7 @@ import tui_latency  # noqa: E402
 if __name__ == "__main__":
     print("sim_batch  ", asyncio.run(sim_batch.main(1)))
     print("sim_stream ", asyncio.run(sim_stream.main()))
+    print("recipe_sweep", asyncio.run(recipe_sweep.main(200)))
     data = Path(__file__).resolve().parents[2] / "shared" / "warroom-data"
     if data.is_dir():
         print("judge      ", judge_corpus.measure(data))

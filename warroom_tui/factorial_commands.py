@@ -280,9 +280,11 @@ def models_command(args) -> int:
             add(f"{local.LOCAL_PREFIX}{key}", "bundled", None, str(exc))
     for found in gguf.discover():
         add(found.model, found.where, found.info, found.error)
+    columns = ["model", "where", "size", "quant", "prompt", "family", "base", "recipe", "problem"]
+    if not any(r[-1] for r in rows):
+        columns, rows = columns[:-1], [r[:-1] for r in rows]
     _print_table("models (tags from each file's metadata: general.architecture, general.base_model.* or basename, "
-                 "general.finetune)",
-                 ["model", "where", "size", "quant", "prompt", "family", "base", "recipe", "problem"], rows)
+                 "general.finetune)", columns, rows)
     console.print(f"searched: Ollama ({escape(str(gguf.ollama_root()))}), "
                   + ", ".join(escape(str(d)) for d in gguf.search_dirs()))
     return 0
