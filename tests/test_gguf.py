@@ -125,3 +125,29 @@ async def test_a_gguf_path_and_an_ollama_name_run_through_one_local_server(tmp_p
     assert len(servers) == 1 and servers[0].slots == 2  # one file, one server, a slot per agent
     replies = [m for m in engine.transcript if m.agent is not None]
     assert len(replies) == 2 and all(not m.is_error and m.tokens > 0 for m in replies), [m.text for m in replies]
+
+
+def test_header_parser_fuzzed(tmp_path_factory):
+    """Random and cut-short headers end in GGUFError (one line), never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    good = b"".join([b"GGUF", struct.pack("<IQQ", 3, 0, 2), struct.pack("<Q", 3), b"a.b", struct.pack("<IQ", 8, 2),
+                     b"hi", struct.pack("<Q", 3), b"c.d", struct.pack("<IIQ", 9, 4, 3), struct.pack("<III", 1, 2, 3)])
+
+    @settings(max_examples=150, deadline=None)
+    @given(data=st.one_of(st.binary(max_size=80).map(lambda b: b"GGUF\x03\x00\x00\x00" + b),
+                          st.integers(0, len(good) - 1).map(lambda n: good[:n]),
+                          st.binary(max_size=60)))
+    def check(data):
+        path = tmp_path_factory.mktemp("g") / "f.gguf"
+        path.write_bytes(data)
+        try:
+            gguf.read_header(path)
+        except gguf.GGUFError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+
+    check()
+    path = tmp_path_factory.mktemp("g") / "ok.gguf"
+    path.write_bytes(good)
+    assert gguf.read_header(path).metadata == {"a.b": "hi", "c.d": [1, 2, 3]}

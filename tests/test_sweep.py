@@ -112,3 +112,26 @@ def test_shipped_designs_expand():
         assert len(got) == n
         assert all(a.model == "sim/tagged" and a.recipe and a.family and a.base
                    for c in got for a in c.scenario.roster())
+
+
+def test_design_loader_fuzzed(tmp_path_factory):
+    """A malformed design ends in one line naming the file, never a traceback."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.test_fuzz import json_values, toml_doc
+
+    keys = st.sampled_from(["name", "scenario", "runs_per_cell", "seed", "rounds", "agents", "factors", "panel",
+                            "naming", "crash", "order", "temperature", "model", "recipe", "family", "base", "x"])
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(doc=st.dictionaries(keys, json_values, max_size=8))
+    def check(doc):
+        path = tmp_path_factory.mktemp("d") / "fuzz.toml"
+        path.write_text(toml_doc(doc), encoding="utf-8")
+        try:
+            cells(load_design(path), path)
+        except DesignError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+
+    check()
