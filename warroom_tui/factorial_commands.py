@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import _open_store, console
+from warroom_tui.commands import _checked, _open_store, console
 from warroom_tui.engine import events as ev
 from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
@@ -61,9 +61,10 @@ async def sweep_command(args) -> int:
             if current["run"] is not None:
                 progress.remove_task(current["run"])  # type: ignore[arg-type]
             s: Scenario = event.scenario
-            current["run"] = progress.add_task(f"    run {event.replicate + 1} rounds", total=s.rounds + 1)
+            last = s.rounds if s.conditions.scaffolding != "isolated" else 0  # round 0 answers the brief
+            current["run"] = progress.add_task(f"    run {event.replicate + 1}: round", total=last)
         elif isinstance(event, ev.RoundDone) and current["run"] is not None:
-            progress.update(current["run"], completed=event.round + 1)  # type: ignore[arg-type]
+            progress.update(current["run"], completed=event.round)  # type: ignore[arg-type]  # as the lab counts
         elif isinstance(event, ev.RunDone):
             progress.advance(overall)
             if current["cell"] is not None:
@@ -145,12 +146,15 @@ async def factor_report_command(args) -> int:
     flag = (args.flag or "hedge").casefold()
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
         rep = await factor_study(store, coder, codebook, factors, flag, args.include_simulated)
     finally:
         await store.close()
     if args.json:
-        print(json.dumps(rep, indent=2, default=lambda v: None))
+        from warroom_tui.report import strict_json
+
+        print(json.dumps(strict_json(rep), indent=2, allow_nan=False, default=lambda v: None))
         return 0
     console.print(factor_group(rep))
     return 0
@@ -190,6 +194,7 @@ async def power_command(args) -> int:
             raise CliError(f"{name}: {value} is out of range")
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         if args.flag:
             flag = args.flag.casefold()
             coder, codebook = await _flag_coder(store, args.coder, flag, args.codebook)
@@ -229,7 +234,9 @@ async def power_command(args) -> int:
     measure = f"{flag.upper()} rate per run" if flag else "mean pairwise cosine per run"
     rep.update(x=x, y=y, measure=measure, coder=coder)
     if args.json:
-        print(json.dumps(rep, indent=2))
+        from warroom_tui.report import strict_json
+
+        print(json.dumps(strict_json(rep), indent=2, allow_nan=False))
         return 0
     console.print(f"{escape(measure)}, labels from {escape(coder)}; pilot: {escape(x)} n={rep['n_x']} mean "
                   f"{rep['mean_x']:.3f} (sd {rep['sd_x']:.3f}), {escape(y)} n={rep['n_y']} mean {rep['mean_y']:.3f} "
