@@ -86,3 +86,36 @@ async def test_a_design_without_recipe_effect_shows_none(tmp_path):
     shares = {r["factor"]: r for r in rep["decomposition"]["factors"]}
     assert shares["recipe"]["p"] > 0.05 and shares["recipe"]["r2"] < 0.05
     assert abs(_pooled(rep, None, partner="recipe-y")) < 0.05
+
+
+@pytest.fixture
+def tagged_db(tmp_path):
+    """A small simulated sweep of tagged agents, coded with the interaction codebook."""
+    from tests.test_sweep import DESIGN
+    from warroom_tui.cli import main
+
+    db = tmp_path / "lab.db"
+    design = tmp_path / "tiny.toml"
+    design.write_text(DESIGN)
+    assert main(["sweep", str(design), "--backend", "sim", "--db", str(db), "--quiet"]) == 0
+    assert main(["judge", "--codebook", "interaction", "--db", str(db)]) == 0
+    return db
+
+
+async def test_statistics_screen_shows_the_factor_report(tmp_path, tagged_db):
+    """The lab's statistics screen adds the recipe-versus-family tables once a coder has HEDGE labels."""
+    from tests.conftest import sim_lab, wait_until
+    from warroom_tui.settings import Settings
+    from warroom_tui.tui.lab import LabScreen
+    from warroom_tui.tui.stats import StatsScreen
+
+    app = sim_lab(tmp_path, pause_after=0, settings=Settings(judges=[]))
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, LabScreen), "the lab")
+        await pilot.press("S")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, StatsScreen), "stats")
+        await pilot.press("i")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.factors is not None, "the factor report")
+        assert {r["factor"] for r in screen.factors["decomposition"]["factors"]} == {"family", "recipe"}
+        assert screen.factors["coder"] == "builtin@interaction"

@@ -61,22 +61,24 @@ class StatsScreen(Screen):
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)
         coder = self.coder or await default_coder(self.store, self.codebook.name)
+        self.factors = await self._factor_report()
+        factors = factor_group(self.factors) if self.factors else ""
         if coder is None:
-            status.update(Text("no labels yet: run some messages through a judge"))
+            status.update(Text(f"no labels from codebook {self.codebook.name} yet: run some messages through a judge"))
+            self.query_one("#tables", Static).update(factors)
             return
         rep = await study_report(self.store, coder, self.codebook, include_simulated=self.include_simulated)
         note = simulated_note(rep, "i to include them")
         if not rep["runs"]:
             self.report = None
             status.update(Text(f"no finished runs with labels from {coder}{note}"))
-            self.query_one("#tables", Static).update("")
+            self.query_one("#tables", Static).update(factors)
             return
         self.report = rep
         status.update(Text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
                            " (r to refresh now)"))
-        self.factors = await self._factor_report()
         tables = report_group(rep)
-        self.query_one("#tables", Static).update(Group(tables, factor_group(self.factors)) if self.factors else tables)
+        self.query_one("#tables", Static).update(Group(tables, factors) if self.factors else tables)
 
     async def _factor_report(self) -> dict | None:
         """The recipe-versus-family report, when a coder has HEDGE labels and the runs have tagged agents."""
