@@ -87,3 +87,35 @@ def test_measure_partners_whole_transcript():
     t = [msg(0, None, "brief"), msg(1, 0, "hi"), msg(2, 1, "Charlie, please"), msg(3, 2, "ok")]
     measure_partners(t, ALIASES)
     assert [m.partners for m in t] == [None, (), (2,), (1,)]
+
+
+def test_study_agents_get_the_shipped_scenarios_tags():
+    from warroom_tui.scenario import shipped_tags
+    from warroom_tui.store.study_json import _tags
+
+    known = shipped_tags()
+    assert known["llama-3.3-70b-versatile"] == known["groq/llama-3.3-70b-versatile"]
+    assert known["openai/gpt-oss-20b"]["family"] == "GPT-OSS"
+    # a file's own tags (a warroom export) win; the study's files have none
+    assert _tags({"recipe": "sft"}, known["openai/gpt-oss-20b"]) == {"family": "", "base": "", "recipe": "sft"}
+    assert _tags({}, known["openai/gpt-oss-20b"])["recipe"] == known["openai/gpt-oss-20b"]["recipe"]
+
+
+async def test_imported_study_runs_are_tagged(tmp_path):
+    from tests.conftest import TRANSCRIPTS
+
+    if not TRANSCRIPTS.is_dir():
+        pytest.skip("../shared/warroom-data is not here")
+    from warroom_tui.store.study_json import import_study_runs, load_study_file, study_files
+
+    path = study_files([TRANSCRIPTS])[0]
+    async with Store.open(tmp_path / "s.db") as store:
+        await import_study_runs(store, [load_study_file(path)])
+        agents = await store.agents((await store.runs())[0].id)
+        assert all(a.family and a.recipe for a in agents), agents
+        # a database imported before agents had tags is filled in by `warroom judge`
+        await store.db.execute("UPDATE agents SET family='', recipe=''")
+        from warroom_tui.scenario import shipped_tags
+
+        assert await store.fill_imported_tags(shipped_tags()) == len(agents)
+        assert all(a.family for a in await store.agents(1))

@@ -233,9 +233,11 @@ async def judge_command(args) -> int:
         progress.update(tasks[name], completed=done, total=total)
 
     try:
+        from warroom_tui.scenario import shipped_tags
         from warroom_tui.store.recorder import backfill_partners
 
         await backfill_partners(store)  # messages stored before partners were measured
+        await store.fill_imported_tags(shipped_tags())  # study runs imported before agents had tags
         with progress:
             report = await judge_store(store, judges, codebook, on_progress=on_progress)
     finally:

@@ -205,6 +205,23 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}: {field_error(exc)}") from None
 
 
+def shipped_tags() -> dict[str, dict[str, str]]:
+    """model id -> family, base and recipe, from the shipped scenarios (the study's models under Groq ids, also
+    without the `groq/` prefix its transcripts use): the tags an imported study run's agents get."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(scenarios_dir().glob("study-*.toml")):
+        try:
+            roster = load_scenario(path).roster()
+        except ScenarioError:
+            continue
+        for a in roster:
+            tags = {"family": a.family, "base": a.base, "recipe": a.recipe}
+            if any(tags.values()):
+                out.setdefault(a.model, tags)
+                out.setdefault(a.model.removeprefix("groq/"), tags)
+    return out
+
+
 def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
     """A path, or the name of a shipped scenario (`local-hetero`)."""
     path = Path(ref)

@@ -155,6 +155,18 @@ class RunQueries(Queries):
             out.setdefault(r["run_id"], []).append(_agent(r))
         return out
 
+    async def fill_imported_tags(self, tags: dict[str, dict[str, str]]) -> int:
+        """Give agents of imported runs without any tag those of their model id; returns the agents changed."""
+        changed = 0
+        async with self.transaction():
+            for model, t in tags.items():
+                cur = await self.db.execute(
+                    "UPDATE agents SET family=?, base=?, recipe=? WHERE model=? AND family='' AND base=''"
+                    " AND recipe='' AND run_id IN (SELECT id FROM runs WHERE source='import')",
+                    (t.get("family", ""), t.get("base", ""), t.get("recipe", ""), model))
+                changed += cur.rowcount
+        return changed
+
     async def runs_without_partners(self) -> list[int]:
         """Runs with agent messages whose partners were never computed (stored before they were)."""
         rows = await self._all("SELECT DISTINCT run_id FROM messages WHERE agent_idx IS NOT NULL AND partners IS NULL")

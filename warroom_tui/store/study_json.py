@@ -17,6 +17,7 @@ from warroom_tui.engine.transcript import Message, clean_text, study_marker, wor
 from warroom_tui.judge.copying import measure_copying
 from warroom_tui.judge.partners import measure_partners
 from warroom_tui.judge.roster import run_aliases
+from warroom_tui.scenario import shipped_tags
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
 
@@ -160,9 +161,10 @@ TAGS = ("family", "base", "recipe")
 """Agent tags a warroom export writes into `agentRanking` (the study's files have none)."""
 
 
-def _tag(agent: dict, tag: str) -> str:
-    value = agent.get(tag)
-    return clean_text(value).strip()[:80] if isinstance(value, str) else ""
+def _tags(agent: dict, known: dict[str, str]) -> dict[str, str]:
+    """The agent's own tags (a warroom export), else the shipped scenarios' for its model."""
+    own = {t: clean_text(agent[t]).strip()[:80] if isinstance(agent.get(t), str) else "" for t in TAGS}
+    return own if any(own.values()) else {t: known.get(t, "") for t in TAGS}
 
 
 async def _store_run(store: Store, data: dict, source_file: str, digest: str) -> int:
@@ -172,9 +174,11 @@ async def _store_run(store: Store, data: dict, source_file: str, digest: str) ->
     index = {a["key"]: i for i, a in enumerate(ranking)}
     errored = (data.get("stats") or {}).get("agentsWhoErrored") or {}
     permanent = set(errored.get("permanent") or []) if isinstance(errored, dict) else set()
+    known = shipped_tags()  # the study's files carry no tags: its models' tags from the shipped scenarios
+    tags = [_tags(a, known.get(a["model"], {})) for a in ranking]
     agents = [AgentRow(idx=i, key=a["key"], name=a["name"], nickname=a["nickname"], model=a["model"],
                        study={k: v for k, v in a.items() if k not in ("key", "name", "nickname", "model")},
-                       family=_tag(a, "family"), base=_tag(a, "base"), recipe=_tag(a, "recipe"))
+                       family=tags[i]["family"], base=tags[i]["base"], recipe=tags[i]["recipe"])
               for i, a in enumerate(ranking)]
     meta = {k: v for k, v in data.items() if k not in ("conversation",)}
     meta["environment"] = {k: v for k, v in env.items() if k != "agentRanking"}
