@@ -8,6 +8,7 @@ file and the field.
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Literal
 
@@ -205,6 +206,7 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}: {field_error(exc)}") from None
 
 
+@functools.lru_cache(maxsize=1)
 def shipped_tags() -> dict[str, dict[str, str]]:
     """model id -> family, base and recipe, from the shipped scenarios (the study's models under Groq ids, also
     without the `groq/` prefix its transcripts use): the tags an imported study run's agents get."""
