@@ -17,7 +17,8 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
-from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
+from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
+                                  scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
 
 console = Console(stderr=False, highlight=False)
@@ -57,8 +58,10 @@ async def run_command(args) -> int:
     from warroom_tui.session import preflight
 
     scenario = with_backend(_scenario(args.scenario), args.backend)
-    if args.runs is not None and args.runs < 1:
-        raise CliError("--runs: must be at least 1")
+    if args.runs is not None and not 1 <= args.runs <= MAX_RUNS:
+        raise CliError(f"--runs: must be from 1 to {MAX_RUNS:,}")
+    if args.seed is not None and not -MAX_SEED <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
     loop = asyncio.get_running_loop()
     batch: Batch | None = None
     me = asyncio.current_task()
