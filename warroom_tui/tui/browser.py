@@ -263,4 +263,5 @@ class RunView(Screen):
         from warroom_tui.tui.detail import MessageDetail, flag_names
 
         self.app.push_screen(MessageDetail(event.message, store=self.store, run_uid=self.run_uid,
-                                           flag_names=flag_names(getattr(self.app, "codebook", None))))
+                                           flag_names=flag_names(getattr(self.app, "codebook", None)),
+                                           siblings=list(event.chat.messages)))
