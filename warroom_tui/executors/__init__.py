@@ -1,0 +1,128 @@
+"""Executors: who runs a batch's runs (a list of `RunSpec`s), with the same outcome in the store.
+
+- `local` (the default): one run after another in this process (`runner.Batch`).
+- `ray`: one Ray task per run, on a local Ray instance or a cluster (`ray_executor.py`; Ray is imported
+  only then). The driver stays the one writer of the database.
+
+Both skip the runs a spec already finished and take up interrupted ones from their stored messages, so the
+same command on either executor resumes the same batch. `warroom run` and `warroom sweep` build the specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from warroom_tui.engine import events as ev
+from warroom_tui.engine.status import RunStatus
+from warroom_tui.runspec import RunSpec
+from warroom_tui.store.db import Store
+
+EXECUTORS = ("local", "ray")
+RAY_HINT = "pip install 'warroom-tui[ray]'"
+
+
+@dataclass
+class Counts:
+    """What the progress bars show: runs done (stored: finished before this batch), running, failed, retried."""
+
+    total: int = 0
+    done: int = 0
+    stored: int = 0
+    running: int = 0
+    failed: int = 0
+    retried: int = 0
+    _started: set[str] = field(default_factory=set, repr=False)
+
+    def line(self) -> str:
+        stored = f" ({self.stored} stored)" if self.stored else ""
+        return (f"done {self.done}{stored} · running {self.running} · failed {self.failed}"
+                f" · retried {self.retried}")
+
+    def see(self, event: ev.Event) -> bool:
+        """Count a run's start and end; True when a count changed."""
+        if isinstance(event, ev.RunStarted) and event.run_uid not in self._started:
+            self._started.add(event.run_uid)
+            self.running += 1
+            return True
+        if isinstance(event, ev.RunDone):
+            if event.run_uid in self._started:
+                self._started.discard(event.run_uid)
+                self.running -= 1
+            else:
+                self.stored += 1
+            if event.status == RunStatus.FAILED:
+                self.failed += 1
+            else:
+                self.done += 1
+            return True
+        return False
+
+
+Progress = Callable[[Counts], None]
+
+
+class LocalExecutor:
+    """The runs one after another in this process: `runner.Batch` over the specs."""
+
+    name = "local"
+
+    def __init__(self, store: Store, gateway=None, *, fresh: bool = False, judges: list | None = None,
+                 codebook=None, on_event: Callable[[ev.Event], Awaitable[None]] | None = None,
+                 on_progress: Progress | None = None) -> None:
+        from warroom_tui.providers.gateway import Gateway
+
+        self.store = store
+        self.gateway = gateway or Gateway()
+        self._own_gateway = gateway is None
+        self.fresh = fresh
+        self.judges = judges
+        self.codebook = codebook
+        self.on_event = on_event
+        self.on_progress = on_progress
+        self.counts = Counts()
+        self._batch = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self._batch is not None and self._batch.interrupted
+
+    def interrupt(self) -> None:
+        if self._batch is not None:
+            self._batch.interrupt()
+
+    async def _event(self, event: ev.Event) -> None:
+        if self.counts.see(event) and self.on_progress is not None:
+            self.on_progress(self.counts)
+        if self.on_event is not None:
+            await self.on_event(event)
+
+    async def run(self, specs: list[RunSpec]):
+        from warroom_tui.runner import Batch
+
+        self.counts.total = len(specs)
+        self._batch = Batch(None, self.store, self.gateway, specs=specs, fresh=self.fresh, on_event=self._event,
+                            judges=self.judges, codebook=self.codebook)
+        try:
+            return await self._batch.run()
+        finally:
+            if self._own_gateway:
+                await self.gateway.aclose()
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(name: str, store: Store, *, address: str | None = None, num_cpus: int | None = None, **kw):
+    """`local` or `ray` (ImportError naming the extra when Ray is not installed)."""
+    if name == "local":
+        return LocalExecutor(store, **kw)
+    if name == "ray":
+        try:
+            from warroom_tui.executors.ray_executor import RayExecutor
+        except ImportError as exc:
+            if exc.name not in (None, "ray") and not str(exc.name).startswith("ray."):
+                raise
+            raise ImportError(f"Ray is not installed: {RAY_HINT}") from None
+        return RayExecutor(store, address=address, num_cpus=num_cpus, **kw)
+    raise ValueError(f"unknown executor {name!r} (use {' or '.join(EXECUTORS)})")
