@@ -45,14 +45,23 @@ async def run_command(args) -> int:
     import asyncio
     import signal
 
-    from warroom_tui.executors import make_executor
+    from warroom_tui.executors import check_address, executor_class
     from warroom_tui.runner import BatchFailed, RunOwned, with_backend
     from warroom_tui.runspec import batch_specs
     from warroom_tui.session import preflight
 
     executor_name = getattr(args, "executor", "local")
-    if getattr(args, "address", None) and executor_name != "ray":
+    address = getattr(args, "address", None)
+    if address and executor_name != "ray":
         raise CliError("--address: only with --executor ray")
+    try:
+        executor_type = executor_class(executor_name)
+        if address:
+            check_address(address)
+    except ImportError as exc:
+        raise CliError(f"--executor {executor_name}: {exc}") from None
+    except ConnectionError as exc:
+        raise CliError(f"--address {address}: cannot reach the Ray cluster: {exc}") from None
     scenario = with_backend(_scenario(args.scenario), args.backend)
     if args.runs is not None and args.runs < 1:
         raise CliError("--runs: must be at least 1")
@@ -86,12 +95,9 @@ async def run_command(args) -> int:
     def on_progress(counts) -> None:
         progress.update(overall, description=f"{title} · {counts.line()}")
 
-    try:
-        executor = make_executor(executor_name, store, address=getattr(args, "address", None), fresh=args.fresh,
-                                 on_event=on_event, on_progress=on_progress if many else None)
-    except ImportError as exc:
-        await store.close()
-        raise CliError(f"--executor {executor_name}: {exc}") from None
+    options = {"address": address} if executor_name == "ray" else {}
+    executor = executor_type(store, fresh=args.fresh, on_event=on_event, on_progress=on_progress if many else None,
+                             **options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, executor.interrupt)
@@ -101,7 +107,7 @@ async def run_command(args) -> int:
     except (RunOwned, BatchFailed) as exc:
         raise CliError(str(exc)) from None
     except ConnectionError as exc:
-        raise CliError(f"--address {args.address}: cannot connect to Ray ({exc})") from None
+        raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -11,12 +11,15 @@ same command on either executor resumes the same batch. `warroom run` and `warro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.runspec import RunSpec
 from warroom_tui.store.db import Store
+
+if TYPE_CHECKING:
+    from warroom_tui.runner import Batch
 
 EXECUTORS = ("local", "ray")
 RAY_HINT = "pip install 'warroom-tui[ray]'"
@@ -81,7 +84,7 @@ class LocalExecutor:
         self.on_event = on_event
         self.on_progress = on_progress
         self.counts = Counts()
-        self._batch = None
+        self._batch: Batch | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -101,10 +104,10 @@ class LocalExecutor:
         from warroom_tui.runner import Batch
 
         self.counts.total = len(specs)
-        self._batch = Batch(None, self.store, self.gateway, specs=specs, fresh=self.fresh, on_event=self._event,
-                            judges=self.judges, codebook=self.codebook)
+        batch = self._batch = Batch(None, self.store, self.gateway, specs=specs, fresh=self.fresh,
+                                    on_event=self._event, judges=self.judges, codebook=self.codebook)
         try:
-            return await self._batch.run()
+            return await batch.run()
         finally:
             if self._own_gateway:
                 await self.gateway.aclose()
@@ -113,16 +116,31 @@ class LocalExecutor:
         pass
 
 
-def make_executor(name: str, store: Store, *, address: str | None = None, num_cpus: int | None = None, **kw):
-    """`local` or `ray` (ImportError naming the extra when Ray is not installed)."""
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """ConnectionError, at once, when a cluster's `host:port` (or `ray://host:port`) does not answer: Ray's
+    own connect retries for minutes. `auto` and other forms are left to Ray."""
+    import socket
+
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {host}:{port} ({exc.strerror or exc})") from None
+
+
+def executor_class(name: str):
+    """`local` or `ray`; ImportError naming the extra when Ray is not installed (Ray is imported only here)."""
     if name == "local":
-        return LocalExecutor(store, **kw)
+        return LocalExecutor
     if name == "ray":
         try:
             from warroom_tui.executors.ray_executor import RayExecutor
         except ImportError as exc:
-            if exc.name not in (None, "ray") and not str(exc.name).startswith("ray."):
+            if exc.name is not None and exc.name != "ray" and not exc.name.startswith("ray."):
                 raise
             raise ImportError(f"Ray is not installed: {RAY_HINT}") from None
-        return RayExecutor(store, address=address, num_cpus=num_cpus, **kw)
+        return RayExecutor
     raise ValueError(f"unknown executor {name!r} (use {' or '.join(EXECUTORS)})")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from typing import Any
 
 import ray
 from ray.exceptions import RayError
@@ -171,7 +172,8 @@ class RayExecutor:
         self.in_flight = in_flight
         self.counts = Counts()
         self.interrupted = False
-        self.task = None
+        self.task: Any = None
+        """The Ray remote function of one run (set by `connect`)."""
         self._sessions: set[RemoteSession] = set()
         self._started_ray = False
 

@@ -16,7 +16,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Iterator
+from typing import AsyncGenerator, Iterator
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -109,7 +109,7 @@ class ActorModels(LocalModels):
         return Server(alias=alias, api_base=api_base, process=None, slots=slots)
 
 
-async def _events(job: Job) -> AsyncIterator[list[ev.Event]]:
+async def _events(job: Job) -> AsyncGenerator[list[ev.Event], None]:
     s = job.scenario
     gateway = Gateway(local=ActorModels())
     await gateway.prepare([a.model for a in s.roster()])
