@@ -81,6 +81,13 @@ class RunQueries(Queries):
             args = (series,)
         return [_run(r) for r in await self._all(sql + " ORDER BY r.id", args)]
 
+    async def runs_mark(self) -> tuple:
+        """Changes whenever a run is added, ends or gets a message (cheap: the browser polls it)."""
+        rows = await self._all(
+            "SELECT COUNT(*), MAX(id), MAX(finished_at), SUM(status='running'), (SELECT MAX(id) FROM messages)"
+            " FROM runs")
+        return tuple(rows[0])
+
     async def run(self, ref: str | int) -> RunRow | None:
         """By id (a number) or uid."""
         if isinstance(ref, int) or str(ref).isdigit():
