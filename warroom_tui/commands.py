@@ -350,7 +350,7 @@ async def export_command(args) -> int:
 async def export_parquet(args) -> int:
     from warroom_tui.data import MissingExtra, write_parquet
 
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)  # a reading command: never creates or upgrades a file
     try:
         written = await write_parquet(store, args.out)
     except MissingExtra as exc:
