@@ -5,7 +5,14 @@
   only then). The driver stays the one writer of the database.
 
 Both skip the runs a spec already finished and take up interrupted ones from their stored messages, so the
-same command on either executor resumes the same batch. `warroom run` and `warroom sweep` build the specs.
+same command on either executor resumes the same batch. A command builds the specs and calls:
+
+    executor = executor_class(name)(store, fresh=..., on_event=..., on_progress=..., **ray_options)
+    results = await executor.run([RunSpec(scenario, replicate, seed, cell="..."), ...])
+    executor.close()
+
+`on_event` gets every run's events after the store recorded them (a `RunStarted`'s run row exists then;
+`spec_key(event.scenario, event.seed, event.replicate)` names its spec, and so its cell).
 """
 
 from __future__ import annotations

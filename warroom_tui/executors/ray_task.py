@@ -112,23 +112,28 @@ class ActorModels(LocalModels):
 async def _events(job: Job) -> AsyncGenerator[list[ev.Event], None]:
     s = job.scenario
     gateway = Gateway(local=ActorModels())
-    await gateway.prepare([a.model for a in s.roster()])
     virtual = all(is_simulated(a.model) for a in s.roster())
-    engine = Engine(s, gateway, clock=VirtualClock() if virtual else RealClock(), replicate=job.replicate,
-                    seed=job.seed, run_uid=job.run_uid, resume=job.resume)
-    queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+    queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
 
     async def keep(event: ev.Event) -> None:
         if isinstance(event, KEPT):
             queue.put_nowait(event)
 
-    engine.subscribe(keep)
-    task = asyncio.create_task(engine.run())
-    pending: list[ev.Event] = []
-    sent = time.monotonic()
+    task: asyncio.Task | None = None
     try:
+        await gateway.prepare([a.model for a in s.roster()])
+        engine = Engine(s, gateway, clock=VirtualClock() if virtual else RealClock(), replicate=job.replicate,
+                        seed=job.seed, run_uid=job.run_uid, resume=job.resume)
+        engine.subscribe(keep)
+        task = asyncio.create_task(engine.run())
+        task.add_done_callback(lambda _: queue.put_nowait(None))  # after its RunDone, or instead (a bug)
+        pending: list[ev.Event] = []
+        sent = time.monotonic()
         while True:
             event = await queue.get()
+            if event is None:
+                task.result()  # the engine's exception fails the task (the driver retries the run)
+                raise RuntimeError("the engine ended without finishing its run")
             pending.append(event)
             if isinstance(event, ev.RunDone):
                 yield pending
@@ -138,8 +143,12 @@ async def _events(job: Job) -> AsyncGenerator[list[ev.Event], None]:
                 yield pending
                 pending, sent = [], time.monotonic()
     finally:
-        if not task.done():
+        if task is not None and not task.done():
             task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         await gateway.aclose()
 
 
