@@ -147,3 +147,17 @@ def test_tasks_stream_from_their_nodes_model_server_actor(marker):
     finally:
         ray.get(actor.close.remote())
         ray.kill(actor)
+
+
+def test_warroom_run_with_the_ray_executor(tmp_path, marker, capsys):
+    """The command a user runs: on the instance already up (a cluster would be `--address`), then resumed
+    by the local executor from the same store."""
+    from warroom_tui.cli import main
+
+    db = tmp_path / "w.db"
+    assert main(["run", "sim-demo", "--backend", "sim", "--runs", "2", "--executor", "ray", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "ray: done 2 · running 0 · failed 0 · retried 0" in out
+    assert ray.is_initialized()  # not shut down: this process started it, not the command
+    assert main(["run", "sim-demo", "--backend", "sim", "--runs", "3", "--db", str(db), "--quiet"]) == 0
+    assert capsys.readouterr().out.count("done (stored)") == 2
