@@ -8,7 +8,7 @@ from warroom_tui import killpoint
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import SIM_PREFIX, is_simulated
-from warroom_tui.runspec import RunSpec, batch_specs, models_needed
+from warroom_tui.runspec import RunSpec, batch_specs
 from warroom_tui.scenario import Scenario
 from warroom_tui.session import RunSession, Subscriber
 from warroom_tui.store.db import Store
@@ -110,8 +110,7 @@ class Batch:
             self._session.interrupt()
 
     async def run(self) -> list[RunResult]:
-        await self.store.reap()
-        await self.gateway.prepare(models_needed(self.specs))
+        await self.store.reap()  # each run's session prepares the providers it needs
         judge = LiveJudge(self.store, self.judges, self.codebook) if self.judges else None
         try:
             await self._run_all(judge)
@@ -144,7 +143,7 @@ class Batch:
             if done is None:
                 raise BatchFailed(f"run {n + 1} of {self.runs}: {session.state}")
             stats = done.stats
-            self.results.append(RunResult(done.run_uid, RunStatus(done.status), stats["messages"],
+            self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
                                           stats["errors"], stats["crashed"], done.rounds))
             if done.status == RunStatus.INTERRUPTED:
                 self.interrupted = True

@@ -72,7 +72,8 @@ class RunBrowser(Screen):
     BINDINGS = [
         Binding("escape,q,b", "back", "Back"), Binding("enter", "open", "Open", show=True),
         Binding("p", "replay", "Replay", show=True), Binding("slash", "search", "Search", show=True),
-        Binding("s", "sort", "Sort by column", show=True), Binding("space", "mark", "Mark", show=True),
+        Binding("s", "sort", "Sort: next column", show=True), Binding("r", "reverse", "Reverse", show=True),
+        Binding("space", "mark", "Mark", show=True),
         Binding("c", "compare", "Compare 2", show=True),
     ]
     DEFAULT_CSS = """
@@ -176,8 +177,15 @@ class RunBrowser(Screen):
         self.sort_on(str(event.column_key.value))
 
     def action_sort(self) -> None:
-        table = self.query_one(DataTable)
-        self.sort_on(COLUMNS[table.cursor_column] if table.cursor_column else "id")
+        """Sort by the next column (the table's cursor is a row cursor, so a key cycles the columns)."""
+        columns = COLUMNS[1:]
+        current = self.sort_by[0]
+        self.sort_on(columns[(columns.index(current) + 1) % len(columns)] if current in columns else columns[0])
+
+    def action_reverse(self) -> None:
+        column, descending = self.sort_by
+        self.sort_by = (column, not descending)
+        self.refill()
 
     def _cursor_run(self) -> int | None:
         table = self.query_one(DataTable)
