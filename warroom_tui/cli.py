@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--fresh", action="store_true",
                      help="start new runs even if this scenario and seed ran before (default: take up where it stopped)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: one run after another in this process (default); ray: one Ray task per run")
+    run.add_argument("--address", default=None,
+                     help="--executor ray: the cluster to use (auto, host:6379, ray://host:10001; default: start"
+                          " a local Ray instance)")
     db_arg(run)
 
     imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders), or a human CSV")

@@ -146,6 +146,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN copy_share REAL;
     ALTER TABLE messages ADD COLUMN copied TEXT NOT NULL DEFAULT '';
     """,
+    # 6: a live run's identity: the hash of its spec (scenario content, seed, replicate; runspec.py), so a
+    #    batch on any executor finds the runs it already made; NULL for runs stored before
+    """
+    ALTER TABLE runs ADD COLUMN spec TEXT;
+    CREATE INDEX runs_spec ON runs(spec) WHERE spec IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

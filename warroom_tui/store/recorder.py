@@ -6,6 +6,7 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.loop import agent_key
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.judge.copying import Seen, measure
+from warroom_tui.runspec import spec_key
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow
 
@@ -44,7 +45,7 @@ class Recorder:
                 uid=event.run_uid, scenario=s.name, series=s.label, brief=s.brief,
                 agents=agent_rows(s, event.nicknames), replicate=event.replicate, seed=event.seed,
                 simulated=event.simulated, conditions=s.conditions.model_dump(mode="json"),
-                meta={"scenario": s.model_dump(mode="json")},
+                meta={"scenario": s.model_dump(mode="json")}, spec=spec_key(s, event.seed, event.replicate),
             )
             await self.store.claim(self.run_ids[event.run_uid])
             return None
