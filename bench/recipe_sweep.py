@@ -15,10 +15,10 @@ from pathlib import Path
 
 from warroom_tui.judge.codebook import load_codebook
 from warroom_tui.judge.service import judge_store, make_judges
-from warroom_tui.providers.gateway import Gateway
 from warroom_tui.report import factor_study
 from warroom_tui.store.db import Store
-from warroom_tui.sweep import LocalExecutor, cells, find_design, load_design, run_specs
+from warroom_tui.executors import LocalExecutor
+from warroom_tui.sweep import cells, find_design, load_design, run_specs
 
 
 async def main(runs: int = 200) -> dict:
@@ -31,7 +31,7 @@ async def main(runs: int = 200) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         async with Store.open(Path(tmp) / "bench.db") as store:
             t0 = time.perf_counter()
-            results = await LocalExecutor()(specs, store, Gateway())
+            results = await LocalExecutor(store).run(specs)
             t1 = time.perf_counter()
             judges = make_judges(["builtin"], codebook)
             await judge_store(store, judges, codebook)

@@ -10,6 +10,7 @@ import judge_corpus  # noqa: E402
 import lab_rss  # noqa: E402
 import load  # noqa: E402
 import local_round  # noqa: E402
+import ray_batch  # noqa: E402
 import recipe_sweep  # noqa: E402
 import report_corpus  # noqa: E402
 import sim_batch  # noqa: E402
@@ -30,3 +31,5 @@ if __name__ == "__main__":
     print("load       ", asyncio.run(load.main(30.0)))
     print("local_round", asyncio.run(local_round.main(64, stagger=1.2)))
     print("local_round", asyncio.run(local_round.main(64, stagger=0.0)))
+    for kind in ("local", "ray"):  # 100 of the README's 1,000 runs (`bench/ray_batch.py --runs 1000`)
+        print("ray_batch  ", asyncio.run(ray_batch.one(kind, 100, 2)))

@@ -130,3 +130,19 @@ async def test_frames_from_inside_a_running_event_loop(db):
 def test_missing_database_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.db"):
         data.runs(tmp_path / "nope.db")
+
+
+def test_reading_never_writes_the_database(db, tmp_path, capsys):
+    """The export and the DataFrames open the store read-only: no missing file is created, nothing changes."""
+    missing = tmp_path / "nope.db"
+    assert main(["export", "--format", "parquet", "--out", str(tmp_path / "pq"), "--db", str(missing)]) == 2
+    assert "nope.db: no such database" in capsys.readouterr().err
+    assert not missing.exists() and not (tmp_path / "pq").exists()
+    before = db.read_bytes()
+    db.chmod(0o444)  # a database the user may only read
+    try:
+        assert len(data.runs(db)) == 3
+        assert main(["export", "--format", "parquet", "--out", str(tmp_path / "pq2"), "--db", str(db)]) == 0
+    finally:
+        db.chmod(0o644)
+    assert db.read_bytes() == before

@@ -29,9 +29,9 @@ def test_permanova_separates_groups_and_not_noise():
 async def _sweep_report(tmp_path, recipes: dict[str, str] | None, runs: int) -> dict:
     from warroom_tui.judge.codebook import load_codebook
     from warroom_tui.judge.service import judge_store, make_judges
-    from warroom_tui.providers.gateway import Gateway
     from warroom_tui.report import factor_observations
-    from warroom_tui.sweep import LocalExecutor, cells, find_design, load_design, run_specs
+    from warroom_tui.executors import LocalExecutor
+    from warroom_tui.sweep import cells, find_design, load_design, run_specs
 
     path = find_design("recipe-sim")
     design = load_design(path)
@@ -41,7 +41,7 @@ async def _sweep_report(tmp_path, recipes: dict[str, str] | None, runs: int) -> 
     specs = run_specs(design, cells(design, path, backend="sim"), runs)
     codebook = load_codebook("interaction")
     async with Store.open(":memory:") as store:  # commits to a file would make this test slow
-        await LocalExecutor()(specs, store, Gateway())
+        await LocalExecutor(store).run(specs)
         judges = make_judges(["builtin"], codebook)
         await judge_store(store, judges, codebook)
         obs, _, unknown = await factor_observations(store, "builtin@interaction", include_simulated=True)

@@ -283,6 +283,11 @@ async def test_enter_on_the_chat_shows_the_message_details(tmp_path):
         last = next(m for m in reversed(lab.session.engine.transcript) if m.is_agent)
         assert app.screen.message.seq == last.seq
         await wait_until(pilot, lambda: "judge labels" in plain(app.screen.query_one("#labels").content), "labels")
+        await pilot.press("left")  # the details step through the chat's messages
+        assert app.screen.message.seq < last.seq and app.screen.message.sender != "system"
+        assert str(app.screen.message.text)[:20] in plain(app.screen.query_one("#text").content)
+        await pilot.press("right")
+        assert app.screen.message.seq == last.seq
         await pilot.press("escape")
         lab.query_one("#agent-2").focus()  # on a panel: that agent's latest message
         await pilot.press("enter")

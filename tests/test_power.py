@@ -25,9 +25,9 @@ async def test_power_cli_on_a_pilot_sweep(tmp_path, capsys):
     from warroom_tui.cli import main
     from warroom_tui.judge.codebook import load_codebook
     from warroom_tui.judge.service import judge_store, make_judges
-    from warroom_tui.providers.gateway import Gateway
     from warroom_tui.store.db import Store
-    from warroom_tui.sweep import LocalExecutor, cells, load_design, run_specs
+    from warroom_tui.executors import LocalExecutor
+    from warroom_tui.sweep import cells, load_design, run_specs
 
     path = tmp_path / "tiny.toml"
     path.write_text(DESIGN)
@@ -35,7 +35,7 @@ async def test_power_cli_on_a_pilot_sweep(tmp_path, capsys):
     db = tmp_path / "pilot.db"
     codebook = load_codebook("interaction")
     async with Store.open(db) as store:
-        await LocalExecutor()(run_specs(design, cells(design, path, backend="sim"), 3), store, Gateway())
+        await LocalExecutor(store).run(run_specs(design, cells(design, path, backend="sim"), 3))
         await judge_store(store, make_judges(["builtin"], codebook), codebook)
     import asyncio
 

@@ -15,6 +15,6 @@ def test_a_simulated_run_never_imports_litellm(tmp_path):
     """The simulator streams straight from the gateway; litellm (150 MB, seconds) is for real models only."""
     code = ("import sys; from warroom_tui.cli import main;"
             f"rc = main(['run', 'sim-demo', '--backend', 'sim', '--runs', '1', '--quiet', '--db', r'{tmp_path / 'w.db'}']);"
-            "print(rc, 'litellm' in sys.modules)")
+            "print(rc, 'litellm' in sys.modules, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split()[-2:] == ["0", "False"]
+    assert out.split()[-3:] == ["0", "False", "False"]  # nor Ray: only `--executor ray` imports it

@@ -76,6 +76,15 @@ def test_bad_design_cli_exit_2_stores_nothing(tmp_path):
     assert not db.exists()
 
 
+def test_sweep_address_without_ray_executor_exit_2(tmp_path):
+    from warroom_tui.cli import main
+
+    db = tmp_path / "x.db"
+    assert main(["sweep", "recipe-sim", "--backend", "sim", "--address", "auto", "--db", str(db)]) == 2
+    assert main(["sweep", "recipe-sim", "--backend", "sim", "--runs-per-cell", "0", "--db", str(db)]) == 2
+    assert not db.exists()
+
+
 def test_sweep_resumes_after_a_kill(tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(DESIGN)

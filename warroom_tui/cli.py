@@ -24,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"warroom-tui {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
+    def executor_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: one run after another in this process (default); ray: one Ray task per run")
+        p.add_argument("--address", default=None,
+                       help="--executor ray: the cluster to use (auto, host:6379, ray://host:10001; default: start"
+                            " a local Ray instance)")
+
     def db_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=Path, default=None,
                        help=f"database file (default: $WARROOM_DB or {default_db()})")
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--fresh", action="store_true",
                      help="start new runs even if this scenario and seed ran before (default: take up where it stopped)")
+    executor_args(run)
     db_arg(run)
 
     swp = sub.add_parser("sweep", help="run a factorial design: every cell of its factors, replicates each")
@@ -58,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sim: every agent plays its tags in the simulator (sim/tagged)")
     swp.add_argument("--quiet", action="store_true", help="no progress bars")
     swp.add_argument("--fresh", action="store_true", help="start new runs (default: take up where it stopped)")
+    executor_args(swp)
     db_arg(swp)
 
     imp = sub.add_parser("import", help="import the study's transcript JSON files (files or folders), or a human CSV")

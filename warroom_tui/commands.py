@@ -17,7 +17,8 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
-from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
+from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
+                                  scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
 
 console = Console(stderr=False, highlight=False)
@@ -48,24 +49,47 @@ def _scenario(ref: str | None):
         raise CliError(str(exc)) from None
 
 
+def executor_choice(args) -> tuple[str, type, dict]:
+    """`--executor` and `--address` (run, sweep), checked at once: the name, its class and its options."""
+    from warroom_tui.executors import check_address, executor_class
+
+    name = getattr(args, "executor", "local")
+    address = getattr(args, "address", None)
+    if address and name != "ray":
+        raise CliError("--address: only with --executor ray")
+    try:
+        executor_type = executor_class(name)
+        if address:
+            check_address(address)
+    except ImportError as exc:
+        raise CliError(f"--executor {name}: {exc}") from None
+    except ConnectionError as exc:
+        raise CliError(f"--address {address}: cannot reach the Ray cluster: {exc}") from None
+    return name, executor_type, ({"address": address} if name == "ray" else {})
+
+
 async def run_command(args) -> int:
     import asyncio
     import signal
 
-    from warroom_tui.providers.gateway import Gateway
-    from warroom_tui.runner import Batch, BatchFailed, RunOwned, with_backend
+    from warroom_tui.runner import BatchFailed, RunOwned, with_backend
+    from warroom_tui.runspec import batch_specs
     from warroom_tui.session import preflight
 
+    executor_name, executor_type, options = executor_choice(args)
+    address = options.get("address")
     scenario = with_backend(_scenario(args.scenario), args.backend)
-    if args.runs is not None and args.runs < 1:
-        raise CliError("--runs: must be at least 1")
+    if args.runs is not None and not 1 <= args.runs <= MAX_RUNS:
+        raise CliError(f"--runs: must be from 1 to {MAX_RUNS:,}")
+    if args.seed is not None and not -MAX_SEED <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
     loop = asyncio.get_running_loop()
-    batch: Batch | None = None
+    executor = None
     me = asyncio.current_task()
 
-    def interrupt() -> None:  # Ctrl+C or SIGTERM: the open run is stored as interrupted, no other starts
-        if batch is not None:
-            batch.interrupt()
+    def interrupt() -> None:  # Ctrl+C or SIGTERM: open runs are stored as interrupted, no other starts
+        if executor is not None:
+            executor.interrupt()
         elif me is not None:
             me.cancel()  # not started yet: nothing to keep
 
@@ -77,7 +101,8 @@ async def run_command(args) -> int:
         raise KeyboardInterrupt from None
     if missing:
         raise CliError(f"{scenario.name}: cannot start: " + "; ".join(missing))
-    runs = args.runs or scenario.replicates
+    specs = batch_specs(scenario, args.runs, args.seed)
+    runs = len(specs)
     store = await _open_store(args.db)
     simulated = any(is_simulated(a.model) for a in scenario.roster())
     if simulated:
@@ -85,28 +110,37 @@ async def run_command(args) -> int:
     last_round = scenario.rounds if scenario.conditions.scaffolding != "isolated" else 0  # round 0: the brief
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=args.quiet, transient=False)
-    overall = progress.add_task(f"{escape(scenario.name)}: runs", total=runs)
-    current: dict[str, TaskID | None] = {"task": None}
+    title = f"{escape(scenario.name)}: runs"
+    overall = progress.add_task(title, total=runs)
+    bars: dict[str, TaskID] = {}
+    many = executor_name != "local"  # runs at once: a bar per running run, removed when it ends
 
     async def on_event(event: ev.Event) -> None:
-        if isinstance(event, ev.RunStarted):
-            current["task"] = progress.add_task(f"  run {event.replicate + 1}: round", total=last_round)
-        elif isinstance(event, ev.RoundDone) and current["task"] is not None:
-            progress.update(current["task"], completed=event.round)  # numbered as the lab and the README
+        if isinstance(event, ev.RunStarted) and event.run_uid not in bars:
+            bars[event.run_uid] = progress.add_task(f"  run {event.replicate + 1}: round", total=last_round)
+        elif isinstance(event, ev.RoundDone) and event.run_uid in bars:
+            progress.update(bars[event.run_uid], completed=event.round)  # numbered as the lab and the README
         elif isinstance(event, ev.RunDone):
             progress.advance(overall)
+            if many and event.run_uid in bars:
+                progress.remove_task(bars.pop(event.run_uid))
 
-    gateway = Gateway()
-    batch = Batch(scenario, store, gateway, runs=runs, seed=args.seed, fresh=args.fresh, on_event=on_event)
+    def on_progress(counts) -> None:
+        progress.update(overall, description=f"{title} · {counts.line()}")
+
+    executor = executor_type(store, fresh=args.fresh, on_event=on_event, on_progress=on_progress if many else None,
+                             **options)
     try:
         with progress:
-            results = await batch.run()
+            results = await executor.run(specs)
     except (RunOwned, BatchFailed) as exc:
         raise CliError(str(exc)) from None
+    except ConnectionError as exc:
+        raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await gateway.aclose()
+        executor.close()
         await store.close()
     table = Table(title=f"{escape(scenario.name)} ({escape(scenario.label)})")
     for col in ("run", "status", "last round", "messages", "errors", "crashed"):
@@ -115,8 +149,10 @@ async def run_command(args) -> int:
         table.add_row(escape(r.run_uid), str(r.status) + (" (stored)" if r.stored else ""), str(r.rounds),
                       str(r.messages), str(r.errors), escape(", ".join(r.crashed)) or "-")
     console.print(table)
+    if many:
+        console.print(f"{executor_name}: {executor.counts.line()}")
     console.print(f"stored in {escape(str(args.db or default_db()))}")
-    if batch.interrupted:
+    if executor.interrupted:
         finished = sum(r.status != RunStatus.INTERRUPTED for r in results)
         print(f"warroom: interrupted after {finished} of {runs} runs; run the same command to resume",
               file=sys.stderr)

@@ -74,11 +74,11 @@ async def write_parquet(store: Store, out: Path) -> dict[str, int]:
 def _read(db: str | Path | None, fn: Callable[[Store], Awaitable[T]]) -> T:
     """Run a store query to completion, also from inside a running event loop (a notebook)."""
     path = Path(db) if db is not None else default_db()
-    if str(path) != ":memory:" and not path.exists():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such database")
 
     async def go() -> T:
-        async with Store.open(path) as store:
+        async with Store.open(path, read_only=True) as store:  # analysis never writes the database
             return await fn(store)
 
     try:

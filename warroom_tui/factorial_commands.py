@@ -8,24 +8,26 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import _checked, _open_store, console
+from warroom_tui.commands import _checked, _open_store, console, executor_choice
 from warroom_tui.engine import events as ev
 from warroom_tui.errors import CliError
+from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
+from warroom_tui.scenario import MAX_RUNS
 
 
 async def sweep_command(args) -> int:
     import asyncio
     import signal
 
-    from warroom_tui.providers.gateway import Gateway
-    from warroom_tui.runner import BatchFailed, RunOwned, RunSpec
-    from warroom_tui.scenario import Scenario
+    from warroom_tui.runner import BatchFailed, RunOwned
     from warroom_tui.session import preflight
-    from warroom_tui.sweep import DesignError, LocalExecutor, cells, find_design, load_design, run_specs
+    from warroom_tui.sweep import DesignError, cells, find_design, load_design, run_specs
 
-    if args.runs_per_cell is not None and args.runs_per_cell < 1:
-        raise CliError("--runs-per-cell: must be at least 1")
+    executor_name, executor_type, options = executor_choice(args)
+    address = options.get("address")
+    if args.runs_per_cell is not None and not 1 <= args.runs_per_cell <= MAX_RUNS:
+        raise CliError(f"--runs-per-cell: must be from 1 to {MAX_RUNS:,}")
     try:
         path = find_design(str(args.design))
         design = load_design(path)
@@ -33,60 +35,75 @@ async def sweep_command(args) -> int:
     except DesignError as exc:
         raise CliError(str(exc)) from None
     specs = run_specs(design, cell_list, args.runs_per_cell)
-    for c in cell_list:
-        missing = preflight(c.scenario)
-        if missing:
-            raise CliError(f"{path}: cell {c.label}: cannot start: " + "; ".join(missing))
-    if args.backend == "sim" or all(a.model.startswith("sim/") for c in cell_list for a in c.scenario.roster()):
-        console.print("[bold yellow]SIMULATED[/] agents: they play their tags (sim/tagged), not real models.")
     per_cell = len(specs) // len(cell_list)
-    console.print(f"{escape(design.name)}: {len(cell_list)} cells x {per_cell} runs = {len(specs)} runs")
-    store = await _open_store(args.db)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, disable=args.quiet)
-    overall = progress.add_task("sweep: runs", total=len(specs))
-    cell_task: dict[str, TaskID] = {}
-    current: dict[str, object] = {"cell": None, "run": None}
-
-    def on_spec(spec: RunSpec) -> None:
-        label = ",".join(f"{k}={v}" for k, v in spec.scenario.cell.items())
-        if label not in cell_task:
-            if current["cell"] is not None:
-                progress.update(current["cell"], visible=False)  # type: ignore[arg-type]
-            cell_task[label] = progress.add_task(f"  cell {escape(label)}", total=per_cell)
-            current["cell"] = cell_task[label]
-
-    async def on_event(event: ev.Event) -> None:
-        if isinstance(event, ev.RunStarted):
-            if current["run"] is not None:
-                progress.remove_task(current["run"])  # type: ignore[arg-type]
-            s: Scenario = event.scenario
-            last = s.rounds if s.conditions.scaffolding != "isolated" else 0  # round 0 answers the brief
-            current["run"] = progress.add_task(f"    run {event.replicate + 1}: round", total=last)
-        elif isinstance(event, ev.RoundDone) and current["run"] is not None:
-            progress.update(current["run"], completed=event.round)  # type: ignore[arg-type]  # as the lab counts
-        elif isinstance(event, ev.RunDone):
-            progress.advance(overall)
-            if current["cell"] is not None:
-                progress.advance(current["cell"])  # type: ignore[arg-type]
-
-    gateway = Gateway()
-    executor = LocalExecutor()
+    if len(specs) > MAX_RUNS:
+        raise CliError(f"{path}: {len(cell_list)} cells x {per_cell} runs is more than {MAX_RUNS:,} runs")
     loop = asyncio.get_running_loop()
+    executor = None
+    me = asyncio.current_task()
+
+    def interrupt() -> None:  # Ctrl+C or SIGTERM: open runs are stored as interrupted, no other starts
+        if executor is not None:
+            executor.interrupt()
+        elif me is not None:
+            me.cancel()  # not started yet: nothing to keep
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, executor.interrupt)
+        loop.add_signal_handler(sig, interrupt)
     try:
-        with progress:
-            results = await executor(specs, store, gateway, fresh=args.fresh, on_event=on_event, on_spec=on_spec)
-    except (RunOwned, BatchFailed) as exc:
-        raise CliError(str(exc)) from None
+        try:
+            for c in cell_list:
+                missing = await asyncio.to_thread(preflight, c.scenario)
+                if missing:
+                    raise CliError(f"{path}: cell {c.label}: cannot start: " + "; ".join(missing))
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
+        if args.backend == "sim" or all(is_simulated(a.model) for c in cell_list for a in c.scenario.roster()):
+            console.print("[bold yellow]SIMULATED[/] agents: they play their tags (sim/tagged), not real models.")
+        console.print(f"{escape(design.name)}: {len(cell_list)} cells x {per_cell} runs = {len(specs)} runs")
+        store = await _open_store(args.db)
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, disable=args.quiet)
+        title = "sweep: runs"
+        overall = progress.add_task(title, total=len(specs))
+        bars: dict[str, TaskID] = {}  # a bar per running run, removed when it ends
+
+        async def on_event(event: ev.Event) -> None:
+            if isinstance(event, ev.RunStarted) and event.run_uid not in bars:
+                s = event.scenario
+                last = s.rounds if s.conditions.scaffolding != "isolated" else 0  # round 0 answers the brief
+                label = ",".join(f"{k}={v}" for k, v in s.cell.items())
+                bars[event.run_uid] = progress.add_task(f"  {escape(label)} run {event.replicate + 1}: round",
+                                                        total=last)
+            elif isinstance(event, ev.RoundDone) and event.run_uid in bars:
+                progress.update(bars[event.run_uid], completed=event.round)  # as the lab counts
+            elif isinstance(event, ev.RunDone):
+                progress.advance(overall)
+                if event.run_uid in bars:
+                    progress.remove_task(bars.pop(event.run_uid))
+
+        def on_progress(counts) -> None:
+            progress.update(overall, description=f"{title} · {counts.line()}")
+
+        executor = executor_type(store, fresh=args.fresh, on_event=on_event,
+                                 on_progress=on_progress if executor_name != "local" else None, **options)
+        try:
+            with progress:
+                results = await executor.run(specs)
+        except (RunOwned, BatchFailed) as exc:
+            raise CliError(str(exc)) from None
+        except ConnectionError as exc:
+            raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
+        finally:
+            executor.close()
+            await store.close()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await gateway.aclose()
-        await store.close()
     done = sum(r.status.finished for r in results)
     stored = sum(r.stored for r in results)
+    if executor_name != "local":
+        console.print(f"{executor_name}: {executor.counts.line()}")
     console.print(f"{done} of {len(specs)} runs finished ({stored} already stored), "
                   f"stored in {escape(str(args.db or default_db()))}")
     if executor.interrupted:

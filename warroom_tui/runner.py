@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from warroom_tui import killpoint
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import SIM_PREFIX, is_simulated
+from warroom_tui.runspec import RunSpec, batch_specs
 from warroom_tui.scenario import Scenario
 from warroom_tui.session import RunSession, Subscriber
 from warroom_tui.store.db import Store
@@ -65,38 +65,40 @@ async def _stored_result(store: Store, run: RunRow) -> RunResult:
                      max((m.round or 0 for m in msgs), default=0), stored=True)
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run to execute: a scenario (its `cell` labels a sweep's run), its replicate and seed."""
-
-    scenario: Scenario
-    replicate: int
-    seed: int
+async def known_run(store: Store, spec: RunSpec, fresh: bool) -> RunRow | None:
+    """The stored run a spec takes up (None: a new run). A running run still written by a live process is
+    never taken over."""
+    if fresh:
+        return None
+    known = await store.find_run(spec.key, spec.scenario.name, spec.replicate, spec.seed)
+    if known is not None and known.status is RunStatus.RUNNING:
+        owner = await store.owner(known.id)
+        if owner is not None and owner.alive():
+            raise RunOwned(f"run {known.uid} is being written by process {owner.pid} on {owner.host};"
+                           " wait for it to finish, or pass --fresh to start new runs")
+    return known
 
 
 class Batch:
-    """Run specs one after another (by default a scenario's `runs` replicates); every message is stored as it
-    lands.
+    """Runs one after another (`runs` replicates of `scenario`, or the given `specs`); every message is
+    stored as it lands. `judges` code every stored message live (one worker for the whole batch).
 
-    Run again with the same scenario and seed, a batch takes up where it stopped: finished replicates
-    are kept, an interrupted one goes on from its stored messages (unless `fresh`).
+    Run again with the same specs, a batch takes up where it stopped: finished runs are kept, an
+    interrupted one goes on from its stored messages (unless `fresh`).
     """
 
     def __init__(self, scenario: Scenario | None, store: Store, gateway, *, runs: int | None = None,
                  seed: int | None = None, fresh: bool = False, on_event: Subscriber | None = None,
-                 specs: list[RunSpec] | None = None, on_spec: Callable[[RunSpec], None] | None = None) -> None:
-        if specs is None:
-            assert scenario is not None
-            base = scenario.seed if seed is None else seed
-            specs = [RunSpec(scenario, r, base + r) for r in range(runs or scenario.replicates)]
-        self.specs = specs
-        self.scenario = scenario if scenario is not None else (specs[0].scenario if specs else None)
+                 specs: list[RunSpec] | None = None, judges: list | None = None, codebook=None) -> None:
+        assert scenario is not None or specs is not None
+        self.specs = specs if specs is not None else batch_specs(scenario, runs, seed)  # type: ignore[arg-type]
         self.store = store
         self.gateway = gateway
-        self.runs = len(specs)
+        self.runs = len(self.specs)
         self.fresh = fresh
         self.on_event = on_event
-        self.on_spec = on_spec
+        self.judges = judges
+        self.codebook = codebook
         self.results: list[RunResult] = []
         self.interrupted = False
         self._session: RunSession | None = None
@@ -109,47 +111,69 @@ class Batch:
 
     async def run(self) -> list[RunResult]:
         await self.store.reap()  # each run's session prepares the providers it needs
+        judge = LiveJudge(self.store, self.judges, self.codebook) if self.judges else None
+        try:
+            await self._run_all(judge)
+        finally:
+            if judge is not None:
+                await judge.close()
+        return self.results
+
+    async def _run_all(self, judge: LiveJudge | None) -> None:
         for n, spec in enumerate(self.specs):
             if self.interrupted:
                 break
-            if self.on_spec is not None:
-                self.on_spec(spec)
-            if not await self._run_one(spec, n):
+            known = await known_run(self.store, spec, self.fresh)
+            if known is not None and known.status.finished:
+                self.results.append(await _stored_result(self.store, known))
+                if self.on_event is not None:
+                    await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
+                continue
+            session = self._session = RunSession(
+                spec.scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(spec.scenario),
+                replicate=spec.replicate, seed=spec.seed, resume=known)
+            for fn in (judge, self.on_event):
+                if fn is not None:
+                    session.subscribe(fn)
+            try:
+                done = await session.run()
+            finally:
+                await session.close()
+                self._session = None
+            if done is None:
+                raise BatchFailed(f"run {n + 1} of {self.runs}: {session.state}")
+            stats = done.stats
+            self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
+                                          stats["errors"], stats["crashed"], done.rounds))
+            if done.status == RunStatus.INTERRUPTED:
+                self.interrupted = True
                 break
             killpoint.reached("run")
-        return self.results
 
-    async def _run_one(self, spec: RunSpec, n: int) -> bool:
-        """One spec: taken from the store when finished, resumed when interrupted; False stops the batch."""
-        scenario, replicate, seed = spec.scenario, spec.replicate, spec.seed
-        known = None if self.fresh else await self.store.find_run(scenario.name, replicate, seed)
-        if known is not None and known.status.finished:
-            self.results.append(await _stored_result(self.store, known))
-            if self.on_event is not None:
-                await self.on_event(ev.RunDone(known.uid, status=known.status, rounds=0, messages=0))
-            return True
-        if known is not None and known.status is RunStatus.RUNNING:
-            owner = await self.store.owner(known.id)
-            if owner is not None and owner.alive():
-                raise RunOwned(f"run {known.uid} is being written by process {owner.pid} on {owner.host};"
-                               " wait for it to finish, or pass --fresh to start new runs")
-        session = self._session = RunSession(
-            scenario, store=self.store, gateway=self.gateway, virtual=all_simulated(scenario),
-            replicate=replicate, seed=seed, resume=known)
-        if self.on_event is not None:
-            session.subscribe(self.on_event)
+
+class LiveJudge:
+    """One judge worker for a whole batch: subscribe it to each run's session; `close` codes what is still
+    queued, then stops it."""
+
+    def __init__(self, store: Store, judges: list, codebook=None) -> None:
+        import asyncio
+
+        from warroom_tui.judge.codebook import load_codebook
+        from warroom_tui.judge.worker import JudgeWorker
+
+        self.worker = JudgeWorker(store, judges, codebook or load_codebook())
+        self._task = asyncio.create_task(self.worker.run())
+
+    async def __call__(self, event: ev.Event) -> None:
+        await self.worker(event)
+
+    async def close(self) -> None:
+        import asyncio
+
+        if not self._task.done():
+            await self.worker.drain()
+        self._task.cancel()
         try:
-            done = await session.run()
-        finally:
-            await session.close()
-            self._session = None
-        if done is None:
-            raise BatchFailed(f"run {n + 1} of {self.runs}: {session.state}")
-        stats = done.stats
-        self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
-                                      stats["errors"], stats["crashed"], done.rounds))
-        if done.status == RunStatus.INTERRUPTED:
-            self.interrupted = True
-            return False
-        return True
-
+            await self._task
+        except asyncio.CancelledError:
+            pass

@@ -3,8 +3,8 @@
 A design (TOML) names a base scenario (brief, rounds, schedule), the agents by key with their tags, and
 the factors: `panel` (which agents share the chat), `naming`, `scaffolding`, `temperature`, `order` and
 `crash`. Every combination of levels is a cell; each cell runs `runs_per_cell` replicates, labelled with
-the cell (stored on the run). The runs are plain run specs handed to one executor (`execute`): a batch
-of run sessions, resumed after a kill like `warroom run`.
+the cell (stored on the run). The runs are plain run specs (runspec.py) handed to an executor (local or
+Ray, see executors/), resumed after a kill like `warroom run`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, field_validator, model_validator
 
-from warroom_tui.runner import Batch, RunResult, RunSpec
-from warroom_tui.scenario import (CRASH_KINDS, AgentSpec, Scaffolding, Scenario, ScenarioError, find_scenario,
-                                  load_scenario, parse_scenario)
-from warroom_tui.session import Subscriber
+from warroom_tui.runspec import RunSpec
+from warroom_tui.scenario import (CRASH_KINDS, MAX_RUNS, MAX_SEED, AgentSpec, Scaffolding, Scenario, ScenarioError,
+                                  find_scenario, load_scenario, parse_scenario)
 from warroom_tui.tomlfile import field_error, read_toml
 
 FACTORS = ("panel", "naming", "scaffolding", "temperature", "order", "crash")
@@ -44,7 +43,7 @@ class Factors(_Strict):
     """Each level: the agent keys in the chat, in position order."""
     naming: list[Literal["neutral", "real"]] | None = None
     scaffolding: list[Scaffolding] | None = None
-    temperature: list[float] | None = None
+    temperature: list[StrictFloat] | None = None
     order: list[Literal["fixed", "shuffled"]] | None = None
     crash: list[str] | None = None
     """`none`, or `KIND` (the panel's last agent crashes from round 0), or `KIND@POSITION` (1-based)."""
@@ -82,9 +81,9 @@ class Design(_Strict):
     description: str = ""
     scenario: str = "sim-demo"
     """The base scenario (a shipped name, or a path relative to the design): brief, rounds, schedule."""
-    runs_per_cell: int = Field(default=3, ge=1, le=10_000)
-    seed: int = 0
-    rounds: int | None = Field(default=None, ge=0, le=200)
+    runs_per_cell: int = Field(default=3, ge=1, le=MAX_RUNS, strict=True)
+    seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED, strict=True)
+    rounds: int | None = Field(default=None, ge=0, le=200, strict=True)
     agents: dict[str, DesignAgent] = Field(min_length=1)
     factors: Factors
 
@@ -207,28 +206,4 @@ def _cell_scenario(design: Design, base: Scenario, chosen: dict, levels: dict[st
 def run_specs(design: Design, cell_list: list[Cell], runs_per_cell: int | None = None) -> list[RunSpec]:
     """Replicate r of every cell uses seed design.seed + r (cells paired by seed)."""
     n = runs_per_cell or design.runs_per_cell
-    return [RunSpec(c.scenario, r, design.seed + r) for c in cell_list for r in range(n)]
-
-
-Executor = Callable[..., Awaitable[list[RunResult]]]
-
-
-@dataclass
-class LocalExecutor:
-    """Runs specs one after another in this process (a batch of run sessions); `interrupt` stops it."""
-
-    batch: Batch | None = None
-
-    async def __call__(self, specs: list[RunSpec], store, gateway, *, fresh: bool = False,
-                       on_event: Subscriber | None = None,
-                       on_spec: Callable[[RunSpec], None] | None = None) -> list[RunResult]:
-        self.batch = Batch(None, store, gateway, specs=specs, fresh=fresh, on_event=on_event, on_spec=on_spec)
-        return await self.batch.run()
-
-    @property
-    def interrupted(self) -> bool:
-        return self.batch is not None and self.batch.interrupted
-
-    def interrupt(self) -> None:
-        if self.batch is not None:
-            self.batch.interrupt()
+    return [RunSpec(c.scenario, r, design.seed + r, cell=c.label) for c in cell_list for r in range(n)]

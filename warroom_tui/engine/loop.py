@@ -11,6 +11,7 @@ import asyncio
 import random
 import uuid
 import zlib
+from contextlib import aclosing
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
@@ -28,6 +29,15 @@ VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
 
 
 TIMING_OUT = "timing out (injected)"
+
+
+HARD_REPLY_CAP = 200_000
+"""Characters a stored reply may hold, whatever its max_tokens."""
+
+
+def reply_cap(max_tokens: int) -> int:
+    """The characters a reply may have: generous for `max_tokens` (16 a token), never past the hard cap."""
+    return min(HARD_REPLY_CAP, 16 * max_tokens + 256)
 
 
 def agent_key(index: int) -> str:
@@ -312,11 +322,17 @@ class Engine(RunControl):
                 tokens = await self._injected(crash, spec.model)
             else:
                 parts: list[str] = []
-                async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout):
-                    async for piece in self.provider.stream(call):
+                cap, size = reply_cap(call.max_tokens), 0
+                async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout), \
+                        aclosing(self.provider.stream(call)) as stream:
+                    async for piece in stream:
                         tokens += 1
-                        parts.append(piece)
-                        await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=piece))
+                        parts.append(piece[:cap - size])
+                        size += len(parts[-1])
+                        await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=parts[-1]))
+                        if size >= cap:  # a provider that ignores max_tokens: the reply is cut, and says so
+                            parts.append(f" … [cut at {cap:,} characters]")
+                            break
                 text = strip_speaker(strip_think(clean_text("".join(parts))), [nicks[i], spec.name])
                 if not text:
                     raise ProviderError("empty", f"{spec.model} returned an empty reply.")

@@ -26,6 +26,7 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
     (`human_<flag>_level` for a flag with levels, optional)."""
     codebook = codebook or load_codebook()
     levelled = codebook.levelled_ids
+    levels = {f.id: {name for name, _ in f.levels} for f in codebook.flags if f.levels}
     required = ["id", "file", "round"] + [f"human_{f}" for f in codebook.coded_ids]
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -57,7 +58,11 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
             value = (row.get(f"human_{f}") or "").strip().lower()
             if value not in TRUE | FALSE:
                 raise HumanCsvError(f"{path}: line {n}: human_{f}: expected true or empty, got {value[:20]!r}")
-            flags[f] = (value in TRUE, (row.get(f"human_{f}_level") or "").strip() if f in levelled else "")
+            level = (row.get(f"human_{f}_level") or "").strip() if f in levelled else ""
+            if level and level not in levels.get(f, {level}):
+                raise HumanCsvError(f"{path}: line {n}: human_{f}_level: {level[:20]!r} is not one of the "
+                                    f"codebook's levels ({', '.join(sorted(levels[f]))})")
+            flags[f] = (value in TRUE, level)
         out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags})
     return out
 

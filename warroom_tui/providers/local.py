@@ -127,7 +127,8 @@ def available() -> dict[str, bool]:
 class Server:
     alias: str
     api_base: str
-    process: asyncio.subprocess.Process
+    process: asyncio.subprocess.Process | None
+    """None: a server another process runs (a Ray actor's)."""
     slots: int
 
 
@@ -160,7 +161,7 @@ class LocalModels:
         lock = self._locks.setdefault(spec.key, asyncio.Lock())
         async with lock:
             server = self.servers.get(spec.key)
-            if server is not None and server.process.returncode is None:
+            if server is not None and server.process is not None and server.process.returncode is None:
                 return server
             self.servers[spec.key] = server = await self._start(spec, slots)
             return server
@@ -191,7 +192,7 @@ class LocalModels:
     async def aclose(self) -> None:
         for server in self.servers.values():
             proc = server.process
-            if proc.returncode is None:
+            if proc is not None and proc.returncode is None:
                 if proc.stdin:
                     proc.stdin.close()  # the server exits when its stdin closes
                 try:

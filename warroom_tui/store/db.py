@@ -146,7 +146,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN copy_share REAL;
     ALTER TABLE messages ADD COLUMN copied TEXT NOT NULL DEFAULT '';
     """,
-    # 6: recipe versus family: an agent's base checkpoint; who a message replies to (agent indices
+    # 6: a live run's identity: the hash of its spec (scenario content, seed, replicate; runspec.py), so a
+    #    batch on any executor finds the runs it already made; NULL for runs stored before
+    """
+    ALTER TABLE runs ADD COLUMN spec TEXT;
+    CREATE INDEX runs_spec ON runs(spec) WHERE spec IS NOT NULL;
+    """,
+    # 7: recipe versus family: an agent's base checkpoint; who a message replies to (agent indices
     #    "0,2" and how they were found: named | seen; NULL until computed); the sweep cell a run belongs to
     """
     ALTER TABLE agents ADD COLUMN base TEXT NOT NULL DEFAULT '';

@@ -9,6 +9,7 @@ from warroom_tui.engine.transcript import Message
 from warroom_tui.judge.copying import Seen, measure
 from warroom_tui.judge.partners import measure_partners, partners_of
 from warroom_tui.judge.roster import run_aliases
+from warroom_tui.runspec import spec_key
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow
 
@@ -54,7 +55,7 @@ class Recorder:
                 uid=event.run_uid, scenario=s.name, series=s.label, brief=s.brief, agents=agents,
                 cell=dict(s.cell), replicate=event.replicate, seed=event.seed,
                 simulated=event.simulated, conditions=s.conditions.model_dump(mode="json"),
-                meta={"scenario": s.model_dump(mode="json")},
+                meta={"scenario": s.model_dump(mode="json")}, spec=spec_key(s, event.seed, event.replicate),
             )
             await self.store.claim(self.run_ids[event.run_uid])
             return None

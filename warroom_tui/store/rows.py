@@ -32,6 +32,8 @@ class RunRow:
     finished_at: str | None
     digest: str | None = None
     """Imported runs: the hash of the transcript they came from (their identity)."""
+    spec: str | None = None
+    """Live runs: the hash of their spec (runspec.py), their identity for resuming."""
     n_messages: int = 0
     """Agent messages (filled by `Store.runs`)."""
     cell: dict[str, Any] = field(default_factory=dict)

@@ -25,13 +25,13 @@ class RunQueries(Queries):
                          source: str = "live", source_file: str = "", replicate: int = 0,
                          seed: int | None = None, simulated: bool = False, conditions: dict | None = None,
                          meta: dict | None = None, status: RunStatus = RunStatus.RUNNING, reason: str = "",
-                         digest: str | None = None, cell: dict | None = None) -> int:
+                         digest: str | None = None, spec: str | None = None, cell: dict | None = None) -> int:
         async with self.transaction():
             cur = await self.db.execute(
                 "INSERT INTO runs (uid, scenario, series, source, source_file, replicate, seed, simulated, status,"
-                " reason, brief, conditions, meta, digest, cell) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reason, brief, conditions, meta, digest, spec, cell) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (uid, scenario, series, source, source_file, replicate, seed, int(simulated),
-                 RunStatus(status).value, reason, brief, dump(conditions or {}), dump(meta or {}), digest,
+                 RunStatus(status).value, reason, brief, dump(conditions or {}), dump(meta or {}), digest, spec,
                  dump(cell or {})),
             )
             run_id = cur.lastrowid
@@ -83,6 +83,13 @@ class RunQueries(Queries):
             args = (series,)
         return [_run(r) for r in await self._all(sql + " ORDER BY r.id", args)]
 
+    async def runs_mark(self) -> tuple:
+        """Changes whenever a run is added, ends or gets a message (cheap: the browser polls it)."""
+        rows = await self._all(
+            "SELECT COUNT(*), MAX(id), MAX(finished_at), SUM(status='running'), (SELECT MAX(id) FROM messages)"
+            " FROM runs")
+        return tuple(rows[0])
+
     async def run(self, ref: str | int) -> RunRow | None:
         """By id (a number) or uid."""
         if isinstance(ref, int) or str(ref).isdigit():
@@ -100,11 +107,14 @@ class RunQueries(Queries):
         rows = await self._all("SELECT * FROM runs WHERE source='import' AND digest IS NULL")
         return [_run(r) for r in rows]
 
-    async def find_run(self, scenario: str, replicate: int, seed: int) -> RunRow | None:
-        """The latest live run of this scenario, replicate and seed (for resuming a batch)."""
-        rows = await self._all(
-            "SELECT * FROM runs WHERE source='live' AND scenario=? AND replicate=? AND seed=? ORDER BY id DESC LIMIT 1",
-            (scenario, replicate, seed))
+    async def find_run(self, spec: str, scenario: str, replicate: int, seed: int) -> RunRow | None:
+        """The latest live run with this spec (see runspec.py), for resuming a batch; runs stored before specs
+        were kept are found by scenario name, replicate and seed."""
+        rows = await self._all("SELECT * FROM runs WHERE spec=? ORDER BY id DESC LIMIT 1", (spec,))
+        if not rows:
+            rows = await self._all(
+                "SELECT * FROM runs WHERE source='live' AND spec IS NULL AND scenario=? AND replicate=? AND seed=?"
+                " ORDER BY id DESC LIMIT 1", (scenario, replicate, seed))
         return _run(rows[0]) if rows else None
 
     async def agents(self, run_id: int) -> list[AgentRow]:
@@ -223,4 +233,5 @@ def _run(r: aiosqlite.Row) -> RunRow:
                   simulated=bool(r["simulated"]), status=RunStatus(r["status"]), reason=r["reason"],
                   brief=r["brief"], conditions=load(r["conditions"]), meta=load(r["meta"]),
                   started_at=r["started_at"], finished_at=r["finished_at"], digest=r["digest"],
-                  n_messages=r["n_messages"] if "n_messages" in keys else 0, cell=load(r["cell"]))
+                  spec=r["spec"] if "spec" in keys else None, n_messages=r["n_messages"] if "n_messages" in keys else 0,
+                  cell=load(r["cell"]))

@@ -67,6 +67,8 @@ def sort_key(entry: RunEntry, column: str):
 
 
 class RunBrowser(Screen):
+    POLL = 2.0
+    """Seconds between looks at the store: runs another process adds (a batch, a sweep) show up as they go."""
     BINDINGS = [
         Binding("escape,q,b", "back", "Back"), Binding("enter", "open", "Open", show=True),
         Binding("p", "replay", "Replay", show=True), Binding("slash", "search", "Search", show=True),
@@ -89,6 +91,7 @@ class RunBrowser(Screen):
         self.marked: list[int] = []
         self.sort_by = ("id", True)
         """(column, descending): newest first."""
+        self._mark: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,6 +105,21 @@ class RunBrowser(Screen):
         table = self.query_one(DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name)
+        await self.reload()
+        table.focus()
+        self.set_interval(self.POLL, self.reload)
+
+    async def on_screen_resume(self) -> None:
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Read the runs again when the store changed (this lab's run or another process's batch)."""
+        if self._mark is not None and not self.is_current:
+            return
+        mark = await self.store.runs_mark()
+        if mark == self._mark:
+            return
+        self._mark = mark
         names = await self.store.agent_names()
         self.entries = [
             RunEntry(id=r.id, series=r.series, scenario=r.scenario, source=r.source, status=r.status.value,
@@ -109,7 +127,6 @@ class RunBrowser(Screen):
                      agents=", ".join(names.get(r.id, [])), started=(r.started_at or "")[:19])
             for r in await self.store.runs()]
         self.refill()
-        table.focus()
 
     def refill(self) -> None:
         """Apply the search and the sort; keep the cursor on the same run when it is still shown."""
@@ -263,4 +280,5 @@ class RunView(Screen):
         from warroom_tui.tui.detail import MessageDetail, flag_names
 
         self.app.push_screen(MessageDetail(event.message, store=self.store, run_uid=self.run_uid,
-                                           flag_names=flag_names(getattr(self.app, "codebook", None))))
+                                           flag_names=flag_names(getattr(self.app, "codebook", None)),
+                                           siblings=list(event.chat.messages)))

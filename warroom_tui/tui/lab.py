@@ -416,7 +416,8 @@ class LabScreen(Screen):
 
         judge = self.session.judge
         self.app.push_screen(MessageDetail(event.message, store=self.session.store, run_uid=self.run_uid,
-                                           flag_names=flag_names(judge.codebook if judge else None)))
+                                           flag_names=flag_names(judge.codebook if judge else None),
+                                           siblings=list(event.chat.messages)))
 
     def action_scenarios(self) -> None:
         self.lab_app.action_scenarios()
