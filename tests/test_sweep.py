@@ -46,6 +46,7 @@ def test_factors_expand_into_cells(tmp_path):
     assert crashed.scenario.conditions.crashes[0].agent == "2"
     specs = run_specs(design, got, 3)
     assert len(specs) == 24 and {s.seed for s in specs} == {0, 1, 2}
+    assert specs[0].cell == first.label and specs[0].key != specs[3].key  # the cell is in the identity
     assert len({s.scenario.name for s in specs}) == 8
 
 
@@ -53,6 +54,9 @@ def test_factors_expand_into_cells(tmp_path):
     (("panel = [[\"a\", \"b\"], [\"b\", \"a\"]]", "panel = [[\"a\", \"zz\"]]"), "factors.panel.0"),
     (("naming = [\"neutral\", \"real\"]", "naming = [\"loud\"]"), "factors.naming.0"),
     (("runs_per_cell = 2", "runs_per_cell = 0"), "runs_per_cell"),
+    (("runs_per_cell = 2", "runs_per_cell = true"), "runs_per_cell"),  # strict numbers, as in scenarios
+    (("runs_per_cell = 2", "runs_per_cell = 2\nseed = 4611686018427387905"), "seed"),  # within ±2**62
+    (("naming = [\"neutral\", \"real\"]", "temperature = [true]"), "factors.temperature.0"),
     (("crash = [\"none\", \"permanent@2\"]", "crash = [\"permanent@5\"]"), "factors.crash"),
     (("recipe = \"sft\"", "recipe = 1"), "agents.a.recipe"),
     (("scenario = \"sim-demo\"", "scenario = \"nope\""), "scenario"),
