@@ -8,12 +8,15 @@ its own call started. A message joins the transcript when it is finished.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 import zlib
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
+from warroom_tui.engine import debate
 from warroom_tui.engine.conditions import Crash, LiveConditions
+from warroom_tui.engine.roles import role_kind, role_spec
 from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.prompts import (ERROR_MARK, PromptView, chat_context, chat_messages, completion_prompt,
@@ -53,7 +56,12 @@ class Engine(RunControl):
         resume: list[Message] | None = None,
     ) -> None:
         super().__init__()
+        if scenario.mode == "debate" and scenario.debate is not None:  # replicate i debates task i
+            k, task = scenario.debate.pick(replicate)
+            scenario = scenario.model_copy(update={"brief": debate.brief(scenario.debate, task),
+                                                   "debate": scenario.debate.model_copy(update={"task": k})})
         self.scenario = scenario
+        self.role_table = scenario.role_prompt_table()
         self.roster = scenario.roster()
         self.provider = provider
         self.clock = clock or RealClock()
@@ -362,8 +370,12 @@ class Engine(RunControl):
     def _build_call(self, i: int, r: int, seen: list[Message], nicks: list[str],
                     temperature: float) -> tuple[ModelCall, int]:
         spec = self.roster[i]
-        view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding)
-        messages = chat_messages(view, seen, r)
+        roles = self.conditions.roles_for(len(self.roster))
+        role = role_spec(roles[i], self.role_table)
+        view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding,
+                          role=role.prompt if role else "")
+        d = self.scenario.debate if self.scenario.mode == "debate" else None
+        messages = debate.debate_messages(view, seen, r, d, role) if d else chat_messages(view, seen, r)
         max_tokens = spec.max_tokens or self.scenario.max_tokens
         window = self.provider.context_window(spec.model)
         dropped = 0
@@ -372,6 +384,9 @@ class Engine(RunControl):
         naming = self.conditions.naming
         context = chat_context(view, seen, r, naming if isinstance(naming, str) else "custom",
                                language(self.scenario.brief))
+        kinds = [role_kind(name, self.role_table) for name in roles]
+        context = dataclasses.replace(context, role=kinds[i], debate=debate.facts(
+            seen, i, r, nicks, kinds, d.pick(0)[1], f"{self.seed}:{d.task}") if d else None)
         call = ModelCall(
             model=spec.model, temperature=temperature, max_tokens=max_tokens, timeout=self.scenario.timeout,
             seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base, context=context,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from warroom_tui.modelid import SIM_PREFIX
+from warroom_tui.providers import sim_debate
 from warroom_tui.providers.base import ChatContext, JudgeContext, ModelCall, ProviderError
 
 
@@ -222,8 +223,10 @@ async def stream(call: ModelCall, pace: float = 0.0) -> AsyncIterator[str]:
         await asyncio.sleep(3600)  # for timeout tests: cancelled by the caller
     if isinstance(call.context, JudgeContext):
         text = judge_reply(persona, call.context, call.seed)
+    elif isinstance(call.context, ChatContext) and call.context.debate is not None:
+        text = sim_debate.reply(persona, call.context, call.seed)
     elif isinstance(call.context, ChatContext):
-        text = reply(persona, call.context, call.seed, max_words=call.max_tokens)
+        text = reply(sim_debate.split(persona)[0], call.context, call.seed, max_words=call.max_tokens)
     else:
         raise ProviderError("permanent", "the simulator needs the call's context (who is calling, and why)")
     await asyncio.sleep(0)  # let other streams and the lab go on, even unpaced
