@@ -300,6 +300,8 @@ async def export_command(args) -> int:
         return await export_coded(args)
     if args.format == "parquet":
         return await export_parquet(args)
+    if args.format == "finetune":
+        return await export_finetune(args)
     from warroom_tui.store.study_json import export_name, export_run
 
     store = await _open_store(args.db, read_only=True)
@@ -334,6 +336,33 @@ async def export_parquet(args) -> int:
     finally:
         await store.close()
     console.print(f"wrote {escape(str(args.out))}: " + ", ".join(f"{name} {n}" for name, n in written.items()))
+    return 0
+
+
+async def export_finetune(args) -> int:
+    from warroom_tui.store.finetune import collect, write
+
+    store = await _open_store(args.db, read_only=True)
+    try:
+        export = await collect(store, args.include_simulated)
+    finally:
+        await store.close()
+    if not export.debates:
+        left = f" ({export.simulated_left_out} simulated left out: --include-simulated)" if export.simulated_left_out else ""
+        raise CliError(f"--format finetune: no finished debate runs in the database{left}")
+    try:
+        written = write(export, args.out)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    table = Table(title=f"finetuning examples from {export.debates} debates -> {escape(str(args.out))}")
+    for col in ("agent", "role", "examples", "candidates", "file"):
+        table.add_column(col)
+    for tally, path in written:
+        table.add_row(escape(tally.agent), escape(tally.role), str(len(tally.examples)), str(tally.candidates),
+                      escape(path.name))
+    console.print(table)
+    if export.simulated_left_out:
+        console.print(f"{export.simulated_left_out} simulated runs left out (--include-simulated to add them)")
     return 0
 
 

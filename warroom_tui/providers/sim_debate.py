@@ -3,6 +3,7 @@
 A model id `sim/<persona>@<p>` sets the propensity p (0..1) to answer a task correctly; without `@p` the
 persona's default below. In later rounds a generator (or an agent without a role) takes the critics' answer
 when they disagree with it (probability SWAY), else joins the majority when it is in the minority (CONFORM);
+a wrong answer persuades it less the better it is (times 1 - p);
 a critic reviews every named answer against its own and rethinks a wrong answer of its own with half its
 propensity. It reads only the call's DebateFacts, never the prompt.
 """
@@ -57,14 +58,17 @@ def choose(persona: str, ctx: ChatContext, d: DebateFacts, rng: random.Random) -
         if d.own != d.answer and rng.random() < p / 2:
             return d.answer
         return d.own
+    def moved(to: str, chance: float) -> bool:  # a right answer persuades as often as `chance`; a wrong one
+        return rng.random() < (chance if to == d.answer else chance * (1 - p))  # less, the better the agent
+
     critics = Counter(a for _, a, kind in d.peers if kind == "critic" and a is not None)
     if critics:
         top = critics.most_common(1)[0][0]
-        if top != d.own and rng.random() < SWAY:
+        if top != d.own and moved(top, SWAY):
             return top
     everyone = Counter([d.own] + [a for _, a, _ in d.peers if a is not None])
     leader, count = everyone.most_common(1)[0]
-    if leader != d.own and count > everyone[d.own] and rng.random() < CONFORM:
+    if leader != d.own and count > everyone[d.own] and moved(leader, CONFORM):
         return leader
     return d.own
 
