@@ -247,3 +247,62 @@ def test_bad_roles_and_tasks_name_the_field_exit_2(tmp_path, capsys):
         load_scenario(path)
     tasks.write_text('[[tasks]]\nquestion = "2+2?"\nanswer = "4"\n')
     assert load_scenario(path).debate.task_list()[0].answer == "4"
+
+
+PANEL = """
+name = "{name}"
+series = "P"
+brief = "@all Plan a food delivery app."
+rounds = 4
+stagger = 1.0
+replicates = 3
+seed = 1
+[[agents]]
+name = "One"
+model = "sim/coordinator"
+[[agents]]
+name = "Two"
+model = "sim/coordinator"
+[[agents]]
+name = "Three"
+model = "sim/coordinator"
+[[agents]]
+name = "Four"
+model = "sim/coordinator"
+[conditions]
+roles = "{roles}"
+"""
+
+
+def test_report_compares_roles_none_with_assigned_roles(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    for name, roles in (("clones-none", "none"), ("clones-gc", "generator-critic")):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(PANEL.format(name=name, roles=roles))
+        assert main(["run", str(path), "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", db, "--include-simulated", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    [row] = rep["roles"]["comparisons"]
+    assert row["question"] == "P (sim): roles none vs generator-critic"
+    assert (row["n1"], row["n2"]) == (3, 3) and row["p"] is not None
+    cos = {r["series"]: r for r in rep["roles"]["cosine"]}
+    assert cos["P (sim) · roles=none"]["runs"] == 3
+    assert main(["report", "--db", db, "--include-simulated"]) == 0
+    assert "roles = none vs assigned roles" in capsys.readouterr().out
+
+
+def test_runs_whose_roles_changed_are_left_out_of_the_comparison():
+    from warroom_tui.analysis.roles import roles_comparison
+    from warroom_tui.analysis.stats import RunData
+
+    def run(i, flags):
+        return RunData(run_id=i, series="S", crashed=False, agents={0: "a", 1: "b"},
+                       labels={0: [{"x": True, "y": False}], 1: [flags]})
+
+    runs = [run(1, {"x": True, "y": False}), run(2, {"x": False, "y": True}), run(3, {"x": True, "y": True})]
+    out = roles_comparison(runs, {1: "none", 2: "generator-critic", 3: "mixed"}, ["x", "y"])
+    assert out["mixed"] == 1
+    assert {r["series"]: r["mean"] for r in out["cosine"]} == {"S · roles=none": 1.0, "S · roles=generator-critic": 0.0}
+    assert roles_comparison(runs[:1], {1: "none"}, ["x", "y"]) == {}  # nothing assigned: no comparison

@@ -265,23 +265,42 @@ async def report_command(args) -> int:
     from warroom_tui.analysis.tables import report_group
 
     codebook = _codebook(args.codebook)
+    from warroom_tui.analysis.debate_tables import debate_group
+    from warroom_tui.report import debate_report, roles_report
+
     store = await _open_store(args.db, read_only=True)
     try:
-        rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
-                                 args.include_simulated, args.correction)
-        rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n} for s, a, v, n in await store.copy_shares()]
+        debate = await debate_report(store, args.include_simulated)
+        try:
+            rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
+                                     args.include_simulated, args.correction)
+        except CliError:
+            if not debate["runs"]:
+                raise
+            rep = None  # debates are scored from their text: no labels needed
+        if rep is not None:
+            rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n}
+                              for s, a, v, n in await store.copy_shares()]
+            rep["roles"] = await roles_report(store, rep["coder"], codebook, args.include_simulated, args.correction)
     finally:
         await store.close()
     if args.json:
-        print(json.dumps(rep, indent=2, default=lambda v: None))
+        print(json.dumps({**(rep or {}), "debate": debate}, indent=2, default=lambda v: None))
         return 0
     from warroom_tui.report import simulated_note
 
+    if rep is None:
+        console.print(f"{debate['runs']} debates (no labels yet: `warroom judge` adds the study's statistics)"
+                      + (f"; {debate['simulated_left_out']} simulated left out (--include-simulated to add them)"
+                         if debate["simulated_left_out"] else ""))
+        console.print(debate_group(debate, None))
+        return 0
     console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))
+    console.print(debate_group(debate, rep["roles"], args.correction))
     return 0
 
 

@@ -62,3 +62,30 @@ def score_rounds(answers: Iterable[tuple[int, int, str | None]], correct: str) -
             distinct=len({a for a in now.values() if a is not None}), changed=changed))
         before = now
     return out
+
+
+def summarise(runs: list[tuple[str, list[RoundScore], dict[int, str], str]]) -> list[dict]:
+    """Per group (series, with its roles) and round: runs, vote accuracy, mean agent accuracy, mean distinct
+    answers, mean changed share; and each agent's accuracy per round. `runs`: (group, scores, agent names,
+    the correct answer)."""
+    rows: dict[tuple[str, int], dict] = {}
+    for label, scores, names, truth in runs:
+        for s in scores:
+            row = rows.setdefault((label, s.round), {"group": label, "round": s.round, "runs": 0, "votes": 0,
+                                                     "accuracy": [], "distinct": [], "changed": [], "agents": {}})
+            row["runs"] += 1
+            row["votes"] += s.correct
+            row["accuracy"].append(s.accuracy)
+            row["distinct"].append(s.distinct)
+            if s.changed is not None:
+                row["changed"].append(s.changed)
+            for agent, answer in s.answers:
+                row["agents"].setdefault(names.get(agent, str(agent)), []).append(answer == truth)
+
+    def mean(xs: list) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return [{"group": r["group"], "round": r["round"], "runs": r["runs"], "vote_accuracy": r["votes"] / r["runs"],
+             "accuracy": mean(r["accuracy"]), "distinct": mean(r["distinct"]), "changed": mean(r["changed"]),
+             "agents": {name: mean(v) for name, v in sorted(r["agents"].items())}}
+            for _, r in sorted(rows.items())]
