@@ -228,6 +228,8 @@ def test_bad_roles_and_tasks_name_the_field_exit_2(tmp_path, capsys):
         ("conditions]\nroles = \"everyone\"", "conditions.roles"),
         ("conditions]\nroles = \"generator-critic\"\ngenerators = 9", "conditions.generators"),
         ("debate]\ntasks = \"no-such-set\"", "debate.tasks: no-such-set: no such task file"),
+        ("debate]\nsummary = \"agent\"", "debate.summariser: summary = \"agent\" needs the agent who writes it"),
+        ("debate]\nsummary = \"agent\"\nsummariser = \"Nobody\"", "debate.summariser"),
         ("role_prompts.judge]\nkind = \"boss\"\nprompt = \"x\"", "role_prompts.judge.kind"),
     ]
     base = DEBATE.split("[conditions]")[0]
@@ -306,3 +308,54 @@ def test_runs_whose_roles_changed_are_left_out_of_the_comparison():
     assert out["mixed"] == 1
     assert {r["series"]: r["mean"] for r in out["cosine"]} == {"S · roles=none": 1.0, "S · roles=generator-critic": 0.0}
     assert roles_comparison(runs[:1], {1: "none"}, ["x", "y"]) == {}  # nothing assigned: no comparison
+
+
+async def test_a_summariser_agent_writes_the_summary_between_rounds(tmp_path):
+    text = DEBATE.replace("replicates = 6", "replicates = 2") + '[debate]\nsummary = "agent"\nsummariser = "Critic"\n'
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    gateway = Recording()
+    async with Store.open(tmp_path / "s.db") as store:
+        await Batch(load_scenario(path), store, gateway).run()
+        export = await collect(store, include_simulated=True)
+        run = (await store.runs())[0]
+        msgs = await store.messages(run.id)
+    summaries = [m for m in msgs if m.sender == "summary"]
+    assert [(m.round, m.agent, m.nickname) for m in summaries] == [(1, None, "Agent-D"), (2, None, "Agent-D"),
+                                                                   (3, None, "Agent-D")]
+    for s in summaries:  # every answer of the round before, under its agent's name
+        before = {m.nickname: ANSWER.search(m.text).group(1) for m in msgs if m.agent is not None
+                  and m.round == s.round - 1}
+        assert s.text == " ".join(f"{n}: {a}." for n, a in sorted(before.items()))
+        later = [c for c in gateway.calls if c.context.round == s.round and not c.context.debate.summarise
+                 and c.context.debate.task.endswith(":0")]
+        assert later and all(s.text in c.messages[-1]["content"] for c in later)
+    sent = {json.dumps(c.messages) for c in gateway.calls}
+    for tally in export.files.values():
+        for e in tally.examples:
+            assert json.dumps(e["messages"][:-1]) in sent
+
+
+def test_a_summary_survives_the_study_json_round_trip(tmp_path):
+    """A summary is nobody's answer: the study's JSON keeps it as a system line, and imports again."""
+    path = tmp_path / "s.toml"
+    path.write_text(DEBATE.replace("replicates = 6", "replicates = 1")
+                    + '[debate]\nsummary = "agent"\nsummariser = "Critic"\n')
+    db = str(tmp_path / "s.db")
+    assert main(["run", str(path), "--db", db, "--quiet"]) == 0
+    assert main(["export", "--out", str(tmp_path / "json"), "--db", db]) == 0
+    [exported] = list((tmp_path / "json").rglob("*.json"))
+    lines = [m for m in json.loads(exported.read_text())["conversation"]["messages"] if m["sender"] == "system"]
+    assert sum(m["system"].startswith("Summary by Agent-D: ") for m in lines) == 3
+    assert main(["import", str(tmp_path / "json"), "--db", str(tmp_path / "again.db")]) == 0
+
+
+async def test_a_crashed_summariser_leaves_the_plain_concatenation():
+    text = DEBATE + '[debate]\nsummary = "agent"\nsummariser = "Critic"\n[[conditions.crashes]]\nagent = "Critic"\n'
+    scenario = parse_scenario(_toml(text))
+    gateway = Recording()
+    engine = Engine(scenario, gateway, clock=VirtualClock())
+    await engine.run()
+    assert not [m for m in engine.transcript if m.sender == "summary"]
+    r1 = [c for c in gateway.calls if c.context.round == 1]
+    assert r1 and all("[Agent-A]:" in c.messages[-1]["content"] or c.context.me == "Agent-A" for c in r1)

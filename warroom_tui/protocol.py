@@ -61,8 +61,13 @@ class DebateSpec(_Strict):
     round_prompt: str = ("Above are the other agents' answers from the last round. Use them as extra information: "
                          "check your reasoning, then give your updated answer.")
     """Rounds after the first, for an agent without a role (a role's own `debate` line replaces it)."""
-    summary: Literal["concat"] = "concat"
-    """What each agent receives between rounds: the others' last answers, concatenated under their names."""
+    summary: Literal["concat", "agent"] = "concat"
+    """What each agent receives between rounds: the others' last answers concatenated under their names, or a
+    summary of every answer written by the `summariser` agent (before the round starts; stored as a message)."""
+    summariser: str | None = None
+    """summary = "agent": the agent who writes it (display name, nickname or 1-based position)."""
+    summary_prompt: str = ("Summarise the answers below in a few short lines: for each agent, its name and its "
+                           "final answer. Do not add an answer of your own.")
 
     def task_list(self) -> list[TaskSpec]:
         assert isinstance(self.tasks, list), "tasks are loaded with the scenario"

@@ -128,6 +128,11 @@ class Scenario(_Strict):
             for role in roles:
                 if role != NO_ROLE and role not in known:
                     raise ValueError(f"conditions.roles: no role called {role!r} (known: {', '.join(sorted(known))})")
+        if self.debate is not None and self.debate.summary == "agent" and (
+                self.debate.summariser is None
+                or resolve_agent(self.debate.summariser, roster, self.nicknames()) is None):
+            raise ValueError(f"debate.summariser: summary = \"agent\" needs the agent who writes it, got "
+                             f"{self.debate.summariser!r}")
         if self.conditions.generators is not None and self.conditions.generators > len(roster):
             raise ValueError(f"conditions.generators: {self.conditions.generators} is more than the "
                              f"{len(roster)} agents")

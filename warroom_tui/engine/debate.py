@@ -43,6 +43,29 @@ def summary(previous: dict[int, Message], me: int, nicknames: list[str]) -> str:
     return "\n\n".join(parts)
 
 
+SUMMARY = "summary"
+"""The sender of a summary message (agent None: it is nobody's answer)."""
+
+
+def written_summary(seen: list[Message], round_: int) -> Message | None:
+    """The summariser's summary sent in this round (None: none, or it failed; the agents get the concatenation)."""
+    return next((m for m in reversed(seen) if m.sender == SUMMARY and m.round == round_ and not m.is_error), None)
+
+
+def wants_summary(debate: DebateSpec | None, transcript: list[Message], round_: int) -> bool:
+    return (debate is not None and debate.summary == "agent" and round_ > 0
+            and not any(m.sender == SUMMARY and m.round == round_ for m in transcript))
+
+
+def summary_messages(view: PromptView, seen: list[Message], round_: int, debate: DebateSpec) -> list[dict]:
+    """The summariser's call: its study prompt, then every agent's last answer under its name."""
+    others = [n for i, n in enumerate(view.nicknames) if i != view.me]
+    system = system_prompt(view.scaffolding, view.nicknames[view.me], others)
+    answers = summary(last_answers(seen, round_ - 1), -1, view.nicknames)
+    return ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": f"{debate.summary_prompt}\n\n{answers}"}]
+
+
 def debate_messages(view: PromptView, seen: list[Message], round_: int, debate: DebateSpec,
                     role: RoleSpec | None) -> list[dict]:
     others = [n for i, n in enumerate(view.nicknames) if i != view.me]
@@ -55,20 +78,23 @@ def debate_messages(view: PromptView, seen: list[Message], round_: int, debate: 
         if view.me in previous:
             turns.append({"role": "assistant", "content": previous[view.me].text})
         instruction = (role.debate if role and role.debate else debate.round_prompt) + "\n" + debate.instruction
-        peers = summary(previous, view.me, view.nicknames)
+        written = written_summary(seen, round_) if debate.summary == "agent" else None
+        peers = (f"Summary of the last round's answers, by {written.nickname}:\n{written.text}" if written
+                 else summary(previous, view.me, view.nicknames))
         turns.append({"role": "user", "content": (peers + "\n\n" if peers else "") + instruction})
     return ([{"role": "system", "content": system}] if system else []) + turns
 
 
 def facts(seen: list[Message], me: int, round_: int, nicknames: list[str], kinds: list[str],
-          task: TaskSpec, key: str) -> DebateFacts:
+          task: TaskSpec, key: str, summarise: bool = False) -> DebateFacts:
+    """`summarise`: the summariser's call, whose peers are every agent (itself included)."""
     previous = last_answers(seen, round_ - 1) if round_ > 0 else {}
     own = previous.get(me)
     return DebateFacts(
         task=key, answer=canonical(task), distractors=distractors(task),
         own=extract_answer(own.text, task) if own else None,
         peers=tuple((nicknames[a], extract_answer(m.text, task), kinds[a]) for a, m in sorted(previous.items())
-                    if a != me and a < len(nicknames)))
+                    if (a != me or summarise) and a < len(nicknames)), summarise=summarise)
 
 
 def scored(transcript: list[Message], task: TaskSpec) -> list[RoundScore]:

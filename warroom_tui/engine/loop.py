@@ -24,7 +24,7 @@ from warroom_tui.engine.prompts import (ERROR_MARK, PromptView, chat_context, ch
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.modelid import is_simulated
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
-from warroom_tui.scenario import Scenario
+from warroom_tui.scenario import Scenario, resolve_agent
 
 VIRTUAL_LATENCY = 0.4  # seconds before the first token, in virtual time
 VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
@@ -156,6 +156,9 @@ class Engine(RunControl):
                                      started_at=self.clock.now(), finished_at=self.clock.now())
                     await self._commit(marker, added=True)
                     self._markers.add(r)
+                if debate.wants_summary(self.scenario.debate if self.scenario.mode == "debate" else None,
+                                        self.transcript, r):
+                    await self._summarise(r)
                 await self._run_round(r)
                 self._spoke = set()
                 if self._stopped:
@@ -347,6 +350,54 @@ class Engine(RunControl):
         else:
             msg.finished_at = self.clock.now()
         return msg, msg.finished_at
+
+    async def _summarise(self, r: int) -> None:
+        """summary = "agent": before round r, the summariser writes the summary of round r-1's answers (stored as
+        a `summary` message, nobody's answer). A summariser that left or crashed writes none: the agents then
+        get the plain concatenation."""
+        d = self.scenario.debate
+        assert d is not None and d.summariser is not None
+        nicks = self.nicknames
+        who = resolve_agent(d.summariser, self.roster, nicks)
+        if who is None or who not in self.active or self.conditions.crash_for(who, r) is not None:
+            return
+        spec, seen, start = self.roster[who], list(self.transcript), self.clock.now()
+        view = PromptView(me=who, nicknames=nicks, scaffolding=self.conditions.scaffolding)
+        messages = debate.summary_messages(view, seen, r, d)
+        naming = self.conditions.naming
+        roles = self.conditions.roles_for(len(self.roster))
+        context = dataclasses.replace(
+            chat_context(view, seen, r, naming if isinstance(naming, str) else "custom", language(self.scenario.brief)),
+            debate=debate.facts(seen, who, r, nicks, [role_kind(n, self.role_table) for n in roles], d.pick(0)[1],
+                                f"{self.seed}:{d.task}", summarise=True))
+        call = ModelCall(model=spec.model, temperature=self.conditions.temperature_for(who),
+                         max_tokens=spec.max_tokens or self.scenario.max_tokens, timeout=self.scenario.timeout,
+                         seed=zlib.crc32(f"{self.seed}:{r}:summary".encode()), api_base=spec.api_base, context=context)
+        if (spec.kind or self.provider.model_kind(spec.model)) == "base":
+            call.prompt, call.stop = completion_prompt(messages, nicks[who])
+        else:
+            call.messages = messages
+        msg = Message(seq=0, sender=debate.SUMMARY, text="", round=r, nickname=nicks[who], name="summary",
+                      model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
+                      temperature=call.temperature)
+        parts: list[str] = []
+        try:
+            async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout):
+                async for piece in self.provider.stream(call):
+                    parts.append(piece)
+            msg.text = strip_speaker(strip_think(clean_text("".join(parts))), [nicks[who], spec.name])
+            if not msg.text:
+                raise ProviderError("empty", f"{spec.model} returned an empty reply.")
+        except ProviderError as exc:
+            msg.is_error, msg.error_kind, msg.text = True, exc.kind, f"{ERROR_MARK} {clean_text(exc.message)}"
+        except TimeoutError:
+            msg.is_error, msg.error_kind = True, "timeout"
+            msg.text = f"{ERROR_MARK} Request to {spec.model} timed out after {self.scenario.timeout:g} s."
+        msg.tokens = len(parts)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.t = start + VIRTUAL_LATENCY + msg.tokens / VIRTUAL_RATE
+        msg.finished_at = self.clock.now()
+        await self._commit(msg, added=True)
 
     async def _injected(self, crash: Crash, model: str) -> int:
         if crash.kind == "timeout" and not self.clock.virtual:

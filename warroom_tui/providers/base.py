@@ -40,6 +40,8 @@ class DebateFacts:
     """This agent's answer in the last round (None in the first round, or when it gave none)."""
     peers: tuple[tuple[str, str | None, str], ...]
     """(nickname, answer, role kind) of every other agent in the last round's summary."""
+    summarise: bool = False
+    """This call writes the summary of the last round's answers (then `peers` holds every agent's)."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ def choose(persona: str, ctx: ChatContext, d: DebateFacts, rng: random.Random) -
 def reply(persona: str, ctx: ChatContext, seed: int | None) -> str:
     d = ctx.debate
     assert d is not None
+    if d.summarise:
+        return " ".join(f"{peer}: {a if a is not None else 'no answer'}." for peer, a, _ in d.peers) or "No answers."
     rng = random.Random(zlib.crc32(f"{persona}|{seed}|{d.task}|{ctx.round}|{ctx.me}".encode()))
     answer = choose(persona, ctx, d, rng)
     lang = ctx.lang if ctx.lang in REASONS else "en"
