@@ -359,3 +359,34 @@ async def test_a_crashed_summariser_leaves_the_plain_concatenation():
     assert not [m for m in engine.transcript if m.sender == "summary"]
     r1 = [c for c in gateway.calls if c.context.round == 1]
     assert r1 and all("[Agent-A]:" in c.messages[-1]["content"] or c.context.me == "Agent-A" for c in r1)
+
+
+async def test_a_resumed_debate_scores_its_stored_rounds_too(tmp_path):
+    scenario = parse_scenario(_toml(DEBATE))
+    async with Store.open(tmp_path / "r.db") as store:
+        first = RunSession(scenario, store=store, gateway=Gateway(), virtual=True)
+
+        async def stop_after_round_1(event):
+            if isinstance(event, ev.RoundDone) and event.round == 1:
+                first.interrupt()
+
+        first.subscribe(stop_after_round_1)
+        await first.run()
+        await first.close()
+        [run] = await store.runs()
+        assert run.status == "interrupted"
+        again = RunSession(scenario, store=store, gateway=Gateway(), virtual=True, resume=run)
+        snaps = []
+
+        async def grab(event):
+            if isinstance(event, DebateSnapshot):
+                snaps.append(event)
+
+        again.subscribe(grab)
+        await again.run()
+        await again.close()
+        msgs = await store.messages(run.id)
+    from warroom_tui.engine.debate import scored
+    task = scenario.debate.task_list()[0]
+    assert [r.round for r in snaps[-1].rounds] == [0, 1, 2, 3]
+    assert list(snaps[-1].rounds) == scored(msgs, task)  # the same as scoring the whole stored run

@@ -45,6 +45,7 @@ async def run_command(args) -> int:
     import asyncio
     import signal
 
+    from warroom_tui.engine.debate import DebateSnapshot
     from warroom_tui.providers.gateway import Gateway
     from warroom_tui.runner import Batch, BatchFailed, RunOwned, with_backend
     from warroom_tui.session import preflight
@@ -65,8 +66,13 @@ async def run_command(args) -> int:
                         TimeElapsedColumn(), console=console, disable=args.quiet, transient=False)
     overall = progress.add_task(f"{escape(scenario.name)}: runs", total=runs)
     current: dict[str, TaskID | None] = {"task": None}
+    votes: dict[str, str] = {}  # a debate's final vote per run
 
     async def on_event(event: ev.Event) -> None:
+        if isinstance(event, DebateSnapshot) and event.rounds:
+            last = event.rounds[-1]
+            votes[event.run_uid] = (f"answer {event.answer}, vote {last.vote or '-'} "
+                                    f"({'right' if last.correct else 'wrong'}), {last.accuracy:.0%} of agents right")
         if isinstance(event, ev.RunStarted):
             current["task"] = progress.add_task(f"  run {event.replicate + 1} rounds", total=per_run)
         elif isinstance(event, ev.RoundDone) and current["task"] is not None:
@@ -96,6 +102,8 @@ async def run_command(args) -> int:
         table.add_row(escape(r.run_uid), str(r.status) + (" (stored)" if r.stored else ""), str(r.rounds),
                       str(r.messages), str(r.errors), escape(", ".join(r.crashed)) or "-")
     console.print(table)
+    for uid, vote in votes.items():
+        console.print(f"debate {escape(uid)}: {escape(vote)}")
     console.print(f"stored in {escape(str(args.db or default_db()))}")
     if batch.interrupted:
         finished = sum(r.status != RunStatus.INTERRUPTED for r in results)

@@ -71,7 +71,7 @@ class RunSession:
         if scenario.mode == "debate":
             from warroom_tui.engine.debate import DebateTracker
 
-            self.subscribe(DebateTracker(self.publish))
+            self.subscribe(DebateTracker(self.publish, lambda: list(getattr(self.control, "transcript", []))))
         self.done: ev.RunDone | None = None
         self._phase = "starting"
         self._detail = ""

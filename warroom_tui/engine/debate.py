@@ -113,18 +113,17 @@ class DebateSnapshot(ev.Event):
 class DebateTracker:
     """A run-session subscriber: scores the debate as messages land and publishes `DebateSnapshot`s."""
 
-    def __init__(self, publish: Callable[[ev.Event], Awaitable[None]]) -> None:
+    def __init__(self, publish: Callable[[ev.Event], Awaitable[None]],
+                 transcript: Callable[[], list[Message]]) -> None:
         self.publish = publish
+        self.transcript = transcript
+        """The run's messages so far (a resumed run's stored ones included)."""
         self.task: TaskSpec | None = None
-        self.messages: list[Message] = []
 
     async def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             s = event.scenario
-            self.task, self.messages = None, []
-            if getattr(s, "mode", "chat") == "debate" and s.debate is not None:
-                self.task = s.debate.pick(event.replicate)[1]
+            self.task = s.debate.pick(event.replicate)[1] if s.mode == "debate" and s.debate is not None else None
         elif isinstance(event, ev.MessageStored) and self.task is not None and event.message.agent is not None:
-            self.messages.append(event.message)
             await self.publish(DebateSnapshot(event.run_uid, canonical(self.task),
-                                              tuple(scored(self.messages, self.task))))
+                                              tuple(scored(self.transcript(), self.task))))
