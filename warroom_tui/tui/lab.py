@@ -209,10 +209,10 @@ class LabScreen(Screen):
             self._show_judges()
         elif isinstance(event, DebateSnapshot):
             self.query_one(DebateStrip).show(event)
-            last = event.rounds[-1] if event.rounds else None
-            for panel in self.panels:
-                answer = last.answer_of(panel.index) if last else None
-                panel.answer = (answer, answer == event.answer) if answer is not None else None
+            for panel in self.panels:  # its latest answer (from the round before while it is typing; ? for none)
+                said = next((dict(r.answers) for r in reversed(event.rounds) if panel.index in dict(r.answers)), None)
+                answer = said[panel.index] if said is not None else None
+                panel.answer = None if said is None else (answer or "?", answer == event.answer)
                 panel.dirty = True
         self._update_bar()
 
