@@ -56,6 +56,8 @@ def test_answers_are_read_from_message_text():
     assert extract_answer("7 plus 5 makes 12.\nAnswer: 12", n) == "12"
     assert extract_answer("Answer: 11. No wait.\nAnswer: 12.0", n) == "12"  # the last answer line
     assert extract_answer("I think the answer is 13", n) == "13"
+    assert extract_answer("The answer is 7 + 5 = 12. Next, I'll", n) == "12"  # after the line's last =
+    assert extract_answer("Answer: 12 (7 + 5)", n) == "12"
     assert extract_answer("Agent-A says 11 but it is 12", n) == "12"  # no answer line: the last number
     assert extract_answer("no idea", n) is None
     w = TaskSpec(question="capital of France?", answer="Paris", aliases=["Paname"])

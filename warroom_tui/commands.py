@@ -71,7 +71,7 @@ async def run_command(args) -> int:
     async def on_event(event: ev.Event) -> None:
         if isinstance(event, DebateSnapshot) and event.rounds:
             last = event.rounds[-1]
-            votes[event.run_uid] = (f"answer {event.answer}, vote {last.vote or '-'} "
+            votes[event.run_uid] = (f"answer {event.answer}, vote {last.vote or '-'}{' (a tie)' if last.tied else ''} "
                                     f"({'right' if last.correct else 'wrong'}), {last.accuracy:.0%} of agents right")
         if isinstance(event, ev.RunStarted):
             current["task"] = progress.add_task(f"  run {event.replicate + 1} rounds", total=per_run)

@@ -135,11 +135,14 @@ def words(text: str) -> list[str]:
 
 
 def extract_answer(text: str, task: TaskSpec) -> str | None:
-    """The answer a message gives, canonical: a number for a numeric task; for a word task the task's answer
-    when the answer line names it (or an alias), else the answer line's first words. None: no answer."""
+    """The answer a message gives, canonical. A numeric task: the first number of the last answer line (after
+    its last `=` if it has one), else the last number in the message. A word task: the task's answer when the
+    answer line names it (or an alias), else the line's first three words. None: no answer."""
     lines = ANSWER_RE.findall(text)
     line = lines[-1] if lines else None
     if number(task.answer) is not None:
+        if line is not None and "=" in line and number(line.rsplit("=", 1)[1]) is not None:
+            return number(line.rsplit("=", 1)[1])  # `Answer: 3 + 4 = 7`: what the sum comes to
         if line is not None and number(line) is not None:
             return number(line)
         found = NUMBER_RE.findall(text)
