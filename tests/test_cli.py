@@ -34,8 +34,11 @@ def test_run_summary_and_study_export_use_their_round_numbering(tmp_path, capsys
 
     db = tmp_path / "b.db"
     assert main(["run", "sim-demo", "--backend", "sim", "--runs", "1", "--db", str(db)]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if "sim-demo-" in line)
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "sim-demo-" in line)
     assert [c.strip() for c in row.split("│")][3] == "10"  # the scenario's 10 rounds (before: 11)
+    bar = next(line for line in out.splitlines() if "run 1: round" in line)
+    assert "10/10" in bar and "11" not in bar  # the progress bar too (before: "rounds 11/11")
     con = sqlite3.connect(db)
     assert con.execute("SELECT text FROM messages WHERE sender='system' ORDER BY seq").fetchone()[0] == "— Round 1 —"
     assert main(["export", "--out", str(tmp_path / "out"), "--db", str(db)]) == 0
@@ -58,3 +61,9 @@ def test_a_mistyped_scenario_suggests_shipped_ones(capsys):
     assert main(["run", "local-hetro", "--backend", "sim"]) == 2
     err = capsys.readouterr().err
     assert "did you mean local-hetero" in err and err.count("\n") == 1
+
+
+def test_a_scenario_typed_in_another_case_suggests_it(capsys):
+    assert main(["run", "study-a", "--backend", "sim"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean study-A" in err and err.count("\n") == 1

@@ -79,6 +79,18 @@ def test_human_import_into_a_judge_coder_name_is_refused(tmp_path, capsys):
     assert con.execute("SELECT name, kind FROM coders").fetchall() == [("builtin@v4", "builtin")]
 
 
+def test_judging_after_a_human_took_the_judges_name_is_one_line(tmp_path, capsys):
+    db = str(tmp_path / "w.db")
+    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", study_run()), "--db", db]) == 0
+    h = human_csv(tmp_path / "h.csv", [("Z/warroom-Z-run01.json", "Agent-A", 0)])
+    assert main(["import", "--human", h, "--coder", "builtin@v4", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["judge", "--db", db]) == 2  # before: a CoderKindError traceback, exit 1
+    assert "human" in one_line_error(capsys)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT name, kind FROM coders").fetchall() == [("builtin@v4", "human")]
+
+
 async def test_a_judge_never_writes_into_a_human_coder(tmp_path):
     from warroom_tui.store.db import CoderKindError
 

@@ -375,3 +375,21 @@ async def test_a_change_for_one_agent_names_it_in_the_chat_and_the_export(tmp_pa
         await wait_until(pilot, lambda: list((tmp_path / "exports").glob("*.md")), "the export")
     md = next((tmp_path / "exports").glob("*.md")).read_text()
     assert "> condition temperature for Agent-B: 0.8 -> 0.7 (from round 1)" in md  # before: no agent, no round
+
+
+async def test_a_replay_shows_the_stored_times_not_the_time_now(tmp_path):
+    app = sim_lab(tmp_path, pause_after=None, agents=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state == "done", "the run")
+    from warroom_tui.tui.app import LabApp
+
+    uid = sqlite3.connect(tmp_path / "lab.db").execute("SELECT uid FROM runs").fetchone()[0]
+    replay = LabApp(app.scenario, db_path=tmp_path / "lab.db", settings=app.settings, replay=(uid, 0))
+    async with replay.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(replay.screen, LabScreen)
+                         and replay.screen.state == "replay done", "the replay")
+        lab = replay.screen
+        start, simulated = lab.session.replay_start
+        assert simulated and start > 0
+        clocks = [e[1] for e in lab.query_one(ChatLog).entries if not isinstance(e, str) and e[0].agent is not None]
+        assert clocks and all(c.startswith("t+") for c in clocks)  # the run's own virtual time, as it was live

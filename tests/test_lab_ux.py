@@ -141,6 +141,13 @@ async def test_run_browser_lists_agents_and_searches_sorts_filters(tmp_path, jud
         assert [e.series for e in browser.shown][0] == "A"
         browser.sort_on("series")
         assert [e.series for e in browser.shown][0] != "A"
+        await pilot.press("s")  # the keyboard sorts by every column in turn
+        assert browser.sort_by[0] == "scenario"
+        await pilot.press("s", "s", "s", "s")
+        assert browser.sort_by == ("messages", True)
+        await pilot.press("r")
+        assert browser.sort_by == ("messages", False)
+        assert [e.messages for e in browser.shown] == sorted(e.messages for e in browser.shown)
 
 
 async def test_compare_two_runs_side_by_side(tmp_path, judged_db):
@@ -276,6 +283,11 @@ async def test_enter_on_the_chat_shows_the_message_details(tmp_path):
         last = next(m for m in reversed(lab.session.engine.transcript) if m.is_agent)
         assert app.screen.message.seq == last.seq
         await wait_until(pilot, lambda: "judge labels" in plain(app.screen.query_one("#labels").content), "labels")
+        await pilot.press("left")  # the details step through the chat's messages
+        assert app.screen.message.seq < last.seq and app.screen.message.sender != "system"
+        assert str(app.screen.message.text)[:20] in plain(app.screen.query_one("#text").content)
+        await pilot.press("right")
+        assert app.screen.message.seq == last.seq
         await pilot.press("escape")
         lab.query_one("#agent-2").focus()  # on a panel: that agent's latest message
         await pilot.press("enter")
@@ -351,3 +363,49 @@ async def test_the_bar_keeps_every_crash_at_80_columns(tmp_path):
         bar = lab.query_one("#bar")
         shown = plain(bar.content).strip()
         assert "Agent-A:perm" in shown and "Agent-G:perm" in shown and len(shown) <= 78
+
+
+async def test_end_follows_again_even_when_a_message_lands_during_the_jump(tmp_path):
+    app = sim_lab(tmp_path, pause_after=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        lab = await paused(pilot)
+        chat = lab.query_one(ChatLog)
+        await pilot.press("home")
+        assert not chat.following
+        chat.action_scroll_end()
+        chat.add_message(lab.session.engine.transcript[-1], "")  # lands before any animation could end
+        await pilot.pause()
+        assert chat.following
+        await wait_until(pilot, lambda: chat.at_bottom, "the bottom")
+
+
+def test_compare_timeline_is_in_round_order_and_reads_crashes_plainly():
+    from warroom_tui.store.rows import EventRow, RunRow
+    from warroom_tui.tui.compare import timeline
+
+    run = RunRow.__new__(RunRow)
+    object.__setattr__(run, "conditions", {"naming": "neutral", "crashes": [
+        {"agent": "DeepSeek R1", "from_round": 0, "kind": "permanent", "visible": True, "message": None}]})
+    events = [EventRow(3, 2, 9, "condition", "naming", None, "neutral", "real", ""),
+              EventRow(1, 1, 4, "condition", "crash", 0, None, "timeout", ""),
+              EventRow(2, 3, 12, "condition", "revive", 0, "timeout", None, "")]
+    out = plain(timeline(run, events, {0: "Agent-A (GPT-OSS 120B)"}))
+    assert "crashes: DeepSeek R1: permanent" in out and "{" not in out
+    rows = [line.split()[1] for line in out.splitlines() if line.startswith("│ R")]
+    assert rows == ["R1", "R2", "R3"]
+    assert "crash Agent-A (GPT-OSS 120B): - → timeout" in out
+
+
+def test_an_unknown_theme_or_key_id_in_settings_is_one_line(tmp_path, monkeypatch, capsys):
+    from warroom_tui.cli import main
+
+    settings = tmp_path / "settings.toml"
+    monkeypatch.setenv("WARROOM_SETTINGS", str(settings))
+    settings.write_text('theme = "solarised"\n')
+    assert main(["lab", "sim-demo", "--backend", "sim", "--db", str(tmp_path / "l.db")]) == 2
+    err = capsys.readouterr().err
+    assert "theme" in err and "solarised" in err and err.count("\n") == 1  # before: dark, silently
+    settings.write_text('[keys]\nnamming = "k"\n')
+    assert main(["lab", "sim-demo", "--backend", "sim", "--db", str(tmp_path / "l.db")]) == 2
+    err = capsys.readouterr().err
+    assert "keys.namming" in err and err.count("\n") == 1  # before: ignored, the key silently lost

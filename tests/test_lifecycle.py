@@ -129,8 +129,12 @@ async def test_the_lab_keeps_its_backend_and_refuses_a_run_without_a_key(tmp_pat
     study_a = load_scenario(scenarios_dir() / "study-A.toml")
     app = LabApp(study_a, db_path=tmp_path / "lab.db", virtual=True, pause_after=1)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, LabScreen) and app.screen.state.startswith("cannot"),
-                         "the refusal", steps=20_000)
+        from warroom_tui.tui.modals import NoticeDialog
+
+        await wait_until(pilot, lambda: isinstance(app.screen, NoticeDialog), "the refusal", steps=20_000)
+        assert any("GROQ_API_KEY" in line for line in app.screen.lines)  # a dialog says what is missing
+        await pilot.press("escape")
+        assert isinstance(app.screen, LabScreen) and app.screen.state.startswith("cannot start")
         assert "GROQ_API_KEY" in app.screen.state
     assert statuses(tmp_path / "lab.db") == []  # nothing stored: before, a run full of connection errors
     app = LabApp(load_scenario(scenarios_dir() / "sim-demo.toml"), db_path=tmp_path / "lab.db", virtual=True,
@@ -149,7 +153,8 @@ async def test_the_lab_keeps_its_backend_and_refuses_a_run_without_a_key(tmp_pat
 
 def test_reading_commands_never_create_a_database(tmp_path, capsys):
     missing = tmp_path / "missing.sqlite"
-    for argv in (["report"], ["export", "--out", str(tmp_path / "out")], ["judge"], ["replay", "1"]):
+    for argv in (["report"], ["export", "--out", str(tmp_path / "out")], ["judge"], ["replay", "1"],
+                 ["export", "--format", "parquet", "--out", str(tmp_path / "pq")]):
         assert main([*argv, "--db", str(missing)]) == 2, argv
         assert "no such database" in capsys.readouterr().err or argv[0] == "replay"
         assert not missing.exists(), argv  # before: `report` created an empty database
@@ -196,3 +201,69 @@ async def test_replaying_a_run_never_changes_its_labels(tmp_path):
         assert replay.judge.runs[live.run_uid].labels  # the replay was coded, for its overlays
         await replay.close()
         assert [list(map(tuple, r)) for r in await rows()] == before  # before: the replay rewrote the labels
+
+
+def small_db(tmp_path):
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    db = tmp_path / "w.db"
+    assert main(["run", str(scenario), "--runs", "1", "--db", str(db), "--quiet"]) == 0
+    return scenario, db
+
+
+def test_a_folder_given_as_the_database_is_one_line(tmp_path, capsys):
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    for argv in (["run", str(scenario), "--quiet"], ["report"], ["judge"], ["import", str(scenario)]):
+        code = main([*argv, "--db", str(folder)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, (argv, err)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_database_with_corrupted_pages_is_refused_not_half_read(tmp_path, capsys):
+    _, db = small_db(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # scribble over the pages after the schema's
+        f.seek(4096 * 3)
+        f.write(b"\xa5" * min(4096 * 4, size - 4096 * 3))
+    for argv in (["report"], ["judge"], ["export", "--out", str(tmp_path / "out")]):
+        code = main([*argv, "--db", str(db)])
+        err = capsys.readouterr().err
+        assert code == 2 and "corrupted" in err and err.count("\n") == 1, (argv, err)
+
+
+def test_a_database_on_a_read_only_folder_can_still_be_read(tmp_path, capsys):
+    import os
+    import stat
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes through read-only permissions")
+    _, db = small_db(tmp_path)
+    tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert main(["export", "--out", str(tmp_path.parent / "ro-out"), "--db", str(db)]) == 0
+    finally:
+        tmp_path.chmod(stat.S_IRWXU)
+
+
+def test_sigterm_before_the_first_run_starts_is_a_clean_interrupt(tmp_path, monkeypatch, capsys):
+    import warroom_tui.session as session
+
+    def slow_preflight(scenario):  # the signal lands while the run's needs are being checked
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # the handler must not wait for this thread to return
+        return []
+
+    monkeypatch.setattr(session, "preflight", slow_preflight)
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    assert main(["run", str(scenario), "--runs", "2", "--db", str(tmp_path / "w.db")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert not (tmp_path / "w.db").exists()  # before: exit 143, no message

@@ -60,3 +60,39 @@ def test_without_human_labels_the_report_says_so(judged_db, capsys):
     capsys.readouterr()
     assert main(["report", "--include-simulated", "--db", str(judged_db)]) == 0
     assert "no human labels in the store" in capsys.readouterr().out
+
+
+def test_kappa_is_undefined_when_neither_coder_varies():
+    assert math.isnan(cohen_kappa([0, 0, 0, 0], [0, 0, 0, 0]))  # not "perfect agreement"
+    assert math.isnan(cohen_kappa([1, 1], [1, 1]))
+    assert cohen_kappa([1, 1, 1], [0, 0, 0]) == 0.0
+    never = {i: {"x": False} for i in range(30)}
+    k = kappa_with_ci(never, never, ["x"])["flags"]["x"]
+    assert math.isnan(k["kappa"]) and math.isnan(k["ci_low"])
+
+
+def test_report_json_is_strict_and_an_unset_flag_has_no_kappa(tmp_path, judged_db, capsys):
+    asyncio.run(add_human(judged_db, n=12))
+
+    def no_nan(token):
+        raise AssertionError(f"{token} in the JSON")
+
+    capsys.readouterr()
+    assert main(["report", "--json", "--include-simulated", "--db", str(judged_db)]) == 0
+    rep = json.loads(capsys.readouterr().out, parse_constant=no_nan)
+    [alice] = rep["labels_from"]["humans"]
+    unset = [f for f, k in alice["flags"].items() if k["kappa"] is None]
+    assert unset  # some flag nobody set in 12 messages: undefined, not 1.0
+    assert all(k["kappa"] is None or -1 <= k["kappa"] <= 1 for k in alice["flags"].values())
+    assert main(["report", "--include-simulated", "--db", str(judged_db)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "undefined" in out and "only 12 messages coded by both" in out
+
+
+def test_rq1_tests_agents_within_one_series_by_default():
+    from warroom_tui.report import rq1_default
+
+    assert rq1_default(["B", "A", "A"]) == "A"
+    assert rq1_default(["B (sim)", "A (sim)"]) == "A (sim)"  # simulated runs included: their A
+    assert rq1_default(["C", "B", "B"]) == "B"  # no A: the series with the most runs, never all pooled
+    assert rq1_default([]) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print JSON instead of tables")
     rep.add_argument("--coder", default=None, help="whose labels (default: the conservative panel, else builtin)")
     rep.add_argument("--compare", action="append", metavar="X:Y", help="series to compare (default: the study's)")
-    rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else all)")
+    rep.add_argument("--rq1-series", default=None, help="series for RQ1 (default: A when present, else the series with the most runs; all: pool every series)")
     rep.add_argument("--profiles", action="append", metavar="SERIES", help="series whose profiles to show (default: all)")
     rep.add_argument("--codebook", type=Path, default=None, help="the codebook the labels follow")
     rep.add_argument("--include-simulated", action="store_true",
@@ -135,7 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback
+        from warroom_tui.paths import default_db
+        from warroom_tui.store.db import describe_error
+
+        print(f"warroom: {describe_error(getattr(args, 'db', None) or default_db(), exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # the store's own refusals (a coder name taken by another kind, ...): one line
+        from warroom_tui.store.base import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        print(f"warroom: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0

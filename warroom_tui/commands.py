@@ -17,8 +17,9 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
-from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
-from warroom_tui.store.db import Store, StoreError
+from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
+                                  scenarios_dir)
+from warroom_tui.store.db import Store, StoreError, describe_error
 
 console = Console(stderr=False, highlight=False)
 
@@ -30,6 +31,13 @@ async def _open_store(path: Path | None, read_only: bool = False, must_exist: bo
         raise CliError(f"{path}: no such database")
     try:
         return await Store.connect(path, read_only)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _checked(store: Store) -> None:
+    try:
+        await store.check_pages()
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
@@ -51,9 +59,26 @@ async def run_command(args) -> int:
     from warroom_tui.session import preflight
 
     scenario = with_backend(_scenario(args.scenario), args.backend)
-    if args.runs is not None and args.runs < 1:
-        raise CliError("--runs: must be at least 1")
-    missing = preflight(scenario)
+    if args.runs is not None and not 1 <= args.runs <= MAX_RUNS:
+        raise CliError(f"--runs: must be from 1 to {MAX_RUNS:,}")
+    if args.seed is not None and not -MAX_SEED <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
+    loop = asyncio.get_running_loop()
+    batch: Batch | None = None
+    me = asyncio.current_task()
+
+    def interrupt() -> None:  # Ctrl+C or SIGTERM: the open run is stored as interrupted, no other starts
+        if batch is not None:
+            batch.interrupt()
+        elif me is not None:
+            me.cancel()  # not started yet: nothing to keep
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    try:
+        missing = await asyncio.to_thread(preflight, scenario)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
     if missing:
         raise CliError(f"{scenario.name}: cannot start: " + "; ".join(missing))
     runs = args.runs or scenario.replicates
@@ -61,7 +86,7 @@ async def run_command(args) -> int:
     simulated = any(is_simulated(a.model) for a in scenario.roster())
     if simulated:
         console.print("[bold yellow]SIMULATED[/] agents: scripted personas, not real models.")
-    per_run = scenario.rounds + 1 if scenario.conditions.scaffolding != "isolated" else 1
+    last_round = scenario.rounds if scenario.conditions.scaffolding != "isolated" else 0  # round 0: the brief
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=args.quiet, transient=False)
     overall = progress.add_task(f"{escape(scenario.name)}: runs", total=runs)
@@ -74,17 +99,14 @@ async def run_command(args) -> int:
             votes[event.run_uid] = (f"answer {event.answer}, vote {last.vote or '-'}{' (a tie)' if last.tied else ''} "
                                     f"({'right' if last.correct else 'wrong'}), {last.accuracy:.0%} of agents right")
         if isinstance(event, ev.RunStarted):
-            current["task"] = progress.add_task(f"  run {event.replicate + 1} rounds", total=per_run)
+            current["task"] = progress.add_task(f"  run {event.replicate + 1}: round", total=last_round)
         elif isinstance(event, ev.RoundDone) and current["task"] is not None:
-            progress.update(current["task"], completed=event.round + 1)
+            progress.update(current["task"], completed=event.round)  # numbered as the lab and the README
         elif isinstance(event, ev.RunDone):
             progress.advance(overall)
 
     gateway = Gateway()
     batch = Batch(scenario, store, gateway, runs=runs, seed=args.seed, fresh=args.fresh, on_event=on_event)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, batch.interrupt)
     try:
         with progress:
             results = await batch.run()
@@ -173,8 +195,7 @@ async def import_command(args) -> int:
         added, skipped = await import_study_runs(store, checked)
         counts = await store.counts()
     except sqlite3.OperationalError as exc:
-        raise CliError(f"{store.path}: {exc}: another warroom is writing it; nothing was imported, "
-                       "try again when it is done") from None
+        raise CliError(f"{describe_error(store.path, exc)}; nothing was imported") from None
     finally:
         await store.close()
     console.print(f"imported {added} runs ({skipped} already stored)")
@@ -278,6 +299,7 @@ async def report_command(args) -> int:
 
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         debate = await debate_report(store, args.include_simulated)
         try:
             rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
@@ -293,7 +315,10 @@ async def report_command(args) -> int:
     finally:
         await store.close()
     if args.json:
-        print(json.dumps({**(rep or {}), "debate": debate}, indent=2, default=lambda v: None))
+        from warroom_tui.report import strict_json
+
+        print(json.dumps(strict_json({**(rep or {}), "debate": debate}), indent=2, allow_nan=False,
+                         default=lambda v: None))
         return 0
     from warroom_tui.report import simulated_note
 
@@ -353,7 +378,7 @@ async def export_command(args) -> int:
 async def export_parquet(args) -> int:
     from warroom_tui.data import MissingExtra, write_parquet
 
-    store = await _open_store(args.db)
+    store = await _open_store(args.db, read_only=True)
     try:
         written = await write_parquet(store, args.out)
     except MissingExtra as exc:
@@ -399,6 +424,7 @@ async def export_coded(args) -> int:
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db, read_only=True)
     try:
+        await _checked(store)
         coders = [c for c in await store.coders() if args.coder in (None, c.name)]
         if not coders:
             raise CliError(f"--coder: no coder {args.coder!r} in the database" if args.coder

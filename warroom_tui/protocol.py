@@ -56,7 +56,7 @@ class DebateSpec(_Strict):
     tasks: str | list[TaskSpec] = "arithmetic"
     """A shipped task set's name, a TOML file, or the tasks themselves (a loaded scenario holds them inline)."""
     instruction: str = DEFAULT_INSTRUCTION
-    task: int | None = Field(default=None, ge=0)
+    task: int | None = Field(default=None, ge=0, strict=True)
     """Which task a run debates; default: replicate i debates task i (wrapping round)."""
     round_prompt: str = ("Above are the other agents' answers from the last round. Use them as extra information: "
                          "check your reasoning, then give your updated answer.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from warroom_tui.analysis.stats import RunData
@@ -36,13 +37,26 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
 
     loaded = await load_runs(store, coder, codebook, include_simulated)
     runs = loaded.runs
-    if rq1_series is None and any(r.series == "A" for r in runs):
-        rq1_series = "A"
+    if rq1_series is None:
+        rq1_series = rq1_default([r.series for r in runs])
+    elif rq1_series == "all":
+        rq1_series = None  # asked for: every series' agents pooled
     rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series, correction)  # off the loop
     rep["coder"], rep["runs"] = coder, len(runs)
     rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
     rep["labels_from"] = await labels_from(store, coder, codebook)
     return rep
+
+
+def rq1_default(series: list[str]) -> str | None:
+    """RQ1 tests agents within one series (pooling series would mix conditions): the study's A when there,
+    else its simulated stand-in, else the series with the most runs (the first by name on a tie)."""
+    if not series:
+        return None
+    for name in ("A", f"A{SIM_MARK}"):
+        if name in series:
+            return name
+    return min(set(series), key=lambda s: (-series.count(s), s))
 
 
 async def labels_from(store: Store, coder: str, codebook: Codebook) -> dict:
@@ -162,3 +176,14 @@ async def debate_report(store: Store, include_simulated: bool = False) -> dict:
         runs.append((f"{r.run.series}{mark} · roles={roles.get(r.run.id, 'none')}", scores,
                      {i: name + mark for i, name in r.agents.items()}, canonical(task)))
     return {"rounds": summarise(runs), "runs": len(runs), "simulated_left_out": left_out}
+
+
+def strict_json(value):
+    """The report with NaN and infinities as null: strict JSON parsers reject NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

@@ -91,8 +91,7 @@ class Batch:
             self._session.interrupt()
 
     async def run(self) -> list[RunResult]:
-        await self.store.reap()
-        await self.gateway.prepare([a.model for a in self.scenario.roster()])
+        await self.store.reap()  # each run's session prepares the providers it needs
         for replicate in range(self.runs):
             if self.interrupted:
                 break
@@ -121,7 +120,7 @@ class Batch:
             if done is None:
                 raise BatchFailed(f"run {replicate + 1} of {self.runs}: {session.state}")
             stats = done.stats
-            self.results.append(RunResult(done.run_uid, RunStatus(done.status), stats["messages"],
+            self.results.append(RunResult(done.run_uid, done.status, stats["messages"],
                                           stats["errors"], stats["crashed"], done.rounds))
             if done.status == RunStatus.INTERRUPTED:
                 self.interrupted = True

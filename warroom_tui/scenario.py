@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
 
+MAX_AGENTS = 64
+MAX_RUNS = 10_000
+MAX_SEED = 2**62
 SCAFFOLDINGS = ("full", "no-peers", "no-identity", "empty", "isolated")
 CRASH_KINDS = ("permanent", "transient", "timeout", "empty")
 CLONE_NAMES = (
@@ -42,22 +45,22 @@ class AgentSpec(_Strict):
     """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
     family: str = ""
     recipe: str = ""
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
     kind: Literal["chat", "base"] | None = None
     """`base` models get a transcript-style completion prompt; default from the model."""
     api_base: str | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=32_768, strict=True)
 
 
 class CloneSpec(_Strict):
     agent: AgentSpec
-    count: int = Field(ge=2, le=len(CLONE_NAMES))
+    count: int = Field(ge=2, le=len(CLONE_NAMES), strict=True)
 
 
 class CrashSpec(_Strict):
     agent: str = Field(min_length=1)
     """The agent's display name, nickname or 1-based position."""
-    from_round: int = Field(default=0, ge=0)
+    from_round: int = Field(default=0, ge=0, le=10_000, strict=True)
     kind: CrashKind = "permanent"
     visible: bool = True
     """Whether peers see the error text in the chat as `⚠ <error>`."""
@@ -68,12 +71,12 @@ class Conditions(_Strict):
     naming: Literal["neutral", "real"] | list[str] = "neutral"
     scaffolding: Scaffolding = "full"
     order: Literal["fixed", "shuffled"] = "fixed"
-    temperature: float = Field(default=0.8, ge=0, le=2)
+    temperature: float = Field(default=0.8, ge=0, le=2, strict=True)
     crashes: list[CrashSpec] = []
     roles: Literal["none", "generator-critic"] | list[str] = "none"
     """none (the study), generator-critic (the first `generators` agents generate, the rest critique), or one
     role name per agent (`warroom_tui/roles/*.toml`, the scenario's [role_prompts], or none)."""
-    generators: int | None = Field(default=None, ge=0)
+    generators: int | None = Field(default=None, ge=0, strict=True)
     """generator-critic: how many agents generate (default: half, rounded up)."""
 
 
@@ -87,16 +90,17 @@ class Scenario(_Strict):
     debate: DebateSpec | None = None
     role_prompts: dict[str, RoleSpec] = {}
     """Role prompts of the scenario's own, by name (they may replace shipped ones)."""
-    rounds: int = Field(default=10, ge=0, le=200)
+    rounds: int = Field(default=10, ge=0, le=200, strict=True)
     """Rounds after the opening one: round 0 answers the brief, then rounds 1..rounds."""
-    stagger: float = Field(default=1.2, ge=0, le=600)
-    timeout: float = Field(default=60.0, gt=0, le=3600)
-    replicates: int = Field(default=1, ge=1, le=10_000)
-    seed: int = 0
-    max_tokens: int = Field(default=512, gt=0, le=32_768)
-    leave_after: int = Field(default=2, ge=1, le=100)
+    stagger: float = Field(default=1.2, ge=0, le=600, strict=True)
+    timeout: float = Field(default=60.0, gt=0, le=3600, strict=True)
+    replicates: int = Field(default=1, ge=1, le=MAX_RUNS, strict=True)
+    seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED, strict=True)
+    """Replicate i runs with seed + i; bounded so every seed fits SQLite's 64-bit integers."""
+    max_tokens: int = Field(default=512, gt=0, le=32_768, strict=True)
+    leave_after: int = Field(default=2, ge=1, le=100, strict=True)
     """Permanent errors an agent may return before it leaves the run (the study's tool: 2)."""
-    agents: list[AgentSpec] = []
+    agents: list[AgentSpec] = Field(default=[], max_length=MAX_AGENTS)
     clones: CloneSpec | None = None
     conditions: Conditions = Conditions()
 
@@ -107,14 +111,18 @@ class Scenario(_Strict):
             raise ValueError("agents: a scenario needs at least one agent (or clones)")
         if self.agents and self.clones:
             raise ValueError("clones: give either agents or clones, not both")
-        names = [a.name for a in roster]
+        names = [a.name.casefold() for a in roster]
         if len(set(names)) != len(names):
-            raise ValueError("agents: display names must be unique")
+            raise ValueError("agents: display names must be unique (ignoring case)")
         naming = self.conditions.naming
         if isinstance(naming, list) and len(naming) != len(roster):
             raise ValueError(
                 f"conditions.naming: a custom list needs {len(roster)} names, got {len(naming)}"
             )
+        if isinstance(naming, list) and len({n.strip().casefold() for n in naming}) != len(naming):
+            raise ValueError("conditions.naming: custom names must all differ (ignoring case)")
+        if isinstance(naming, list) and not all(n.strip() for n in naming):
+            raise ValueError("conditions.naming: a custom name must not be empty")
         for crash in self.conditions.crashes:
             if resolve_agent(crash.agent, roster, self.nicknames()) is None:
                 raise ValueError(f"conditions.crashes.agent: no agent called {crash.agent!r}")
@@ -227,7 +235,8 @@ def find_scenario(ref: str, search_dir: Path | None = None) -> Path:
     for candidate in (folder / ref, folder / f"{ref}.toml"):
         if candidate.exists():
             return candidate
-    close = difflib.get_close_matches(path.stem, sorted(p.stem for p in folder.glob("*.toml")), n=3, cutoff=0.5)
+    stems = {p.stem.casefold(): p.stem for p in folder.glob("*.toml")}
+    close = [stems[s] for s in difflib.get_close_matches(path.stem.casefold(), sorted(stems), n=3, cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ScenarioError(f"{ref}: no such scenario file{hint} (shipped ones are in {folder})")
 

@@ -12,6 +12,8 @@ the judge (an import-linter contract), and this module is the one place that joi
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Awaitable, Callable
 
 from warroom_tui import killpoint
@@ -20,7 +22,7 @@ from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
 from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.loop import Engine
-from warroom_tui.engine.status import RunStatus
+from warroom_tui.engine.status import Phase, RunStatus
 from warroom_tui.scenario import SCAFFOLDINGS, Scenario
 from warroom_tui.store.db import Store
 from warroom_tui.store.recorder import Recorder
@@ -73,7 +75,7 @@ class RunSession:
 
             self.subscribe(DebateTracker(self.publish, lambda: list(getattr(self.control, "transcript", []))))
         self.done: ev.RunDone | None = None
-        self._phase = "starting"
+        self._phase = Phase.STARTING
         self._detail = ""
         self._task: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
@@ -125,13 +127,29 @@ class RunSession:
             await self._state_changed()
         elif isinstance(event, ev.RunDone):
             self.done = event
-            self._set_phase(("replay " if self.is_replay else "") + str(event.status), event.reason)
+            self._set_phase(Phase.ENDED, event.reason)
             await self._state_changed()
 
     # -- lifecycle -------------------------------------------------------------
     @property
     def is_replay(self) -> bool:
         return self.recorder is None
+
+    @property
+    def replay_start(self) -> tuple[float, bool] | None:
+        """A replay's stored start (epoch seconds) and whether the run kept virtual time; None when live."""
+        info = getattr(self.control, "run_info", None) if self.is_replay else None
+        if info is None or not info.started_at:
+            return None
+        from datetime import datetime, timezone
+
+        try:
+            start = datetime.fromisoformat(info.started_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        return start.timestamp(), bool(info.simulated)
 
     @property
     def run_uid(self) -> str:
@@ -144,10 +162,17 @@ class RunSession:
     @property
     def state(self) -> str:
         """What the bar shows: starting, loading models…, running, paused, done, stopped: why, …"""
-        base = f"{self._phase}: {self._detail}" if self._detail else self._phase
-        if self._phase in ("running", "replaying") and self.control is not None and self.control.paused:
+        if self._phase is Phase.ENDED and self.done is not None:
+            phase = ("replay " if self.is_replay else "") + str(self.done.status)
+        else:
+            phase = self._phase.value
+        if self._phase in (Phase.RUNNING, Phase.REPLAYING) and self.control is not None and self.control.paused:
             return "paused"
-        return base
+        return f"{phase}: {self._detail}" if self._detail else phase
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
 
     @property
     def finished(self) -> bool:
@@ -155,13 +180,13 @@ class RunSession:
 
     @property
     def in_progress(self) -> bool:
-        return self._phase in ("starting", "loading models…", "running", "replaying")
+        return self._phase in (Phase.STARTING, Phase.LOADING, Phase.RUNNING, Phase.REPLAYING)
 
-    def _set_phase(self, phase: str, detail: str = "") -> None:
+    def _set_phase(self, phase: Phase, detail: str = "") -> None:
         self._phase, self._detail = phase, detail
 
     async def _state_changed(self) -> None:
-        await self.publish(ev.StateChanged(self.run_uid, self.state))
+        await self.publish(ev.StateChanged(self.run_uid, self.state, self._phase, self._detail))
 
     def _attach(self, control: RunControl) -> None:
         self.control = control
@@ -192,28 +217,28 @@ class RunSession:
         if not self.is_replay:
             missing = await asyncio.to_thread(preflight, self.scenario)
             if missing:
-                self._set_phase("cannot start", "; ".join(missing))
+                self._set_phase(Phase.CANNOT_START, "; ".join(missing))
                 await self._state_changed()
                 return None
             try:
                 if any(a.model.startswith("local/") for a in self.scenario.roster()):
-                    self._set_phase("loading models…")
+                    self._set_phase(Phase.LOADING)
                     await self._state_changed()
                 await self.gateway.prepare([a.model for a in self.scenario.roster()])
                 self._attach(await self._engine())
             except Exception as exc:  # a model that cannot load must not close the lab
-                self._set_phase("failed to start", str(exc))
+                self._set_phase(Phase.FAILED_TO_START, str(exc))
                 await self._state_changed()
                 return None
         assert self.control is not None
         if not self.is_replay:
             self._tasks.append(asyncio.create_task(self._heartbeat()))
-        self._set_phase("replaying" if self.is_replay else "running")
+        self._set_phase(Phase.REPLAYING if self.is_replay else Phase.RUNNING)
         await self._state_changed()
         try:
             return await self.control.run()
         except Exception as exc:  # a bug in a run must not take its front end down
-            self._set_phase("failed", f"{type(exc).__name__}: {exc}")
+            self._set_phase(Phase.FAILED, f"{type(exc).__name__}: {exc}")
             await self._state_changed()
             return None
 
@@ -286,13 +311,34 @@ class RunSession:
         current = e.conditions.naming
         await e.change("naming", cycle[(cycle.index(current) + 1) % len(cycle)] if current in cycle else "neutral")
 
+    def names_problem(self, names: list[str]) -> str | None:
+        """Why these custom names cannot be used (one per agent, all different), or None."""
+        n = len(self.scenario.roster())
+        if len(names) != n or len({x.casefold() for x in names}) != n:
+            return f"give {n} different names, separated by commas (now {len(names)})"
+        return None
+
     async def set_custom_names(self, names: list[str]) -> None:
         e = self._live()
-        n = len(e.roster)
-        if len(names) != n or len({x.casefold() for x in names}) != n:
-            raise Refused(f"give {n} different names, separated by commas")
+        problem = self.names_problem(names)
+        if problem:
+            raise Refused(problem)
         self.custom_names = names
         await e.change("naming", names)
+
+    async def export_markdown(self, folder: Path) -> Path | None:
+        """Write the stored run as Markdown into `folder` (made if need be); None when nothing is stored yet."""
+        from warroom_tui.store.markdown import run_markdown
+
+        run = await self.store.run(self.run_uid) if self.run_uid else None
+        if run is None:
+            return None
+        text = run_markdown(run, await self.store.agents(run.id), await self.store.messages(run.id),
+                            await self.store.events(run.id))
+        path = folder / f"warroom-{re.sub(r'[^A-Za-z0-9._-]+', '_', run.uid).lstrip('.')}.md"
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
 
     async def cycle_scaffolding(self) -> None:
         e = self._live()

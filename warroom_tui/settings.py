@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from platformdirs import user_config_dir, user_documents_dir
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from warroom_tui.paths import APP
 from warroom_tui.tomlfile import field_error, read_toml
@@ -35,6 +35,14 @@ class Settings(BaseModel):
     keys: dict[str, str] = {}
     """Binding id -> keys, e.g. `naming = "N"` or `pause = "p,space"`. See the help screen for ids."""
 
+    @field_validator("theme")
+    @classmethod
+    def _shipped_theme(cls, value: str) -> str:
+        names = sorted(p.stem for p in (Path(__file__).resolve().parent / "themes").glob("*.tcss"))
+        if value not in names:
+            raise ValueError(f"unknown theme {value!r} (shipped: {', '.join(names)})")
+        return value
+
     def export_folder(self) -> Path:
         return Path(self.export_dir).expanduser().resolve()
 
@@ -42,6 +50,14 @@ class Settings(BaseModel):
 def settings_path() -> Path:
     override = os.environ.get("WARROOM_SETTINGS")
     return Path(override) if override else Path(user_config_dir(APP)) / "settings.toml"
+
+
+def check_key_ids(settings: Settings, known: set[str], path: Path | None = None) -> None:
+    """A key binding id the lab does not have is an error, not silently ignored (a typo would lose the key)."""
+    unknown = sorted(set(settings.keys) - known)
+    if unknown:
+        raise SettingsError(f"{path or settings_path()}: keys.{unknown[0]}: no such binding id "
+                            f"(the help screen lists them: {', '.join(sorted(known))})")
 
 
 def load_settings(path: Path | None = None) -> Settings:

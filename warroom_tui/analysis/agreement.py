@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Hashable, Iterable, Mapping, TypeVar
 
+import math
+
 import numpy as np
 
 K = TypeVar("K", bound=Hashable)
@@ -12,7 +14,8 @@ K = TypeVar("K", bound=Hashable)
 def cohen_kappa(a, b) -> float:
     """Cohen's kappa for two binary codings of the same items (scipy has none; this is the textbook formula).
 
-    Returns nan for no items; 1.0 when both coders are constant and identical.
+    Returns nan when it is undefined: no items, or neither coder varies (chance agreement is 1, so
+    agreement beyond chance is 0/0; a flag nobody ever set is not "perfect agreement").
     """
     x = np.asarray(a, dtype=bool)
     y = np.asarray(b, dtype=bool)
@@ -20,12 +23,22 @@ def cohen_kappa(a, b) -> float:
         raise ValueError("codings differ in length")
     if x.size == 0:
         return float("nan")
-    po = float(np.mean(x == y))
-    pa, pb = float(x.mean()), float(y.mean())
+    return float(_kappas(x[None, :], y[None, :])[0])
+
+
+def _kappas(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Kappa of each row pair of two boolean matrices (the one formula; nan where it is undefined)."""
+    po = (xs == ys).mean(axis=1)
+    pa, pb = xs.mean(axis=1), ys.mean(axis=1)
     pe = pa * pb + (1 - pa) * (1 - pb)
-    if pe >= 1.0:
-        return 1.0 if po == 1.0 else 0.0
-    return (po - pe) / (1 - pe)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pe >= 1.0, np.nan, (po - pe) / (1 - pe))
+
+
+def mean_kappa(kappas: Iterable[float]) -> float:
+    """The mean over the flags where kappa is defined (nan when it is defined for none)."""
+    defined = [k for k in kappas if not math.isnan(k)]
+    return sum(defined) / len(defined) if defined else float("nan")
 
 
 def flag_kappas(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, bool]],
@@ -46,7 +59,8 @@ def kappa_table(codings: dict[str, dict[int, dict[str, bool]]], flags: list[str]
 def kappa_with_ci(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, bool]], flags: Iterable[str],
                   resamples: int = 2_000, seed: int = 42) -> dict:
     """Per-flag kappa over the items both coded, with a 95% percentile bootstrap interval (items resampled,
-    seeded); `n` items. An interval needs at least 10 items (else NaN)."""
+    seeded); `n` items. An interval needs at least 10 items (else NaN); resamples in which kappa is undefined
+    (neither coder varies) are left out of it."""
     common = [m for m in a if m in b]
     n = len(common)
     rng = np.random.default_rng(seed)
@@ -57,12 +71,8 @@ def kappa_with_ci(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, 
         y = np.array([bool(b[m].get(f, False)) for m in common], dtype=bool)
         low = high = float("nan")
         if idx is not None:
-            xs, ys = x[idx], y[idx]
-            po = (xs == ys).mean(axis=1)
-            pa, pb = xs.mean(axis=1), ys.mean(axis=1)
-            pe = pa * pb + (1 - pa) * (1 - pb)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                k = np.where(pe >= 1.0, np.where(po == 1.0, 1.0, 0.0), (po - pe) / (1 - pe))
-            low, high = (float(v) for v in np.percentile(k, [2.5, 97.5]))
+            k = _kappas(x[idx], y[idx])
+            if not np.isnan(k).all():
+                low, high = (float(v) for v in np.nanpercentile(k, [2.5, 97.5]))
         out["flags"][f] = {"kappa": cohen_kappa(x, y), "ci_low": low, "ci_high": high}
     return out

@@ -9,6 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 
+SMALL_N = 100
+"""Messages coded by both below which a kappa against the human is flagged as rough."""
+
+
 def _f(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -93,16 +97,19 @@ def cosine_table(rep: dict) -> Table:
 
 
 def comparison_table(rep: dict) -> Table:
+    """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
     t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
               caption=Text(rep["legend"]), caption_justify="left")
-    for col in ("question", "x", "y", "n x", "n y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
-        t.add_column(col, justify="left" if col in ("question", "x", "y") else "right")
+    t.add_column("comparison", ratio=1, min_width=12)
+    for col in ("n x/y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
+        t.add_column(col, justify="right", no_wrap=True)
     for row in rep["comparisons"]:
-        t.add_row(Text(row["question"]), Text(row["x"]), Text(row["y"]), str(row["n1"]), str(row["n2"]),
-                  _f(row["mean_x"]), _f(row["mean_y"]),
+        pair = f"{row['x']} vs {row['y']}"
+        label = row["question"] if row["question"] == pair else f"{row['question']}: {pair}"
+        t.add_row(Text(label), f"{row['n1']}/{row['n2']}", _f(row["mean_x"]), _f(row["mean_y"]),
                   *_tested([_f(row["U"], 1), _p(row["p"]), _p(row["p_adjusted"]), _f(row["r"])], row["note"], 1))
     if not rep["comparisons"]:
-        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 10)
+        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 7)
     return t
 
 
@@ -134,8 +141,15 @@ def trust(rep: dict) -> list:
         t.add_column("95% CI", justify="right")
         for f, k in h["flags"].items():
             ci = "-" if math.isnan(k["ci_low"]) else f"[{_f(k['ci_low'], 2)}, {_f(k['ci_high'], 2)}]"
-            t.add_row(Text(f.upper()), _f(k["kappa"], 2), ci)
+            kappa = "undefined" if math.isnan(k["kappa"]) else _f(k["kappa"], 2)
+            t.add_row(Text(f.upper()), kappa, ci)
         out.append(t)
+        if any(math.isnan(k["kappa"]) for k in h["flags"].values()):
+            out.append(Text("undefined: neither coder ever varied on that flag in these messages, so agreement "
+                            "beyond chance cannot be measured", style="dim"))
+        if h["n"] < SMALL_N:
+            out.append(Text(f"only {h['n']} messages coded by both: these kappas are rough (an interval needs 10; "
+                            f"{SMALL_N}+ give a usable one)", style="yellow"))
     return out
 
 

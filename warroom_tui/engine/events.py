@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from warroom_tui.engine.status import Phase, RunStatus
 from warroom_tui.engine.transcript import Message
 
 
@@ -68,8 +69,11 @@ class MessageStored(Event):
 
 @dataclass(frozen=True)
 class StateChanged(Event):
-    """The run session's state as a person reads it: starting, loading models…, running, paused, done, …"""
+    """The run session's state as a person reads it (starting, loading models…, running, paused, done, …),
+    with the phase it comes from and the detail (why it cannot start, what failed)."""
     state: str
+    phase: Phase = Phase.RUNNING
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class ConditionChanged(Event):
 
 @dataclass(frozen=True)
 class RunDone(Event):
-    status: str  # a RunStatus value
+    status: RunStatus
     rounds: int
     """The last round reached (round 0 answers the brief; a complete run reaches the scenario's `rounds`)."""
     messages: int

@@ -12,6 +12,7 @@ import dataclasses
 import random
 import uuid
 import zlib
+from contextlib import aclosing
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine import debate
@@ -31,6 +32,15 @@ VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
 
 
 TIMING_OUT = "timing out (injected)"
+
+
+HARD_REPLY_CAP = 200_000
+"""Characters a stored reply may hold, whatever its max_tokens."""
+
+
+def reply_cap(max_tokens: int) -> int:
+    """The characters a reply may have: generous for `max_tokens` (16 a token), never past the hard cap."""
+    return min(HARD_REPLY_CAP, 16 * max_tokens + 256)
 
 
 def agent_key(index: int) -> str:
@@ -297,7 +307,7 @@ class Engine(RunControl):
             if added:
                 await self.emit(ev.MessageAdded(self.run_uid, msg))
             else:
-                await self.emit(ev.MessageDone(self.run_uid, msg.extra.pop("key", ""), msg))
+                await self.emit(ev.MessageDone(self.run_uid, msg.stream_key, msg))
 
     # -- one agent's turn -------------------------------------------------
     async def _turn(self, i: int, r: int, start: float) -> tuple[Message, float]:
@@ -312,7 +322,7 @@ class Engine(RunControl):
         msg = Message(
             seq=-1, sender=agent_key(i), text="", round=r, agent=i, nickname=nicks[i], name=spec.name,
             model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
-            dropped=dropped, temperature=temperature, extra={"key": key},
+            dropped=dropped, temperature=temperature, stream_key=key,
         )
         await self.emit(ev.MessageStarted(self.run_uid, key=key, agent=i, round=r, nickname=nicks[i], at=start))
         crash = live.crash_for(i, r)
@@ -323,11 +333,17 @@ class Engine(RunControl):
                 tokens = await self._injected(crash, spec.model)
             else:
                 parts: list[str] = []
-                async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout):
-                    async for piece in self.provider.stream(call):
+                cap, size = reply_cap(call.max_tokens), 0
+                async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout), \
+                        aclosing(self.provider.stream(call)) as stream:
+                    async for piece in stream:
                         tokens += 1
-                        parts.append(piece)
-                        await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=piece))
+                        parts.append(piece[:cap - size])
+                        size += len(parts[-1])
+                        await self.emit(ev.TokenDelta(self.run_uid, key=key, agent=i, text=parts[-1]))
+                        if size >= cap:  # a provider that ignores max_tokens: the reply is cut, and says so
+                            parts.append(f" … [cut at {cap:,} characters]")
+                            break
                 text = strip_speaker(strip_think(clean_text("".join(parts))), [nicks[i], spec.name])
                 if not text:
                     raise ProviderError("empty", f"{spec.model} returned an empty reply.")
@@ -381,11 +397,15 @@ class Engine(RunControl):
                       model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
                       temperature=call.temperature)
         parts: list[str] = []
+        cap = reply_cap(call.max_tokens)
         try:
-            async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout):
-                async for piece in self.provider.stream(call):
+            async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout), \
+                    aclosing(self.provider.stream(call)) as stream:
+                async for piece in stream:
                     parts.append(piece)
-            msg.text = strip_speaker(strip_think(clean_text("".join(parts))), [nicks[who], spec.name])
+                    if sum(map(len, parts)) >= cap:
+                        break
+            msg.text = strip_speaker(strip_think(clean_text("".join(parts)[:cap])), [nicks[who], spec.name])
             if not msg.text:
                 raise ProviderError("empty", f"{spec.model} returned an empty reply.")
         except ProviderError as exc:

@@ -22,3 +22,21 @@ class RunStatus(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class Phase(str, Enum):
+    """Where a run session is in its life; the state a person reads is built from it, never parsed back."""
+    STARTING = "starting"
+    LOADING = "loading models…"
+    RUNNING = "running"
+    REPLAYING = "replaying"
+    CANNOT_START = "cannot start"
+    """Something the run needs is missing (a key, a bundled model, a server): nothing was stored."""
+    FAILED_TO_START = "failed to start"
+    FAILED = "failed"
+    ENDED = "ended"
+    """The run ended; the session's `done` holds its status."""
+
+    @property
+    def broken(self) -> bool:
+        return self in (Phase.CANNOT_START, Phase.FAILED_TO_START, Phase.FAILED)

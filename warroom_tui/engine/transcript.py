@@ -43,8 +43,8 @@ class Message:
     """The share of its words repeated verbatim from what its agent had seen (None: not measured)."""
     copied: tuple[tuple[int, int], ...] = ()
     """Where: character spans of the copied words."""
-    extra: dict = field(default_factory=dict)
-    """The engine's own, while a message streams; never stored."""
+    stream_key: str = ""
+    """The key its token deltas were streamed under (`r3-agent2`); never stored."""
 
     @property
     def is_agent(self) -> bool:

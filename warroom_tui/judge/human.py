@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from warroom_tui.analysis.agreement import flag_kappas
+from warroom_tui.analysis.agreement import flag_kappas, mean_kappa
 from warroom_tui.judge.codebook import Codebook, load_codebook
 from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import MAX_ROUND
@@ -26,6 +26,7 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
     (`human_<flag>_level` for a flag with levels, optional)."""
     codebook = codebook or load_codebook()
     levelled = codebook.levelled_ids
+    levels = {f.id: {name for name, _ in f.levels} for f in codebook.flags if f.levels}
     required = ["id", "file", "round"] + [f"human_{f}" for f in codebook.coded_ids]
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -57,7 +58,11 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
             value = (row.get(f"human_{f}") or "").strip().lower()
             if value not in TRUE | FALSE:
                 raise HumanCsvError(f"{path}: line {n}: human_{f}: expected true or empty, got {value[:20]!r}")
-            flags[f] = (value in TRUE, (row.get(f"human_{f}_level") or "").strip() if f in levelled else "")
+            level = (row.get(f"human_{f}_level") or "").strip() if f in levelled else ""
+            if level and level not in levels.get(f, {level}):
+                raise HumanCsvError(f"{path}: line {n}: human_{f}_level: {level[:20]!r} is not one of the "
+                                    f"codebook's levels ({', '.join(sorted(levels[f]))})")
+            flags[f] = (value in TRUE, level)
         out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags})
     return out
 
@@ -88,5 +93,5 @@ async def agreement_with(store: Store, human: str, coder: str, flags: list[str] 
     ids = {c.name: c.id for c in await store.coders()}
     h, c = await store.labels(ids[human]), await store.labels(ids[coder])
     out = flag_kappas(values(h), values(c), flags)
-    out["mean"] = sum(out[f] for f in flags) / len(flags)
+    out["mean"] = mean_kappa(out[f] for f in flags)
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import AsyncGenerator, Protocol
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    def stream(self, call: ModelCall) -> AsyncIterator[str]:
+    def stream(self, call: ModelCall) -> AsyncGenerator[str, None]:
         """Yield the reply's text pieces as they arrive; raise ProviderError on failure."""
         ...
 

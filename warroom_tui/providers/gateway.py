@@ -7,7 +7,7 @@ import asyncio
 import gc
 import os
 import re
-from typing import AsyncIterator
+from typing import AsyncGenerator, AsyncIterator
 
 from warroom_tui.modelid import is_simulated
 from warroom_tui.providers import simulator
@@ -101,7 +101,7 @@ class Gateway:
         for model, slots in wanted.items():
             await self.local.ensure(model, slots=slots)
 
-    async def stream(self, call: ModelCall) -> AsyncIterator[str]:
+    async def stream(self, call: ModelCall) -> AsyncGenerator[str, None]:
         if is_simulated(call.model):
             async for piece in simulator.stream(call, self.sim_pace):
                 yield piece

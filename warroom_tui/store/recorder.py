@@ -67,5 +67,5 @@ class Recorder:
             await self.store.add_event(run_id, "revived", round_=event.round, agent=event.agent)
         elif isinstance(event, ev.RunDone):
             self.seen.pop(event.run_uid, None)
-            await self.store.finish_run(run_id, RunStatus(event.status), event.reason)
+            await self.store.finish_run(run_id, event.status, event.reason)
         return None

@@ -25,6 +25,11 @@ THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"
 BASE_RE = re.compile(r"/\*\s*base:\s*([\w-]+)\s*\*/")
 
 
+def binding_ids() -> set[str]:
+    """The ids a user may rebind under [keys] in settings.toml (the help screen lists them)."""
+    return {b.id for b in LAB_BINDINGS if b.id}
+
+
 def theme_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(THEMES_DIR.glob("*.tcss"))} if THEMES_DIR.is_dir() else {}
 

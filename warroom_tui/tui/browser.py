@@ -70,7 +70,8 @@ class RunBrowser(Screen):
     BINDINGS = [
         Binding("escape,q,b", "back", "Back"), Binding("enter", "open", "Open", show=True),
         Binding("p", "replay", "Replay", show=True), Binding("slash", "search", "Search", show=True),
-        Binding("s", "sort", "Sort by column", show=True), Binding("space", "mark", "Mark", show=True),
+        Binding("s", "sort", "Sort: next column", show=True), Binding("r", "reverse", "Reverse", show=True),
+        Binding("space", "mark", "Mark", show=True),
         Binding("c", "compare", "Compare 2", show=True),
     ]
     DEFAULT_CSS = """
@@ -159,8 +160,15 @@ class RunBrowser(Screen):
         self.sort_on(str(event.column_key.value))
 
     def action_sort(self) -> None:
-        table = self.query_one(DataTable)
-        self.sort_on(COLUMNS[table.cursor_column] if table.cursor_column else "id")
+        """Sort by the next column (the table's cursor is a row cursor, so a key cycles the columns)."""
+        columns = COLUMNS[1:]
+        current = self.sort_by[0]
+        self.sort_on(columns[(columns.index(current) + 1) % len(columns)] if current in columns else columns[0])
+
+    def action_reverse(self) -> None:
+        column, descending = self.sort_by
+        self.sort_by = (column, not descending)
+        self.refill()
 
     def _cursor_run(self) -> int | None:
         table = self.query_one(DataTable)
@@ -255,4 +263,5 @@ class RunView(Screen):
         from warroom_tui.tui.detail import MessageDetail, flag_names
 
         self.app.push_screen(MessageDetail(event.message, store=self.store, run_uid=self.run_uid,
-                                           flag_names=flag_names(getattr(self.app, "codebook", None))))
+                                           flag_names=flag_names(getattr(self.app, "codebook", None)),
+                                           siblings=list(event.chat.messages)))

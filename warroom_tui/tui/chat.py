@@ -73,6 +73,11 @@ class ChatLog(RichLog):
         if not self._rendering:
             self.following = self.at_bottom
 
+    def action_scroll_end(self) -> None:
+        """Jump to the bottom and follow again (no animation: a message landing mid-way would stop it short)."""
+        self.following = True
+        self.scroll_end(animate=False, immediate=True)
+
     # -- writing -------------------------------------------------------------
     def add_message(self, m: Message, clock: str = "") -> None:
         self.messages.append(m)

@@ -23,22 +23,33 @@ from warroom_tui.store.rows import EventRow, RunRow
 
 
 def _value(v) -> str:
+    if isinstance(v, dict):  # a crash: kind, from which round, seen by peers or not
+        parts = [str(v.get("kind", "?"))]
+        if v.get("from_round"):
+            parts.append(f"from R{v['from_round']}")
+        if v.get("visible") is False:
+            parts.append("hidden")
+        return " ".join(parts)
     if isinstance(v, list):
-        return ", ".join(map(str, v)) if all(not isinstance(x, dict) for x in v) else json.dumps(v)
+        return ", ".join(_value(x) for x in v)
     return "-" if v is None else str(v)
 
 
 def timeline(run: RunRow, events: list[EventRow], names: dict[int, str]) -> Table:
-    """The conditions the run started with, then every change with its round."""
+    """The conditions the run started with, then every change in the order it took effect (by round)."""
     t = Table(title=Text("conditions"), title_justify="left", show_header=False, expand=True)
     t.add_column("when", style="dim", no_wrap=True)
     t.add_column("what")
     for key, value in (run.conditions or {}).items():
-        t.add_row("start", Text(f"{key}: {_value(value)}"))
-    for e in events:
+        if key == "crashes" and isinstance(value, list):  # the scenario names each crashed agent
+            text = ", ".join(f"{c.get('agent')}: {_value(c)}" if isinstance(c, dict) else str(c) for c in value)
+        else:
+            text = _value(value)
+        t.add_row("start", Text(clean_text(f"{key}: {text or '-'}")))
+    for e in sorted(events, key=lambda e: (e.round if e.round is not None else -1, e.seq or 0, e.id)):
         who = f" {names.get(e.agent, e.agent)}" if e.agent is not None else ""
         change = f"{_value(e.old)} → {_value(e.new)}" if e.kind == "condition" else e.kind
-        t.add_row(f"R{e.round if e.round is not None else '-'}", Text(f"{e.field or e.kind}{who}: {change}"))
+        t.add_row(f"R{e.round if e.round is not None else '-'}", Text(clean_text(f"{e.field or e.kind}{who}: {change}")))
     return t
 
 
@@ -107,7 +118,7 @@ class CompareScreen(Screen):
                 continue
             box.border_title = f"run {run_id} · {run.series} · {run.status.value}"
             agents = await self.store.agents(run_id)
-            names = {a.idx: a.name for a in agents}
+            names = {a.idx: a.nickname if a.nickname == a.name else f"{a.nickname} ({a.name})" for a in agents}
             mine = data.get(run_id)
             sim = mean_pairwise_cosine(run_profiles(mine, traits)) if mine else float("nan")
             self.similarity[run_id] = sim

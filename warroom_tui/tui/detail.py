@@ -64,15 +64,18 @@ class MessageDetail(ModalScreen[None]):
     MessageDetail #buttons { height: 3; align-horizontal: right; }
     MessageDetail Button { margin-left: 1; }
     """
-    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close"), Binding("c", "copy", "Copy text")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close"), Binding("c", "copy", "Copy text"),
+                Binding("left,p", "step(-1)", "Previous message"), Binding("right,n", "step(1)", "Next message")]
 
     def __init__(self, message: Message, *, store: Store | None = None, run_uid: str = "",
-                 flag_names: dict[str, str] | None = None) -> None:
+                 flag_names: dict[str, str] | None = None, siblings: list[Message] | None = None) -> None:
         super().__init__()
         self.message = message
         self.store = store
         self.run_uid = run_uid
         self.flag_names = flag_names or {}
+        self.chat_messages = [m for m in (siblings or [message]) if m.sender != "system"]
+        """The messages left and right step through (the chat's, in order)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -85,7 +88,26 @@ class MessageDetail(ModalScreen[None]):
                 yield Button("Close (esc)", id="close")
 
     async def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = "message details"
+        await self._show()
+
+    async def action_step(self, delta: int) -> None:
+        """The previous or next message of the chat (left/right, p/n)."""
+        seqs = [m.seq for m in self.chat_messages]
+        if self.message.seq not in seqs:
+            return
+        k = seqs.index(self.message.seq) + delta
+        if 0 <= k < len(self.chat_messages):
+            self.message = self.chat_messages[k]
+            self.query_one("#facts", Static).update(facts(self.message))
+            self.query_one("#text", Static).update(clipped(self.message.text))
+            await self._show()
+
+    async def _show(self) -> None:
+        position = ""
+        seqs = [m.seq for m in self.chat_messages]
+        if len(seqs) > 1 and self.message.seq in seqs:
+            position = f" · {seqs.index(self.message.seq) + 1} of {len(seqs)} (← →)"
+        self.query_one(Vertical).border_title = f"message details{position}"
         labels: dict = {}
         if self.store is not None and self.run_uid:
             labels = await self.store.message_labels(self.run_uid, self.message.seq)

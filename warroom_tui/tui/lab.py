@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, Static
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.debate import DebateSnapshot
 from warroom_tui.engine.roles import label
+from warroom_tui.engine.status import Phase
 from warroom_tui.judge.snapshot import JudgeSnapshot
 from warroom_tui.modelid import is_simulated
 from warroom_tui.scenario import CRASH_KINDS
@@ -24,7 +25,7 @@ from warroom_tui.tui.bar import ConditionsBar, SimBanner
 from warroom_tui.tui.chat import ChatLog
 from warroom_tui.tui.debate import DebateStrip
 from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
-from warroom_tui.tui.modals import LinePrompt, OptionPicker
+from warroom_tui.tui.modals import LinePrompt, NoticeDialog, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class Streamed(Message):
         self.event = event
 
 
+LIVE_ONLY = {"naming", "scaffolding", "temperature", "crash", "revive", "write", "custom_names"}
+"""Commands that change a live run: shown dimmed, and not run, during a replay (it is read-only)."""
+
+
 class LabScreen(Screen):
     """A view of one run session: it renders the session's stream and turns keys into its commands."""
 
@@ -94,6 +99,11 @@ class LabScreen(Screen):
     @property
     def lab_app(self) -> LabApp:
         return cast("LabApp", self.app)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LIVE_ONLY and self.session.is_replay:
+            return None  # dimmed in the footer: a replay never changes
+        return True
 
     def __init__(self, session: RunSession, *, virtual: bool = False) -> None:
         super().__init__()
@@ -200,10 +210,13 @@ class LabScreen(Screen):
                     panel.nickname, panel.dirty = nick, True
         elif isinstance(event, ev.StateChanged):
             self.state = event.state
-            if event.state.startswith(("failed", "cannot start")):
+            if event.phase.broken:
                 chat.add_marker(event.state)
-            if event.state.startswith("cannot start"):
-                self.notify(event.state + " (o: another scenario)", severity="error", markup=False, timeout=30)
+            if event.phase is Phase.CANNOT_START:  # nothing was stored: say what is missing, and what to do
+                self.app.push_screen(NoticeDialog(
+                    "This run cannot start", event.detail.split("; "),
+                    "Nothing was stored. Set what is missing and press R, or o for another scenario, "
+                    "or start with --backend sim. (enter or escape closes this)"))
         elif isinstance(event, JudgeSnapshot):
             self.snapshot = event
             self._show_judges()
@@ -235,7 +248,11 @@ class LabScreen(Screen):
         self.notify(f"tallies: {self.tallies}", markup=False)
 
     def _clock(self, at: float) -> str:
-        return time.strftime("%H:%M:%S", time.localtime(time.time())) if not self.virtual else f"t+{at:.1f}s"
+        """Wall time of a live message; a replay shows the time stored with the run, not the time now."""
+        stored = self.session.replay_start
+        if self.virtual or (stored is not None and stored[1]):
+            return f"t+{at:.1f}s"
+        return time.strftime("%H:%M:%S", time.localtime(stored[0] + at if stored is not None else time.time()))
 
     def _update_bar(self) -> None:
         live = self.session.conditions
@@ -291,16 +308,12 @@ class LabScreen(Screen):
             return
         current = ", ".join(self.session.custom_names or self.session.nicknames)
 
-        count = len(self.panels)
 
         def split(value: str) -> list[str]:
             return [n.strip() for n in value.split(",") if n.strip()]
 
         def check(value: str) -> str | None:
-            names = split(value)
-            if len(names) != count or len({n.casefold() for n in names}) != count:
-                return f"give {count} different names, separated by commas (now {len(names)})"
-            return None
+            return self.session.names_problem(split(value))
 
         async def apply(value: str | None) -> None:
             if value is not None:
@@ -390,24 +403,13 @@ class LabScreen(Screen):
         self.app.push_screen(OptionPicker("Copy which message?", options), copy)
 
     async def action_export(self) -> None:
-        from warroom_tui.store.markdown import run_markdown
-
-        store = self.session.store
-        run = await store.run(self.run_uid) if self.run_uid else None
-        if run is None:
-            self.notify("no stored run to export yet", markup=False)
-            return
-        text = run_markdown(run, await store.agents(run.id), await store.messages(run.id),
-                            await store.events(run.id))
         folder = getattr(self.app, "settings").export_folder()
-        path = folder / f"warroom-{run.uid.replace(':', '_').replace('/', '_')}.md"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path = await self.session.export_markdown(folder)
         except OSError as exc:
-            self.notify(f"cannot write {path}: {exc}", severity="error", markup=False)
+            self.notify(f"cannot write to {folder}: {exc}", severity="error", markup=False)
             return
-        self.notify(f"exported to {path}", markup=False)
+        self.notify(f"exported to {path}" if path else "no stored run to export yet", markup=False)
 
     def action_chat(self, action: str) -> None:
         getattr(self.query_one(ChatLog), f"action_{action}")()
@@ -433,7 +435,8 @@ class LabScreen(Screen):
 
         judge = self.session.judge
         self.app.push_screen(MessageDetail(event.message, store=self.session.store, run_uid=self.run_uid,
-                                           flag_names=flag_names(judge.codebook if judge else None)))
+                                           flag_names=flag_names(judge.codebook if judge else None),
+                                           siblings=list(event.chat.messages)))
 
     def action_scenarios(self) -> None:
         self.lab_app.action_scenarios()

@@ -5,15 +5,23 @@ from __future__ import annotations
 from warroom_tui.errors import CliError
 from warroom_tui.commands import _scenario
 from warroom_tui.paths import default_db
-from warroom_tui.settings import SettingsError, load_settings, settings_path
+from warroom_tui.settings import Settings, SettingsError, check_key_ids, load_settings, settings_path
+
+
+def _settings() -> Settings:
+    from warroom_tui.tui.app import binding_ids
+
+    try:
+        settings = load_settings()
+        check_key_ids(settings, binding_ids())
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    return settings
 
 
 def lab_command(args) -> int:
     scenario = _scenario(args.scenario)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
+    settings = _settings()
     if getattr(args, "judges", None):
         settings = settings.model_copy(update={"judges": [] if args.judges == ["none"] else args.judges})
     if getattr(args, "codebook", None):
@@ -67,10 +75,7 @@ def replay_command(args) -> int:
 
     if not asyncio.run(exists()):
         raise CliError(f"{args.run}: no such run in {db}")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
+    settings = _settings()
     from warroom_tui.scenario import DEFAULT_SCENARIO, find_scenario, load_scenario
     from warroom_tui.tui.app import LabApp
 

@@ -101,3 +101,28 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static(table)
             yield Static(note)
+
+
+class NoticeDialog(ModalScreen[None]):
+    """A problem a person must read before going on (a run that cannot start: what it lacks)."""
+
+    DEFAULT_CSS = """
+    NoticeDialog { align: center middle; }
+    NoticeDialog > Vertical { width: 80%; max-width: 90; height: auto; border: thick $error;
+                              background: $surface; padding: 1 2; }
+    NoticeDialog #hint { color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape,enter,q", "dismiss(None)", "Close")]
+
+    def __init__(self, title: str, lines: Sequence[str], hint: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = list(lines)
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text, style="bold"))
+            for line in self.lines:
+                yield Static(Text(f"• {line}"))
+            yield Static(Text(self.hint), id="hint")

@@ -6,6 +6,7 @@ import math
 
 from rich.text import Text
 from textual.widgets import Static
+from warroom_tui.analysis.agreement import mean_kappa
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -48,9 +49,9 @@ class JudgeStrip(Static):
         line.append(f" {last:.2f}" if not math.isnan(last) else " -", style="bold")
         line.append(f"  ({judge})", style="dim")
         if kappa:
-            mean = sum(v for v in kappa.values() if not math.isnan(v)) / max(1, len(kappa))
+            mean = mean_kappa(kappa.values())
             line.append("  │ κ ", style="dim")
-            line.append(f"{mean:.2f}", style="bold")
+            line.append(f"{mean:.2f}" if not math.isnan(mean) else "-", style="bold")
         if uncoded:
             line.append(f"  │ uncoded {uncoded}", style="yellow")
         marker = Text(no_wrap=True)
