@@ -233,6 +233,7 @@ async def test_hostile_text_is_shown_literally(tmp_path):
     replies = iter([HOSTILE, long_line, huge])
     app = sim_lab(tmp_path, pause_after=1, agents=3,
                   gateway=FakeProvider(lambda call: next(replies, "ok")))
+    app.scenario = app.scenario.model_copy(update={"max_tokens": 8_000})  # under the reply cap (16 chars a token)
     async with app.run_test(size=(100, 30)) as pilot:
         lab = await paused(pilot)
         shown = screen_text(lab.query_one(ChatLog))
