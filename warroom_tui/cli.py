@@ -84,14 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(rep)
 
     exp = sub.add_parser("export", help="export stored runs or labels")
-    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet"], default="warroom-json")
+    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet", "finetune"], default="warroom-json")
     exp.add_argument("--out", type=Path, required=True,
-                     help="warroom-json, parquet: a folder; coded-csv: a file (one per coder when there are several)")
+                     help="warroom-json, parquet, finetune: a folder; coded-csv: a file (one per coder when there "
+                          "are several)")
     exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
     exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
     exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")
     exp.add_argument("--include-simulated", action="store_true",
-                     help="coded-csv: include simulated runs, with a `simulated` column (default: left out)")
+                     help="coded-csv: include simulated runs, with a `simulated` column; finetune: include "
+                          "simulated debates (default: left out)")
     db_arg(exp)
 
     scen = sub.add_parser("scenarios", help="list the shipped scenarios")

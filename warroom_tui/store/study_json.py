@@ -255,6 +255,8 @@ def _export_message(m: Message) -> dict:
         return {"sender": "system", **study, "system": m.text if m.round is None else study_marker(m.round)}
     if m.sender == "user":
         return {"sender": "user", **study, "text": m.text}
+    if m.agent is None:  # a debate's summary: nobody's answer (the study's format has no such message)
+        return {"sender": "system", **study, "system": f"Summary by {m.nickname}: {m.text}"}
     keys = study.pop("_keys", list(AGENT_COLUMNS))
     full = {"sender": m.sender, "agent": m.name, "agent_nickname": m.nickname, "model_id": m.model,
             "round": m.round, "text": m.text, "isError": m.is_error}
