@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             from warroom_tui.commands import list_scenarios
             return list_scenarios()
     except CliError as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        from warroom_tui.untrusted import clean_text
+
+        print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warroom_tui.tomlfile import field_error, read_toml
+from warroom_tui.untrusted import name_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -117,11 +118,13 @@ class Scenario(_Strict):
                 raise ValueError(f"conditions.crashes.agent: no agent called {crash.agent!r}")
         return self
 
-    @field_validator("series")
+    @field_validator("series", "name")
     @classmethod
     def _plain_series(cls, value: str) -> str:
-        if any(c in value for c in "/\\|"):
-            raise ValueError("must not contain / \\ or |")
+        """Both become part of run ids and export paths."""
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     def roster(self) -> list[AgentSpec]:
