@@ -6,18 +6,22 @@ from typing import Iterable
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
+from rich.text import Text
 
 from warroom_tui.untrusted import UNSAFE_RE, clean_text
 
 
 class CleanConsole(Console):
-    """A rich Console that cleans the text of every segment it renders (tables, progress bars, plain prints),
-    so a name or a reply can never carry ESC, OSC 52, C1 or a bare CR to the terminal. Rich's own styling
-    travels apart from the text and is kept."""
+    """A rich Console for text from data and models: every string it is given (table cells, progress
+    descriptions, prints) is cleaned before it is laid out, and as a last guard every segment it renders
+    loses any control character left (a Text built elsewhere), so no ESC, OSC 52, C1 or bare CR reaches the
+    terminal. Rich's own styling travels apart from the text and is kept."""
+
+    def render_str(self, text: str, **kwargs) -> Text:
+        return super().render_str(clean_text(text), **kwargs)
 
     def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
         for seg in super().render(renderable, options):
             if not seg.control and UNSAFE_RE.search(seg.text):
-                seg = Segment(clean_text(seg.text), seg.style, seg.control)
-            yield seg
-
+                seg = Segment(UNSAFE_RE.sub("", seg.text), seg.style, seg.control)  # characters, not sequences:
+            yield seg  # a segment may hold part of one

@@ -48,7 +48,7 @@ def parse_study_run(data: object, path: str) -> dict:
           "missing or not a string")
     problem = name_problem(cond["series"])
     _need(problem is None, path, "condition.series", problem or "")
-    _need(cond.get("promptAblation") in ABLATION_TO_SCAFFOLDING, path, "condition.promptAblation",
+    _need(cond.get("promptAblation") in list(ABLATION_TO_SCAFFOLDING), path, "condition.promptAblation",
           "expected null, K1, K2 or K3")
     _need(isinstance(cond.get("mode", "free"), (str, type(None))), path, "condition.mode", "not a string")
     temperature = cond.get("temperature")
