@@ -83,8 +83,9 @@ def test_runs_stored_with_dangerous_names_export_inside_out(tmp_path, capsys):
 
     async def live() -> None:
         async with Store.open(db) as store:
+            agent = AgentRow(idx=0, key="a0", name="A", nickname="Agent-A", model="m")
             await store.create_run(uid="../../escaped-0123456789", scenario="../../escaped", series="../../escaped",
-                                   brief="b", agents=[AgentRow(idx=0, key="a0", name="A", nickname="Agent-A", model="m")])
+                                   brief="b", agents=[agent])
     asyncio.run(live())
     out = tmp_path / "deep" / "er" / "out"
     before = files_under(tmp_path)
