@@ -35,9 +35,9 @@ def _p(v) -> str:
 def heat(v: float) -> Text:
     """A cell coloured by its rate (0 to 1)."""
     if math.isnan(v):
-        return _text("-")
+        return Text("-")
     shade = int(40 + 200 * max(0.0, min(1.0, v)))
-    return _text(f"{v:.2f}", style=f"black on rgb({shade},{shade},255)" if v > 0 else "dim")
+    return Text(f"{v:.2f}", style=f"black on rgb({shade},{shade},255)" if v > 0 else "dim")
 
 
 def profile_tables(rep: dict, series: list[str] | None = None) -> list[Table]:
@@ -69,7 +69,7 @@ def _tested(cells: list, note: str, p_column: int) -> list:
     if not note:
         return cells
     shown: list = ["-"] * len(cells)
-    shown[p_column] = _text("not enough data" + (" (all tied)" if "tied" in note else ""), style="yellow")
+    shown[p_column] = Text("not enough data" + (" (all tied)" if "tied" in note else ""), style="yellow")
     return shown
 
 
@@ -84,7 +84,7 @@ def rq1_table(rep: dict) -> Table:
 
 
 def rq2_table(rep: dict) -> Table:
-    t = Table(title=_text("RQ2: compensation for the crashed agent"))
+    t = Table(title=Text("RQ2: compensation for the crashed agent"))
     for col in ("series", "runs", "events", "per run", "runs with events", "L1", "L2", "L3"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["rq2"]:
@@ -94,7 +94,7 @@ def rq2_table(rep: dict) -> Table:
 
 
 def cosine_table(rep: dict) -> Table:
-    t = Table(title=_text("Mean pairwise cosine of agent profiles, per run (bootstrap 95% CI)"))
+    t = Table(title=Text("Mean pairwise cosine of agent profiles, per run (bootstrap 95% CI)"))
     for col in ("series", "runs", "mean", "95% CI", "paper"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["cosine"]:
@@ -105,7 +105,7 @@ def cosine_table(rep: dict) -> Table:
 
 def comparison_table(rep: dict) -> Table:
     """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
-    t = Table(title=_text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
+    t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
               caption=_text(rep["legend"]), caption_justify="left")
     t.add_column("comparison", ratio=1, min_width=12)
     for col in ("n x/y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
@@ -116,13 +116,13 @@ def comparison_table(rep: dict) -> Table:
         t.add_row(_text(label), f"{row['n1']}/{row['n2']}", _f(row["mean_x"]), _f(row["mean_y"]),
                   *_tested([_f(row["U"], 1), _p(row["p"]), _p(row["p_adjusted"]), _f(row["r"])], row["note"], 1))
     if not rep["comparisons"]:
-        t.add_row(_text("no pair of series with runs to compare", style="yellow"), *[""] * 7)
+        t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 7)
     return t
 
 
 def guard_note(rep: dict) -> Text:
     n, method = rep["min_runs"], rep["correction"]
-    return _text(f"A test needs at least {n} runs in every group and values that are not all tied, else it shows "
+    return Text(f"A test needs at least {n} runs in every group and values that are not all tied, else it shows "
                 f"'not enough data' (and no 95% CI below {n} runs). p ({method}): corrected within each family "
                 "of tests (RQ1's flags; RQ3-RQ5's comparisons).", style="dim")
 
@@ -132,17 +132,17 @@ def trust(rep: dict) -> list:
     src = rep.get("labels_from")
     if not src:
         return []
-    head = _text("labels from ", style="dim")
+    head = Text("labels from ", style="dim")
     head.append(clean_text(src["coder"]), style="bold")
     panel = f": panel of {', '.join(src['judges'])}" if src["judges"] else ""
     head.append(clean_text(f" ({src['kind']}{panel})"), style="dim")
     out: list = [head]
     if not src["humans"]:
-        out.append(_text("no human labels in the store: how far these flags match a person is unknown "
+        out.append(Text("no human labels in the store: how far these flags match a person is unknown "
                         "(warroom import --human, or h in the lab)", style="yellow"))
     for h in src["humans"]:
         t = Table(title=_text(f"{src['coder']} against human coder {h['human']}: Cohen's kappa over {h['n']} "
-                             "messages (95% bootstrap CI)"), title_justify="left")
+                              "messages (95% bootstrap CI)"), title_justify="left")
         t.add_column("flag")
         t.add_column("kappa", justify="right")
         t.add_column("95% CI", justify="right")
@@ -152,10 +152,10 @@ def trust(rep: dict) -> list:
             t.add_row(_text(f.upper()), kappa, ci)
         out.append(t)
         if any(math.isnan(k["kappa"]) for k in h["flags"].values()):
-            out.append(_text("undefined: neither coder ever varied on that flag in these messages, so agreement "
+            out.append(Text("undefined: neither coder ever varied on that flag in these messages, so agreement "
                             "beyond chance cannot be measured", style="dim"))
         if h["n"] < SMALL_N:
-            out.append(_text(f"only {h['n']} messages coded by both: these kappas are rough (an interval needs 10; "
+            out.append(Text(f"only {h['n']} messages coded by both: these kappas are rough (an interval needs 10; "
                             f"{SMALL_N}+ give a usable one)", style="yellow"))
     return out
 

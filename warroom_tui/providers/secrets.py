@@ -124,7 +124,3 @@ class StreamRedactor:
         out, self.pending = self.redactor._scan(self.pending, final=True)[0], ""
         return out
 
-
-def redact(text: str) -> str:
-    """Scrub the keys configured now (the environment is read on each call: tests and the lab may set keys)."""
-    return Redactor()(text)

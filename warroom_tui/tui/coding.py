@@ -123,8 +123,9 @@ class CodingScreen(Screen):
         labels = (await self.store.labels(self.coder_id)).get(mid, {})
         self.current = {f: labels.get(f, (False, ""))[0] for f in self.flags}
         self.level = labels.get(self.level_flag, (False, ""))[1] if self.level_flag else ""
-        self.query_one("#where", Static).update(Text(clean_text(
-            f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname} · round {rnd}")))
+        where = (f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname}"
+                 f" · round {rnd}")
+        self.query_one("#where", Static).update(Text(clean_text(where)))
         ctx = Text()
         for nick, sender, t in before:
             ctx.append(clean_text(f"{nick or sender}: "), style="bold")

@@ -71,7 +71,8 @@ def profiles_table(data: RunData | None, traits: list[str]) -> Table | Text:
         t.add_column(f.upper(), justify="right")
     t.add_column("n", justify="right")
     for a, vec in sorted(run_profiles(data, traits).items()):
-        t.add_row(Text(clean_text(data.agents.get(a, str(a)))), *[heat(float(v)) for v in vec], str(len(data.labels[a])))
+        t.add_row(Text(clean_text(data.agents.get(a, str(a)))), *[heat(float(v)) for v in vec],
+                  str(len(data.labels[a])))
     return t
 
 
@@ -123,7 +124,7 @@ class CompareScreen(Screen):
             sim = mean_pairwise_cosine(run_profiles(mine, traits)) if mine else float("nan")
             self.similarity[run_id] = sim
             head = Text()
-            head.append(clean_text(f"{run.uid}") + "\n", style="bold")
+            head.append(clean_text(run.uid) + "\n", style="bold")
             head.append(clean_text(f"scenario {run.scenario}") + (" · SIMULATED" if run.simulated else "") + "\n")
             head.append("similarity (mean pairwise cosine of profiles): ", style="dim")
             head.append("-" if math.isnan(sim) else f"{sim:.3f}", style="bold")
