@@ -20,6 +20,7 @@ from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, Scenario
                                   scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
+from warroom_tui.untrusted import clean_text
 
 console = CleanConsole(stderr=False, highlight=False)
 
@@ -428,7 +429,7 @@ def list_scenarios() -> int:
         try:
             s = load_scenario(path)
         except ScenarioError as exc:
-            print(f"warroom: {exc}", file=sys.stderr)
+            print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
             continue
         table.add_row(escape(path.stem), escape(s.label), str(len(s.roster())), str(s.rounds),
                       escape(s.description))
