@@ -175,8 +175,8 @@ def test_a_planted_key_never_survives_the_scrubber(before, after, form, cut):
 
 
 @FUZZ
-@given(body=st.lists(st.lists(st.text(alphabet=string.printable, max_size=12), min_size=0, max_size=10),
-                     max_size=5), header=st.booleans())
+@given(body=st.lists(st.lists(st.text(alphabet=string.printable + "\x00\x1b\x7f\x85\x9b\x9d", max_size=12),
+                             min_size=0, max_size=10), max_size=5), header=st.booleans())
 def test_human_csv_importer(tmp_path_factory, body, header):
     path = tmp_path_factory.mktemp("h") / "human.csv"
     cols = "id,file,round,human_phatic,human_meta,human_lead,human_arch,human_agree,human_comp\n"

@@ -64,10 +64,11 @@ def test_a_dangerous_series_in_a_transcript_is_refused(tmp_path, capsys, series)
     assert not db.exists()  # a failed import creates no database
 
 
-@pytest.mark.parametrize("field", ["name", "series"])
-def test_a_scenario_named_with_a_path_is_refused(tmp_path, capsys, field):
+@pytest.mark.parametrize("field,value", [("name", "../../escaped"), ("series", "../../escaped"), ("name", ".."),
+                                         ("series", ".."), ("series", "A\\u001b]52;c;x\\u0007")])
+def test_a_scenario_named_with_a_path_is_refused(tmp_path, capsys, field, value):
     path = tmp_path / "s.toml"
-    path.write_text(f'{field} = "../../escaped"\nbrief = "@all hi"\nrounds = 0\n'
+    path.write_text(f'{field} = "{value}"\nbrief = "@all hi"\nrounds = 0\n'
                     '[[agents]]\nname = "A"\nmodel = "sim/architect"\n')
     assert main(["run", str(path), "--db", str(tmp_path / "w.db"), "--quiet"]) == 2
     assert field in one_line_error(capsys)
