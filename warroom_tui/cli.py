@@ -11,6 +11,7 @@ from pathlib import Path
 from warroom_tui import __version__
 from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
+from warroom_tui.untrusted import clean_text
 
 EXIT_BAD_INPUT = 2
 INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest"}
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             from warroom_tui.commands import list_scenarios
             return list_scenarios()
     except CliError as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
@@ -148,13 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         from warroom_tui.paths import default_db
         from warroom_tui.store.db import describe_error
 
-        print(f"warroom: {describe_error(getattr(args, 'db', None) or default_db(), exc)}", file=sys.stderr)
+        print(f"warroom: {clean_text(describe_error(getattr(args, 'db', None) or default_db(), exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:  # the store's own refusals (a coder name taken by another kind, ...): one line
         from warroom_tui.store.base import StoreError
 
         if not isinstance(exc, StoreError):
             raise
-        print(f"warroom: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"warroom: {' '.join(clean_text(str(exc)).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

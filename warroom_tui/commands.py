@@ -7,7 +7,6 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,8 +19,10 @@ from warroom_tui.paths import default_db
 from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
                                   scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
+from warroom_tui.terminal import CleanConsole
+from warroom_tui.untrusted import clean_text
 
-console = Console(stderr=False, highlight=False)
+console = CleanConsole(stderr=False, highlight=False)
 
 
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -381,7 +382,7 @@ async def export_command(args) -> int:
         return await export_parquet(args)
     if args.format == "finetune":
         return await export_finetune(args)
-    from warroom_tui.store.study_json import export_name, export_run
+    from warroom_tui.store.study_json import StudyFormatError, export_path, export_run, inside
 
     store = await _open_store(args.db, read_only=True)
     written = 0
@@ -390,7 +391,10 @@ async def export_command(args) -> int:
         runs = await store.runs(series=args.series)
         for run in runs:
             data = await export_run(store, run)
-            target = unused_path(args.out / export_name(run), taken)  # two runs may come from same-named files
+            try:  # names come from data: each part made safe, the whole checked to stay under --out
+                target = inside(args.out, unused_path(export_path(args.out, run), taken))
+            except StudyFormatError as exc:
+                raise CliError(str(exc)) from None
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
             written += 1
@@ -483,7 +487,7 @@ def list_scenarios() -> int:
         try:
             s = load_scenario(path)
         except ScenarioError as exc:
-            print(f"warroom: {exc}", file=sys.stderr)
+            print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
             continue
         table.add_row(escape(path.stem), escape(s.label), str(len(s.roster())), str(s.rounds),
                       escape(s.description))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
+from warroom_tui.untrusted import name_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -153,11 +154,13 @@ class Scenario(_Strict):
         """Every role a run may assign: the shipped ones, then the scenario's own."""
         return {**load_roles(), **self.role_prompts}
 
-    @field_validator("series")
+    @field_validator("series", "name")
     @classmethod
     def _plain_series(cls, value: str) -> str:
-        if any(c in value for c in "/\\|"):
-            raise ValueError("must not contain / \\ or |")
+        """Both become part of run ids and export paths."""
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     def roster(self) -> list[AgentSpec]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
@@ -17,6 +16,7 @@ from warroom_tui.engine.transcript import Message, study_marker, word_count
 from warroom_tui.judge.copying import measure_copying
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
+from warroom_tui.untrusted import MAX_DEPTH, check_tree, name_problem, path_part
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
@@ -38,6 +38,7 @@ def _need(cond: bool, path: str, field: str, what: str) -> None:
 
 def parse_study_run(data: object, path: str) -> dict:
     """Check the shape of one study run and return it as a plain dict."""
+    check_tree(data, path, StudyFormatError)
     _need(isinstance(data, dict), path, "(top level)", "expected a JSON object")
     assert isinstance(data, dict)
     for key in ("condition", "environment", "conversation"):
@@ -45,7 +46,14 @@ def parse_study_run(data: object, path: str) -> dict:
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     _need(isinstance(cond.get("series"), str) and cond["series"].strip() != "", path, "condition.series",
           "missing or not a string")
-    _need(not re.search(r"[/\\|]", cond["series"]), path, "condition.series", "must not contain / \\ or |")
+    problem = name_problem(cond["series"])
+    _need(problem is None, path, "condition.series", problem or "")
+    _need(cond.get("promptAblation") in list(ABLATION_TO_SCAFFOLDING), path, "condition.promptAblation",
+          "expected null, K1, K2 or K3")
+    _need(isinstance(cond.get("mode", "free"), (str, type(None))), path, "condition.mode", "not a string")
+    temperature = cond.get("temperature")
+    _need(temperature is None or isinstance(temperature, (int, float)) and not isinstance(temperature, bool), path,
+          "condition.temperature", "not a number")
     ranking = env.get("agentRanking")
     _need(isinstance(ranking, list) and bool(ranking), path, "environment.agentRanking", "missing or empty list")
     keys = set()
@@ -116,6 +124,8 @@ def load_study_file(path: Path, root: Path | None = None) -> tuple[str, dict]:
         raise StudyFormatError(f"{label}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise StudyFormatError(f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise StudyFormatError(f"{label}: (top level): nested more than {MAX_DEPTH} levels deep") from None
     data = parse_study_run(data, label)
     source = f"{data['condition']['series']}/{path.name}"
     return source, data
@@ -302,6 +312,22 @@ def _live_meta(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> 
 
 
 def export_name(run: RunRow) -> str:
+    """`series/file.json`, each part from data made a safe file name (see `untrusted.path_part`)."""
     if run.source == "import" and run.source_file:
-        return run.source_file
-    return f"{run.series}/{run.uid.replace('/', '_').replace(':', '_')}.json"
+        series, _, name = run.source_file.rpartition("/")
+        parts = [series, name] if series else [name]
+    else:
+        parts = [run.series, f"{run.uid.replace('/', '_').replace(':', '_')}.json"]
+    return "/".join(path_part(p) for p in parts)
+
+
+def export_path(out: Path, run: RunRow) -> Path:
+    """Where a run's JSON goes under `out`; raises StudyFormatError for a path that would land outside it."""
+    return inside(out, out / export_name(run))
+
+
+def inside(out: Path, path: Path) -> Path:
+    """`path`, checked to resolve under the folder `out` (an export never writes anywhere else)."""
+    if not path.resolve().is_relative_to(out.resolve()):
+        raise StudyFormatError(f"{path}: outside {out}; nothing written there")
+    return path

@@ -27,6 +27,7 @@ from warroom_tui.tui.debate import DebateStrip
 from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
 from warroom_tui.tui.modals import LinePrompt, NoticeDialog, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
+from warroom_tui.untrusted import clean_text
 
 if TYPE_CHECKING:
     from warroom_tui.tui.app import LabApp
@@ -148,8 +149,8 @@ class LabScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "warroom"
-        self.sub_title = f"{self.scenario.name} ({self.scenario.label})" + (" · replay" if self.session.is_replay
-                                                                            else "")
+        self.sub_title = clean_text(f"{self.scenario.name} ({self.scenario.label})") + (
+            " · replay" if self.session.is_replay else "")
         self.query_one("#panels").border_title = "agents"
         self._update_bar()
         self.set_interval(1 / 15, self._flush_panels)

@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header, Static
 
 from warroom_tui.analysis.tables import report_group
 from warroom_tui.store.db import Store
+from warroom_tui.untrusted import clean_text
 
 
 class StatsScreen(Screen):
@@ -65,12 +66,12 @@ class StatsScreen(Screen):
         note = simulated_note(rep, "i to include them")
         if not rep["runs"]:
             self.report = None
-            status.update(Text(f"no finished runs with labels from {coder}{note}"))
+            status.update(Text(clean_text(f"no finished runs with labels from {coder}{note}")))
             self.query_one("#tables", Static).update("")
             return
         self.report = rep
-        status.update(Text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
-                           " (r to refresh now)"))
+        status.update(Text(clean_text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
+                                      " (r to refresh now)")))
         self.query_one("#tables", Static).update(report_group(rep))
 
     async def action_toggle_simulated(self) -> None:
