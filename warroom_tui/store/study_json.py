@@ -56,7 +56,7 @@ def parse_study_run(data: object, path: str) -> dict:
           "condition.temperature", "not a number")
     ranking = env.get("agentRanking")
     _need(isinstance(ranking, list) and bool(ranking), path, "environment.agentRanking", "missing or empty list")
-    keys = set()
+    keys, nicks = set(), set()
     for i, a in enumerate(ranking):
         where = f"environment.agentRanking[{i}]"
         _need(isinstance(a, dict), path, where, "not an object")
@@ -64,6 +64,9 @@ def parse_study_run(data: object, path: str) -> dict:
             _need(isinstance(a.get(field), str) and a[field] != "", path, f"{where}.{field}", "missing or not a string")
         _need(a["key"] not in keys, path, f"{where}.key", f"duplicate key {a['key']!r}")
         keys.add(a["key"])
+        _need(a["nickname"].casefold() not in nicks, path, f"{where}.nickname",
+              f"duplicate nickname {a['nickname']!r} (messages could not be told apart)")
+        nicks.add(a["nickname"].casefold())
     msgs = conv.get("messages")
     _need(isinstance(msgs, list), path, "conversation.messages", "missing or not a list")
     for i, m in enumerate(msgs):
