@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WARROOM = ROOT / ".venv" / "bin" / "warroom"
-KEYS = ["?", "Escape", "n", "s", "+", "-", "j", "j", "j", "Space", ".", "b", "Escape", "S", "Escape",
+KEYS = ["?", "Escape", "n", "s", "r", "+", "-", "j", "j", "j", "Space", ".", "b", "Escape", "S", "Escape",
         "M", "M", "Enter", "Escape", "End"]
 
 

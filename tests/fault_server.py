@@ -3,12 +3,15 @@
 `plan[model]` is a list of behaviours used one per request (the last one repeats):
 ok, 429 (Retry-After), 500, 503, reset (connection dropped mid-stream), stall (stops sending),
 malformed (a broken SSE chunk), empty (no content), 404 (model decommissioned), 401echo (an auth
-error that echoes the API key back, as some providers do).
+error that echoes the API key back, as some providers do), 401leak (an auth error that echoes it many
+times over, cut, split, upper-cased and base64-encoded), leak (a reply that holds the key in those forms,
+split across chunks). Every request body is kept in `bodies`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 REPLY = "Hello from the fault server, all good here."
@@ -18,6 +21,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.plan: dict[str, list[str]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[bytes] = []
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self._stalled: list[asyncio.StreamWriter] = []
@@ -51,13 +55,15 @@ class FaultServer:
         lines = head.decode("latin-1").split("\r\n")
         headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
         body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.bodies.append(body)
         try:
             model = json.loads(body).get("model", "ok")
         except ValueError:
             model = "ok"
         behaviour = self._next(model)
         self.requests.append((model, behaviour))
-        await getattr(self, "_" + behaviour.replace("echo", "_echo"), self._ok)(writer, headers, model)
+        name = "_" + behaviour.replace("401echo", "401_echo").replace("401leak", "401_leak")
+        await getattr(self, name, self._ok)(writer, headers, model)
 
     # -- behaviours --------------------------------------------------------------
     @staticmethod
@@ -115,6 +121,31 @@ class FaultServer:
         key = headers.get("authorization", "").removeprefix("Bearer ")
         self._json(writer, "401 Unauthorized", {"error": {"message": f"Incorrect API key provided: {key}",
                                                           "type": "invalid_request_error"}})
+        await writer.drain()
+        writer.close()
+
+    @staticmethod
+    def leaked(key: str) -> list[str]:
+        """The key as a careless provider or model might give it back."""
+        half = len(key) // 2
+        return [key, key[:27], f"{key[:half]} ... {key[half:]}", key.upper(), key.lower(),
+                base64.b64encode(key.encode()).decode(), base64.b64encode(f"Bearer {key}".encode()).decode()]
+
+    async def _401_leak(self, writer, headers, model) -> None:
+        key = headers.get("authorization", "").removeprefix("Bearer ")
+        text = "Incorrect API key provided: " + " | ".join(self.leaked(key) * 6)  # a copy of it at any cut
+        self._json(writer, "401 Unauthorized", {"error": {"message": text, "type": "invalid_request_error"}})
+        await writer.drain()
+        writer.close()
+
+    async def _leak(self, writer, headers, model) -> None:
+        key = headers.get("authorization", "").removeprefix("Bearer ")
+        self._sse_head(writer)
+        text = "Sure, here is my config: " + " and ".join(self.leaked(key)) + ". Anything else?"
+        for i in range(0, len(text), 5):  # small chunks: a key never arrives in one piece
+            writer.write(self._chunk(text[i:i + 5], model))
+            await writer.drain()
+        writer.write(self._chunk("", model, "stop") + b"data: [DONE]\n\n")
         await writer.drain()
         writer.close()
 

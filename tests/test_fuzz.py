@@ -20,8 +20,15 @@ FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "
 keys = st.sampled_from(["name", "brief", "rounds", "agents", "model", "conditions", "naming", "scaffolding",
                         "crashes", "agent", "kind", "temperature", "seed", "clones", "count", "flags", "id",
                         "description", "patterns", "terms", "cues", "levels", "reading_window", "series", "x"])
+hostile_text = st.one_of(
+    st.text(st.characters(blacklist_categories=()), max_size=30),  # lone surrogates, C0 and C1 controls too
+    st.sampled_from(["..", ".", "../x", "a\\b", "\x1b[31mred", "\x1b]52;c;ZXZpbA==\x07", "\x9b31m", "\x9d52;c;x\x9c",
+                     "bare\rcr", "\ud800", "x\udfffy", "\x00", "\x85"]))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=30))
+                    st.text(max_size=30), hostile_text)
+DEEP = "__deep__"
+deep_levels = st.integers(min_value=60, max_value=100_000)
+"""Nesting: a placeholder value replaced by lists nested this deep once the document is text."""
 json_values = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=5),
                            max_leaves=25)
 
@@ -47,11 +54,19 @@ def toml_doc(d: dict) -> str:
 one_line = lambda msg, path: msg.startswith(str(path)) and "\n" not in msg and "Traceback" not in msg  # noqa: E731
 
 
+def deep_toml(key: str, n: int) -> str:
+    return f"{key} = " + "[" * n + "]" * n + "\n"
+
+
 @FUZZ
-@given(doc=st.dictionaries(keys, json_values, max_size=8) | st.text(max_size=200).map(lambda t: {"raw": t}))
-def test_scenario_loader(tmp_path_factory, doc):
+@given(doc=st.dictionaries(keys, json_values, max_size=8) | st.text(max_size=200).map(lambda t: {"raw": t}),
+       deep=st.none() | st.tuples(keys, deep_levels))
+def test_scenario_loader(tmp_path_factory, doc, deep):
     path = tmp_path_factory.mktemp("s") / "fuzz.toml"
-    path.write_text(doc["raw"] if set(doc) == {"raw"} else toml_doc(doc), encoding="utf-8")
+    text = doc["raw"] if set(doc) == {"raw"} else toml_doc(doc)
+    if deep is not None:
+        text = deep_toml(*deep) + text
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         load_scenario(path)
     except ScenarioError as exc:
@@ -59,10 +74,14 @@ def test_scenario_loader(tmp_path_factory, doc):
 
 
 @FUZZ
-@given(doc=st.dictionaries(keys, json_values, max_size=8) | st.text(max_size=200).map(lambda t: {"raw": t}))
-def test_codebook_loader(tmp_path_factory, doc):
+@given(doc=st.dictionaries(keys, json_values, max_size=8) | st.text(max_size=200).map(lambda t: {"raw": t}),
+       deep=st.none() | st.tuples(keys, deep_levels))
+def test_codebook_loader(tmp_path_factory, doc, deep):
     path = tmp_path_factory.mktemp("c") / "fuzz.toml"
-    path.write_text(doc["raw"] if set(doc) == {"raw"} else toml_doc(doc), encoding="utf-8")
+    text = doc["raw"] if set(doc) == {"raw"} else toml_doc(doc)
+    if deep is not None:
+        text = deep_toml(*deep) + text
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         cb = load_codebook(path)
     except CodebookError as exc:
@@ -107,12 +126,14 @@ def mutate(doc, path, value):
 
 
 @FUZZ
-@given(path=paths, value=json_values)
+@given(path=paths, value=json_values | deep_levels.map(lambda n: (DEEP, n)))
 def test_transcript_importer(tmp_path_factory, path, value):
     folder = tmp_path_factory.mktemp("t")
-    doc = mutate(json.loads(json.dumps(VALID_RUN)), path, value)
+    deep = value[1] if isinstance(value, tuple) else None
+    doc = mutate(json.loads(json.dumps(VALID_RUN)), path, DEEP if deep else value)
     f = folder / "run.json"
-    f.write_text(json.dumps(doc), encoding="utf-8")
+    text = json.dumps(doc)  # ASCII: lone surrogates travel as \u escapes, as in a hand-edited file
+    f.write_text(text.replace(json.dumps(DEEP), "[" * deep + "]" * deep) if deep else text, encoding="utf-8")
     try:
         load_study_file(f)
     except StudyFormatError as exc:
@@ -123,8 +144,39 @@ def test_transcript_importer(tmp_path_factory, path, value):
 
 
 @FUZZ
-@given(body=st.lists(st.lists(st.text(alphabet=string.printable, max_size=12), min_size=0, max_size=10),
-                     max_size=5), header=st.booleans())
+@given(text=hostile_text | st.text(max_size=200))
+def test_clean_text_leaves_nothing_for_a_terminal(text):
+    from warroom_tui.untrusted import UNSAFE_RE, clean_text
+
+    out = clean_text(text)
+    assert not UNSAFE_RE.search(out) and clean_text(out) == out
+    out.encode("utf-8")  # always encodable
+
+
+@FUZZ
+@given(before=st.text(max_size=40), after=st.text(max_size=40), form=st.sampled_from(range(7)),
+       cut=st.integers(1, 30))
+def test_a_planted_key_never_survives_the_scrubber(before, after, form, cut):
+    import base64
+
+    from warroom_tui.providers.secrets import Redactor
+
+    key = "sk-fuzz-KEY-0a1b2c3d4e5f60718293"
+    shown = [key, key[:27], key.upper(), key.lower(), base64.b64encode(key.encode()).decode(),
+             base64.b64encode(f"Bearer {key}".encode()).decode(), key[:16] + " " + key[16:]][form]
+    text = before + shown + after
+    scrub = Redactor([key])
+    stream = scrub.stream()
+    streamed = "".join(stream.feed(text[i:i + cut]) for i in range(0, len(text), cut)) + stream.flush()
+    for out in (scrub(text), streamed):
+        assert not any(key.lower()[i:i + 8] in out.lower() for i in range(len(key) - 7)), out
+        b64 = base64.b64encode(key.encode()).decode()[:-1]
+        assert not any(b64[i:i + 8] in out for i in range(len(b64) - 7)), out
+
+
+@FUZZ
+@given(body=st.lists(st.lists(st.text(alphabet=string.printable + "\x00\x1b\x7f\x85\x9b\x9d", max_size=12),
+                             min_size=0, max_size=10), max_size=5), header=st.booleans())
 def test_human_csv_importer(tmp_path_factory, body, header):
     path = tmp_path_factory.mktemp("h") / "human.csv"
     cols = "id,file,round,human_phatic,human_meta,human_lead,human_arch,human_agree,human_comp\n"

@@ -65,3 +65,15 @@ async def test_a_reply_far_past_max_tokens_is_cut_and_says_so():
     assert len(reply.text) <= reply_cap(100) + 40 < len(huge)  # before: stored whole (8.7M characters)
     assert reply.text.endswith(f"[cut at {reply_cap(100):,} characters]")
     assert reply_cap(10**6) == HARD_REPLY_CAP
+
+
+def test_an_imported_transcript_with_duplicate_nicknames_is_refused(tmp_path, capsys):
+    from test_hostile_store import study_run, write
+
+    data = study_run()
+    data["environment"]["agentRanking"][1]["nickname"] = "agent-a"  # the same agent-name, another case
+    path = write(tmp_path / "Z" / "warroom-Z-run01.json", data)
+    assert main(["import", path, "--db", str(tmp_path / "w.db")]) == 2  # before: stored as it was
+    err = capsys.readouterr().err
+    assert "agentRanking[1].nickname" in err and err.count("\n") == 1
+    assert not (tmp_path / "w.db").exists()

@@ -21,7 +21,8 @@ def test_the_wheel_ships_its_data_and_runs_from_anywhere(tmp_path):
                           str(src)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder, pattern in (("scenarios", "*.toml"), ("themes", "*.tcss"), ("judge", "*.toml")):
+    for folder, pattern in (("scenarios", "*.toml"), ("themes", "*.tcss"), ("judge", "*.toml"),
+                            ("roles", "*.toml"), ("tasks", "*.toml")):
         shipped = {f"warroom_tui/{folder}/{p.name}" for p in (PACKAGE / folder).glob(pattern)}
         assert shipped and shipped <= names, folder
 
@@ -31,7 +32,8 @@ def test_the_wheel_ships_its_data_and_runs_from_anywhere(tmp_path):
     elsewhere.mkdir()
     code = ("import sys, warroom_tui; from warroom_tui.cli import main; from warroom_tui.tui.app import theme_files;"
             "print('FROM', warroom_tui.__file__); print('THEMES', *sorted(theme_files()));"
-            "sys.exit(main(['scenarios']) or main(['run', 'sim-demo', '--backend', 'sim', '--runs', '1', '--quiet']))")
+            "sys.exit(main(['scenarios']) or main(['run', 'sim-demo', '--backend', 'sim', '--runs', '1', '--quiet'])"
+            " or main(['run', 'local-debate', '--backend', 'sim', '--runs', '1', '--quiet']))")
     env = {"PYTHONPATH": str(site), "WARROOM_DB": str(tmp_path / "w.db"), "WARROOM_CACHE": str(tmp_path / "cache"),
            "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)

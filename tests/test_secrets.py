@@ -1,6 +1,8 @@
-"""API keys never reach the database, exports, logs, error messages or the screen."""
+"""API keys never reach the database, exports, logs, error messages, the screen or another provider: not
+whole, not cut, not split, not upper-cased, not base64-encoded, not inside a model's reply."""
 
 import asyncio
+import base64
 import threading
 
 import pytest
@@ -19,7 +21,7 @@ def server():
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(fs.__aenter__(), loop).result(10)
-    fs.plan = {"echo": ["401echo"], "fine": ["ok"]}
+    fs.plan = {"echo": ["401echo"], "cutter": ["401leak"], "leaky": ["leak"], "fine": ["ok"]}
     yield fs
     asyncio.run_coroutine_threadsafe(fs.__aexit__(None, None, None), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
@@ -38,11 +40,32 @@ name = "Echo"
 model = "openai/echo"
 api_base = "{fs.base}"
 [[agents]]
+name = "Cutter"
+model = "openai/cutter"
+api_base = "{fs.base}"
+[[agents]]
+name = "Leaky"
+model = "openai/leaky"
+api_base = "{fs.base}"
+[[agents]]
 name = "Fine"
 model = "openai/fine"
 api_base = "{fs.base}"
 ''')
     return str(path)
+
+
+def secret_runs(key: str) -> set[bytes]:
+    """Every run of 8 characters of the key (any letter case is checked) and of its base64 forms."""
+    b64 = [base64.b64encode(key.encode()).decode()[:-1], base64.b64encode(f"Bearer {key}".encode()).decode()[10:-2]]
+    return {f[i:i + 8].encode() for f in [key.lower()] for i in range(len(f) - 7)} | {
+        f[i:i + 8].encode() for f in b64 for i in range(len(f) - 7)}
+
+
+def leaks(blob: bytes, key: str = KEY) -> list[bytes]:
+    """The parts of the key the blob holds (letter case does not count for the key itself)."""
+    folded = blob.lower()
+    return sorted(r for r in secret_runs(key) if (r in folded if r.decode().lower() in key.lower() else r in blob))
 
 
 def everything_written(tmp_path) -> bytes:
@@ -62,9 +85,13 @@ def test_a_planted_key_appears_in_no_output(tmp_path, server, monkeypatch, capfd
     out = capfd.readouterr()
     written = everything_written(tmp_path)
     assert b"[redacted]" in written  # the provider echoed the key; it was scrubbed before storing
-    for blob in (written, out.out.encode(), out.err.encode()):
+    assert b"Anything else?" in written  # the leaky model's reply was stored, with the key taken out
+    later = [b for b in server.bodies if b"Anything else?" in b]
+    assert later, "the leaky reply was forwarded to the next round's calls"
+    for blob in (written, out.out.encode(), out.err.encode(), *server.bodies):
         assert KEY.encode() not in blob
-        assert b"PLANTED" not in blob
+        assert b"PLANTED" not in blob  # (the test's own tmp folder is called ...planted...)
+        assert leaks(blob) == []
 
 
 async def test_the_lab_never_shows_a_key(tmp_path, server, monkeypatch):
@@ -84,5 +111,5 @@ async def test_the_lab_never_shows_a_key(tmp_path, server, monkeypatch):
         await pilot.press("ctrl+e")
         await wait_until(pilot, lambda: list((tmp_path / "md").glob("*.md")), "the export")
         screen = app.export_screenshot()
-    assert "PLANTED" not in screen and "redacted" in screen
-    assert b"PLANTED" not in everything_written(tmp_path)
+    assert "PLANTED" not in screen and "redacted" in screen and leaks(screen.encode()) == []
+    assert b"PLANTED" not in everything_written(tmp_path) and leaks(everything_written(tmp_path)) == []

@@ -54,7 +54,8 @@ def test_factors_expand_into_cells(tmp_path):
     (("panel = [[\"a\", \"b\"], [\"b\", \"a\"]]", "panel = [[\"a\", \"zz\"]]"), "factors.panel.0"),
     (("naming = [\"neutral\", \"real\"]", "naming = [\"loud\"]"), "factors.naming.0"),
     (("runs_per_cell = 2", "runs_per_cell = 0"), "runs_per_cell"),
-    (("runs_per_cell = 2", "runs_per_cell = true"), "runs_per_cell"),  # strict numbers, as in scenarios
+    (("runs_per_cell = 2", "runs_per_cell = true"), "runs_per_cell"),
+    (("name = \"tiny\"", "name = \"..\""), "name"),  # names become run ids and export paths  # strict numbers, as in scenarios
     (("runs_per_cell = 2", "runs_per_cell = 2\nseed = 4611686018427387905"), "seed"),  # within ±2**62
     (("naming = [\"neutral\", \"real\"]", "temperature = [true]"), "factors.temperature.0"),
     (("crash = [\"none\", \"permanent@2\"]", "crash = [\"permanent@5\"]"), "factors.crash"),

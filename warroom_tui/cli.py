@@ -11,6 +11,7 @@ from pathlib import Path
 from warroom_tui import __version__
 from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
+from warroom_tui.untrusted import clean_text
 
 EXIT_BAD_INPUT = 2
 INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest"}
@@ -113,14 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(pw)
 
     exp = sub.add_parser("export", help="export stored runs or labels")
-    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet"], default="warroom-json")
+    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet", "finetune"], default="warroom-json")
     exp.add_argument("--out", type=Path, required=True,
-                     help="warroom-json, parquet: a folder; coded-csv: a file (one per coder when there are several)")
+                     help="warroom-json, parquet, finetune: a folder; coded-csv: a file (one per coder when there "
+                          "are several)")
     exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
     exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
     exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")
     exp.add_argument("--include-simulated", action="store_true",
-                     help="coded-csv: include simulated runs, with a `simulated` column (default: left out)")
+                     help="coded-csv: include simulated runs, with a `simulated` column; finetune: include "
+                          "simulated debates (default: left out)")
     db_arg(exp)
 
     mods = sub.add_parser("models", help="bundled models and GGUF files found on this machine (Ollama, LM Studio, HF)")
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             from warroom_tui.commands import list_scenarios
             return list_scenarios()
     except CliError as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
@@ -187,13 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         from warroom_tui.paths import default_db
         from warroom_tui.store.db import describe_error
 
-        print(f"warroom: {describe_error(getattr(args, 'db', None) or default_db(), exc)}", file=sys.stderr)
+        print(f"warroom: {clean_text(describe_error(getattr(args, 'db', None) or default_db(), exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:  # the store's own refusals (a coder name taken by another kind, ...): one line
         from warroom_tui.store.base import StoreError
 
         if not isinstance(exc, StoreError):
             raise
-        print(f"warroom: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"warroom: {' '.join(clean_text(str(exc)).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

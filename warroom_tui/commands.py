@@ -7,7 +7,6 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,8 +19,10 @@ from warroom_tui.paths import default_db
 from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
                                   scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
+from warroom_tui.terminal import CleanConsole
+from warroom_tui.untrusted import clean_text
 
-console = Console(stderr=False, highlight=False)
+console = CleanConsole(stderr=False, highlight=False)
 
 
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -72,6 +73,7 @@ async def run_command(args) -> int:
     import asyncio
     import signal
 
+    from warroom_tui.engine.debate import DebateSnapshot
     from warroom_tui.runner import BatchFailed, RunOwned, with_backend
     from warroom_tui.runspec import batch_specs
     from warroom_tui.session import preflight
@@ -115,7 +117,13 @@ async def run_command(args) -> int:
     bars: dict[str, TaskID] = {}
     many = executor_name != "local"  # runs at once: a bar per running run, removed when it ends
 
+    votes: dict[str, str] = {}  # a debate's final vote per run
+
     async def on_event(event: ev.Event) -> None:
+        if isinstance(event, DebateSnapshot) and event.rounds:
+            last = event.rounds[-1]
+            votes[event.run_uid] = (f"answer {event.answer}, vote {last.vote or '-'}{' (a tie)' if last.tied else ''} "
+                                    f"({'right' if last.correct else 'wrong'}), {last.accuracy:.0%} of agents right")
         if isinstance(event, ev.RunStarted) and event.run_uid not in bars:
             bars[event.run_uid] = progress.add_task(f"  run {event.replicate + 1}: round", total=last_round)
         elif isinstance(event, ev.RoundDone) and event.run_uid in bars:
@@ -151,6 +159,8 @@ async def run_command(args) -> int:
     console.print(table)
     if many:
         console.print(f"{executor_name}: {executor.counts.line()}")
+    for uid, vote in votes.items():
+        console.print(f"debate {escape(uid)}: {escape(vote)}")
     console.print(f"stored in {escape(str(args.db or default_db()))}")
     if executor.interrupted:
         finished = sum(r.status != RunStatus.INTERRUPTED for r in results)
@@ -328,26 +338,46 @@ async def report_command(args) -> int:
     from warroom_tui.analysis.tables import report_group
 
     codebook = _codebook(args.codebook)
+    from warroom_tui.analysis.debate_tables import debate_group
+    from warroom_tui.report import debate_report, roles_report
+
     store = await _open_store(args.db, read_only=True)
     try:
         await _checked(store)
-        rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
-                                 args.include_simulated, args.correction)
-        rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n} for s, a, v, n in await store.copy_shares()]
+        debate = await debate_report(store, args.include_simulated)
+        try:
+            rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
+                                     args.include_simulated, args.correction)
+        except CliError:
+            if not debate["runs"]:
+                raise
+            rep = None  # debates are scored from their text: no labels needed
+        if rep is not None:
+            rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n}
+                              for s, a, v, n in await store.copy_shares()]
+            rep["roles"] = await roles_report(store, rep["coder"], codebook, args.include_simulated, args.correction)
     finally:
         await store.close()
     if args.json:
         from warroom_tui.report import strict_json
 
-        print(json.dumps(strict_json(rep), indent=2, allow_nan=False, default=lambda v: None))
+        print(json.dumps(strict_json({**(rep or {}), "debate": debate}), indent=2, allow_nan=False,
+                         default=lambda v: None))
         return 0
     from warroom_tui.report import simulated_note
 
+    if rep is None:
+        console.print(f"{debate['runs']} debates (no labels yet: `warroom judge` adds the study's statistics)"
+                      + (f"; {debate['simulated_left_out']} simulated left out (--include-simulated to add them)"
+                         if debate["simulated_left_out"] else ""))
+        console.print(debate_group(debate, None))
+        return 0
     console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))
+    console.print(debate_group(debate, rep["roles"], args.correction))
     return 0
 
 
@@ -366,7 +396,9 @@ async def export_command(args) -> int:
         return await export_coded(args)
     if args.format == "parquet":
         return await export_parquet(args)
-    from warroom_tui.store.study_json import export_name, export_run
+    if args.format == "finetune":
+        return await export_finetune(args)
+    from warroom_tui.store.study_json import StudyFormatError, export_path, export_run, inside
 
     store = await _open_store(args.db, read_only=True)
     written = 0
@@ -375,7 +407,10 @@ async def export_command(args) -> int:
         runs = await store.runs(series=args.series)
         for run in runs:
             data = await export_run(store, run)
-            target = unused_path(args.out / export_name(run), taken)  # two runs may come from same-named files
+            try:  # names come from data: each part made safe, the whole checked to stay under --out
+                target = inside(args.out, unused_path(export_path(args.out, run), taken))
+            except StudyFormatError as exc:
+                raise CliError(str(exc)) from None
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
             written += 1
@@ -400,6 +435,33 @@ async def export_parquet(args) -> int:
     finally:
         await store.close()
     console.print(f"wrote {escape(str(args.out))}: " + ", ".join(f"{name} {n}" for name, n in written.items()))
+    return 0
+
+
+async def export_finetune(args) -> int:
+    from warroom_tui.store.finetune import collect, write
+
+    store = await _open_store(args.db, read_only=True)
+    try:
+        export = await collect(store, args.include_simulated)
+    finally:
+        await store.close()
+    if not export.debates:
+        left = f" ({export.simulated_left_out} simulated left out: --include-simulated)" if export.simulated_left_out else ""
+        raise CliError(f"--format finetune: no finished debate runs in the database{left}")
+    try:
+        written = write(export, args.out)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    table = Table(title=f"finetuning examples from {export.debates} debates -> {escape(str(args.out))}")
+    for col in ("agent", "role", "examples", "candidates", "file"):
+        table.add_column(col)
+    for tally, path in written:
+        table.add_row(escape(tally.agent), escape(tally.role), str(len(tally.examples)), str(tally.candidates),
+                      escape(path.name))
+    console.print(table)
+    if export.simulated_left_out:
+        console.print(f"{export.simulated_left_out} simulated runs left out (--include-simulated to add them)")
     return 0
 
 
@@ -441,7 +503,7 @@ def list_scenarios() -> int:
         try:
             s = load_scenario(path)
         except ScenarioError as exc:
-            print(f"warroom: {exc}", file=sys.stderr)
+            print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
             continue
         table.add_row(escape(path.stem), escape(s.label), str(len(s.roster())), str(s.rounds),
                       escape(s.description))

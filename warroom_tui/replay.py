@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.conditions import Crash, LiveConditions
@@ -12,6 +13,7 @@ from warroom_tui.engine.transcript import Message
 from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, EventRow, RunRow
+from warroom_tui.untrusted import clean_text
 
 BASE_RATE = 30.0  # words a second at speed 1
 
@@ -27,12 +29,30 @@ def scenario_of(run: RunRow, agents: list[AgentRow], messages: list[Message]) ->
             pass
     rounds = max((m.round or 0 for m in messages if m.agent is not None), default=0)
     return parse_scenario({
-        "name": run.scenario or run.uid, "series": run.series[:40].replace("/", "-").replace("|", "-"),
+        "name": _plain(run.scenario or run.uid) or "replay", "series": _plain(run.series[:40]),
         "brief": run.brief or "(no brief)", "rounds": rounds,
         "agents": [{"name": a.name, "model": a.model, "family": a.family, "base": a.base,
                     "recipe": a.recipe} for a in agents],
         "conditions": {"naming": [a.nickname for a in agents]},
     }, source=f"run {run.uid}")
+
+
+def shown(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> tuple[RunRow, list[AgentRow],
+                                                                                 list[Message]]:
+    """A stored run as a replay shows it: what it read from the store (imported data, model output) cleaned of
+    escapes and control characters here, at the edge; the store keeps it as it was."""
+    run = replace(run, scenario=clean_text(run.scenario), series=clean_text(run.series), brief=clean_text(run.brief))
+    agents = [replace(a, name=clean_text(a.name), nickname=clean_text(a.nickname), model=clean_text(a.model))
+              for a in agents]
+    messages = [replace(m, text=clean_text(m.text), nickname=clean_text(m.nickname), name=clean_text(m.name),
+                        model=clean_text(m.model)) for m in messages]
+    return run, agents, messages
+
+
+def _plain(name: str) -> str:
+    """A stored name as a scenario accepts it (a run stored before names were checked may hold anything)."""
+    name = clean_text(name).replace("/", "-").replace("\\", "-").replace("|", "-")
+    return "" if name.strip() in (".", "..") else name
 
 
 class Replayer(RunControl):
@@ -60,7 +80,8 @@ class Replayer(RunControl):
         run = await store.run(ref)
         if run is None:
             raise LookupError(f"no run {ref!r} in {store.path}")
-        return cls(run, await store.agents(run.id), await store.messages(run.id), await store.events(run.id), speed)
+        agents, messages = await store.agents(run.id), await store.messages(run.id)
+        return cls(*shown(run, agents, messages), await store.events(run.id), speed)
 
     @property
     def nicknames(self) -> list[str]:

@@ -130,6 +130,59 @@ async def load_runs(store: Store, coder: str, codebook: Codebook, include_simula
     return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0)
 
 
+async def roles_by_run(store: Store) -> dict[int, str]:
+    """Each run's roles label: what it started with (`none` for runs before roles existed), `mixed` when the
+    roles changed during the run."""
+    out: dict[int, str] = {}
+    for r in await store.finished_runs():
+        roles = r.run.conditions.get("roles", "none")
+        label = "+".join(map(str, roles)) if isinstance(roles, list) else str(roles)
+        if r.run.source == "live":
+            if any(e.kind == "condition" and e.field == "roles" for e in await store.events(r.run.id)):
+                label = "mixed"
+        out[r.run.id] = label
+    return out
+
+
+async def roles_report(store: Store, coder: str, codebook: Codebook, include_simulated: bool = False,
+                       correction: str = "holm") -> dict:
+    """Differentiation with roles = none against assigned roles, per series (see analysis/roles.py)."""
+    from warroom_tui.analysis.roles import roles_comparison
+
+    loaded = await load_runs(store, coder, codebook, include_simulated)
+    return roles_comparison(loaded.runs, await roles_by_run(store), codebook.trait_ids, correction)
+
+
+async def debate_report(store: Store, include_simulated: bool = False) -> dict:
+    """Debate scores per series (and roles) and round, read from the stored messages of finished debates."""
+    from warroom_tui.analysis.debate import score_rounds, summarise
+    from warroom_tui.protocol import canonical, extract_answer
+    from warroom_tui.scenario import ScenarioError, parse_scenario
+
+    roles = await roles_by_run(store)
+    runs, left_out = [], 0
+    for r in await store.finished_runs():
+        stored = r.run.meta.get("scenario") or {}
+        if stored.get("mode") != "debate":
+            continue
+        if r.run.simulated and not include_simulated:
+            left_out += 1
+            continue
+        try:
+            scenario = parse_scenario(stored, source=f"run {r.run.uid}")
+        except ScenarioError:
+            continue
+        assert scenario.debate is not None
+        task = scenario.debate.pick(r.run.replicate)[1]
+        messages = [m for m in await store.messages(r.run.id) if m.agent is not None and not m.is_error]
+        scores = score_rounds([(m.round or 0, m.agent, extract_answer(m.text, task)) for m in messages
+                               if m.agent is not None], canonical(task))
+        mark = SIM_MARK if r.run.simulated else ""
+        runs.append((f"{r.run.series}{mark} · roles={roles.get(r.run.id, 'none')}", scores,
+                     {i: name + mark for i, name in r.agents.items()}, canonical(task)))
+    return {"rounds": summarise(runs), "runs": len(runs), "simulated_left_out": left_out}
+
+
 def strict_json(value):
     """The report with NaN and infinities as null: strict JSON parsers reject NaN."""
     if isinstance(value, float):

@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
+from warroom_tui.untrusted import name_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -83,13 +85,23 @@ class Conditions(_Strict):
     order: Literal["fixed", "shuffled"] = "fixed"
     temperature: float = Field(default=0.8, ge=0, le=2, strict=True)
     crashes: list[CrashSpec] = []
+    roles: Literal["none", "generator-critic"] | list[str] = "none"
+    """none (the study), generator-critic (the first `generators` agents generate, the rest critique), or one
+    role name per agent (`warroom_tui/roles/*.toml`, the scenario's [role_prompts], or none)."""
+    generators: int | None = Field(default=None, ge=0, strict=True)
+    """generator-critic: how many agents generate (default: half, rounded up)."""
 
 
 class Scenario(_Strict):
     name: str = Field(min_length=1)
     series: str = Field(default="", max_length=40)
     description: str = ""
-    brief: str = Field(min_length=1)
+    brief: str = ""
+    """Required, except in a debate (each run's brief is its task)."""
+    mode: Literal["chat", "debate"] = "chat"
+    debate: DebateSpec | None = None
+    role_prompts: dict[str, RoleSpec] = {}
+    """Role prompts of the scenario's own, by name (they may replace shipped ones)."""
     rounds: int = Field(default=10, ge=0, le=200, strict=True)
     """Rounds after the opening one: round 0 answers the brief, then rounds 1..rounds."""
     stagger: float = Field(default=1.2, ge=0, le=600, strict=True)
@@ -128,13 +140,40 @@ class Scenario(_Strict):
         for crash in self.conditions.crashes:
             if resolve_agent(crash.agent, roster, self.nicknames()) is None:
                 raise ValueError(f"conditions.crashes.agent: no agent called {crash.agent!r}")
+        if not self.brief.strip() and self.mode != "debate":
+            raise ValueError("brief: a scenario needs a brief (a debate takes its task as the brief)")
+        roles = self.conditions.roles
+        if isinstance(roles, list):
+            if len(roles) != len(roster):
+                raise ValueError(f"conditions.roles: a list needs {len(roster)} roles, got {len(roles)}")
+            known = self.role_names()
+            for role in roles:
+                if role != NO_ROLE and role not in known:
+                    raise ValueError(f"conditions.roles: no role called {role!r} (known: {', '.join(sorted(known))})")
+        if self.debate is not None and self.debate.summary == "agent" and (
+                self.debate.summariser is None
+                or resolve_agent(self.debate.summariser, roster, self.nicknames()) is None):
+            raise ValueError(f"debate.summariser: summary = \"agent\" needs the agent who writes it, got "
+                             f"{self.debate.summariser!r}")
+        if self.conditions.generators is not None and self.conditions.generators > len(roster):
+            raise ValueError(f"conditions.generators: {self.conditions.generators} is more than the "
+                             f"{len(roster)} agents")
         return self
 
-    @field_validator("series")
+    def role_names(self) -> set[str]:
+        return set(load_roles()) | set(self.role_prompts) | {"generator", "critic"}
+
+    def role_prompt_table(self) -> dict[str, RoleSpec]:
+        """Every role a run may assign: the shipped ones, then the scenario's own."""
+        return {**load_roles(), **self.role_prompts}
+
+    @field_validator("series", "name")
     @classmethod
     def _plain_series(cls, value: str) -> str:
-        if any(c in value for c in "/\\|"):
-            raise ValueError("must not contain / \\ or |")
+        """Both become part of run ids and export paths."""
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     def roster(self) -> list[AgentSpec]:
@@ -186,7 +225,7 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     data = read_toml(path, ScenarioError)
     data.setdefault("name", path.stem)
-    return with_file_tags(parse_scenario(data, source=str(path)))
+    return with_file_tags(parse_scenario(data, source=str(path), base=path.parent))
 
 
 def with_file_tags(scenario: Scenario) -> Scenario:
@@ -207,11 +246,18 @@ def with_file_tags(scenario: Scenario) -> Scenario:
     return scenario.model_copy(update={"agents": agents})
 
 
-def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
+def parse_scenario(data: dict, source: str = "<scenario>", base: Path | None = None) -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {field_error(exc)}") from None
+    if scenario.mode == "debate":  # its tasks loaded now, so that a bad task file stops the run before it starts
+        try:
+            debate = resolve_debate(scenario.debate or DebateSpec(), base)
+        except ProtocolError as exc:
+            raise ScenarioError(f"{source}: debate.tasks: {exc}") from None
+        scenario = scenario.model_copy(update={"debate": debate})
+    return scenario
 
 
 @functools.lru_cache(maxsize=1)

@@ -70,6 +70,10 @@ class RunSession:
 
             self.judge = JudgeWorker(store, judges, codebook, publish=self.publish)
             self.subscribe(self.judge)
+        if scenario.mode == "debate":
+            from warroom_tui.engine.debate import DebateTracker
+
+            self.subscribe(DebateTracker(self.publish, lambda: list(getattr(self.control, "transcript", []))))
         self.done: ev.RunDone | None = None
         self._phase = Phase.STARTING
         self._detail = ""
@@ -340,6 +344,14 @@ class RunSession:
         e = self._live()
         order = list(SCAFFOLDINGS)
         await e.change("scaffolding", order[(order.index(e.conditions.scaffolding) + 1) % len(order)])
+
+    async def cycle_roles(self) -> None:
+        """none -> generator-critic -> the scenario's own list (if it has one) -> none."""
+        e = self._live()
+        own = self.scenario.conditions.roles
+        cycle: list = ["none", "generator-critic"] + ([own] if isinstance(own, list) else [])
+        current = e.conditions.roles
+        await e.change("roles", cycle[(cycle.index(current) + 1) % len(cycle)] if current in cycle else "none")
 
     async def nudge_temperature(self, delta: float, agent: int | None = None) -> None:
         e = self._live()

@@ -20,6 +20,7 @@ from warroom_tui.runspec import RunSpec
 from warroom_tui.scenario import (CRASH_KINDS, MAX_RUNS, MAX_SEED, AgentSpec, Scaffolding, Scenario, ScenarioError,
                                   find_scenario, load_scenario, parse_scenario)
 from warroom_tui.tomlfile import field_error, read_toml
+from warroom_tui.untrusted import name_problem
 
 FACTORS = ("panel", "naming", "scaffolding", "temperature", "order", "crash")
 TAGGED_SIM = "sim/tagged"
@@ -103,11 +104,13 @@ class Design(_Strict):
                 raise ValueError(f"factors.crash: position {pos} is not in every panel")
         return self
 
-    @field_validator("series")
+    @field_validator("series", "name")
     @classmethod
     def _plain_series(cls, value: str) -> str:
-        if any(c in value for c in "/\\|"):
-            raise ValueError("must not contain / \\ or |")
+        """Both become part of the cells' scenario names, so of run ids and export paths."""
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

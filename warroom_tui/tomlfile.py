@@ -7,17 +7,23 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from warroom_tui.untrusted import MAX_DEPTH, check_tree
+
 
 def read_toml(path: Path, error: type[Exception]) -> dict:
     """The document, or `error` with one line naming the file."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise error(f"{path}: (top level): nested more than {MAX_DEPTH} levels deep") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: invalid TOML: {exc}") from None
+    check_tree(data, str(path), error)
+    return data
 
 
 def field_error(exc: ValidationError) -> str:

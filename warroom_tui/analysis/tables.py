@@ -8,9 +8,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from warroom_tui.untrusted import clean_text
+
 
 SMALL_N = 100
 """Messages coded by both below which a kappa against the human is flagged as rough."""
+
+
+def _text(text: str, **kwargs) -> Text:
+    """Names and series are data: plain text, cleaned of escapes and controls."""
+    return Text(clean_text(text), **kwargs)
 
 
 def _f(v, digits: int = 3) -> str:
@@ -38,13 +45,13 @@ def profile_tables(rep: dict, series: list[str] | None = None) -> list[Table]:
     for s, agents in sorted(rep["profiles"].items()):
         if series and s not in series:
             continue
-        t = Table(title=Text(f"agent profiles: series {s}"), show_lines=False)
+        t = Table(title=_text(f"agent profiles: series {s}"), show_lines=False)
         t.add_column("agent")
         for f in rep["flags"]:
             t.add_column(f.upper(), justify="right")
         t.add_column("n", justify="right")
         for name, prof in sorted(agents.items()):
-            t.add_row(Text(name), *[heat(prof[f]) for f in rep["flags"]], str(int(prof["n"])))
+            t.add_row(_text(name), *[heat(prof[f]) for f in rep["flags"]], str(int(prof["n"])))
         out.append(t)
     return out
 
@@ -67,11 +74,11 @@ def _tested(cells: list, note: str, p_column: int) -> list:
 
 
 def rq1_table(rep: dict) -> Table:
-    t = Table(title=Text(f"RQ1: do agents differ? Kruskal-Wallis per flag (series {rep['rq1']['series']})"))
+    t = Table(title=_text(f"RQ1: do agents differ? Kruskal-Wallis per flag (series {rep['rq1']['series']})"))
     for col in ("flag", "runs per agent", "H", "p", f"p ({rep['correction']})"):
         t.add_column(col, justify="right" if col != "flag" else "left")
     for row in rep["rq1"]["tests"]:
-        t.add_row(Text(row["flag"].upper()), Text(_n(row["n"])),
+        t.add_row(_text(row["flag"].upper()), _text(_n(row["n"])),
                   *_tested([_f(row["H"], 2), _p(row["p"]), _p(row["p_adjusted"])], row["note"], 1))
     return t
 
@@ -81,7 +88,7 @@ def rq2_table(rep: dict) -> Table:
     for col in ("series", "runs", "events", "per run", "runs with events", "L1", "L2", "L3"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["rq2"]:
-        t.add_row(Text(row["series"]), str(row["runs"]), str(row["events"]), _f(row["per_run"], 2),
+        t.add_row(_text(row["series"]), str(row["runs"]), str(row["events"]), _f(row["per_run"], 2),
                   str(row["runs_with_events"]), str(row["L1"]), str(row["L2"]), str(row["L3"]))
     return t
 
@@ -91,7 +98,7 @@ def cosine_table(rep: dict) -> Table:
     for col in ("series", "runs", "mean", "95% CI", "paper"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["cosine"]:
-        t.add_row(Text(row["series"]), str(row["runs"]), _f(row["mean"]),
+        t.add_row(_text(row["series"]), str(row["runs"]), _f(row["mean"]),
                   f"[{_f(row['ci_low'])}, {_f(row['ci_high'])}]" if row["ci_low"] == row["ci_low"] else "-", _f(row["paper"], 2) if row["paper"] else "")
     return t
 
@@ -99,14 +106,14 @@ def cosine_table(rep: dict) -> Table:
 def comparison_table(rep: dict) -> Table:
     """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
     t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
-              caption=Text(rep["legend"]), caption_justify="left")
+              caption=_text(rep["legend"]), caption_justify="left")
     t.add_column("comparison", ratio=1, min_width=12)
     for col in ("n x/y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
         t.add_column(col, justify="right", no_wrap=True)
     for row in rep["comparisons"]:
         pair = f"{row['x']} vs {row['y']}"
         label = row["question"] if row["question"] == pair else f"{row['question']}: {pair}"
-        t.add_row(Text(label), f"{row['n1']}/{row['n2']}", _f(row["mean_x"]), _f(row["mean_y"]),
+        t.add_row(_text(label), f"{row['n1']}/{row['n2']}", _f(row["mean_x"]), _f(row["mean_y"]),
                   *_tested([_f(row["U"], 1), _p(row["p"]), _p(row["p_adjusted"]), _f(row["r"])], row["note"], 1))
     if not rep["comparisons"]:
         t.add_row(Text("no pair of series with runs to compare", style="yellow"), *[""] * 7)
@@ -126,23 +133,23 @@ def trust(rep: dict) -> list:
     if not src:
         return []
     head = Text("labels from ", style="dim")
-    head.append(src["coder"], style="bold")
-    head.append(f" ({src['kind']}" + (f": panel of {', '.join(src['judges'])}" if src["judges"] else "") + ")",
-                style="dim")
+    head.append(clean_text(src["coder"]), style="bold")
+    panel = f": panel of {', '.join(src['judges'])}" if src["judges"] else ""
+    head.append(clean_text(f" ({src['kind']}{panel})"), style="dim")
     out: list = [head]
     if not src["humans"]:
         out.append(Text("no human labels in the store: how far these flags match a person is unknown "
                         "(warroom import --human, or h in the lab)", style="yellow"))
     for h in src["humans"]:
-        t = Table(title=Text(f"{src['coder']} against human coder {h['human']}: Cohen's kappa over {h['n']} "
-                             "messages (95% bootstrap CI)"), title_justify="left")
+        t = Table(title=_text(f"{src['coder']} against human coder {h['human']}: Cohen's kappa over {h['n']} "
+                              "messages (95% bootstrap CI)"), title_justify="left")
         t.add_column("flag")
         t.add_column("kappa", justify="right")
         t.add_column("95% CI", justify="right")
         for f, k in h["flags"].items():
             ci = "-" if math.isnan(k["ci_low"]) else f"[{_f(k['ci_low'], 2)}, {_f(k['ci_high'], 2)}]"
             kappa = "undefined" if math.isnan(k["kappa"]) else _f(k["kappa"], 2)
-            t.add_row(Text(f.upper()), kappa, ci)
+            t.add_row(_text(f.upper()), kappa, ci)
         out.append(t)
         if any(math.isnan(k["kappa"]) for k in h["flags"].values()):
             out.append(Text("undefined: neither coder ever varied on that flag in these messages, so agreement "

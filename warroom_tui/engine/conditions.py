@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from warroom_tui.engine.roles import assign
 from warroom_tui.scenario import CrashSpec, Scenario, nicknames_for, resolve_agent
 
 PERMANENT_ERROR = (
@@ -41,6 +42,8 @@ class LiveConditions:
     temperature: float
     order: str
     clones: bool = False
+    roles: str | list[str] = "none"
+    generators: int | None = None
     agent_temperature: dict[int, float] = field(default_factory=dict)
     crashes: dict[int, Crash] = field(default_factory=dict)
 
@@ -54,6 +57,8 @@ class LiveConditions:
             temperature=scenario.conditions.temperature,
             order=scenario.conditions.order,
             clones=scenario.clones is not None,
+            roles=scenario.conditions.roles,
+            generators=scenario.conditions.generators,
         )
         for i, agent in enumerate(roster):
             if agent.temperature is not None:
@@ -67,6 +72,10 @@ class LiveConditions:
     def nicknames(self, roster) -> list[str]:
         return nicknames_for(roster, self.naming, clones=self.clones)
 
+    def roles_for(self, n: int) -> list[str]:
+        """One role name per agent ("none": no role)."""
+        return assign(self.roles, n, self.generators)
+
     def temperature_for(self, agent: int) -> float:
         return self.agent_temperature.get(agent, self.temperature)
 
@@ -77,6 +86,8 @@ class LiveConditions:
             old, self.naming = self.naming, value
         elif field == "scaffolding":
             old, self.scaffolding = self.scaffolding, value
+        elif field == "roles":
+            old, self.roles = self.roles, value
         elif field == "temperature" and agent is None:
             old, self.temperature = self.temperature, float(value)
             self.agent_temperature.clear()

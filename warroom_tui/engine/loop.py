@@ -8,13 +8,16 @@ its own call started. A message joins the transcript when it is finished.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 import zlib
 from contextlib import aclosing
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
+from warroom_tui.engine import debate
 from warroom_tui.engine.conditions import Crash, LiveConditions
+from warroom_tui.engine.roles import role_kind, role_spec
 from warroom_tui.engine.control import RunControl
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.prompts import (ERROR_MARK, PromptView, chat_context, chat_messages, completion_prompt,
@@ -22,7 +25,7 @@ from warroom_tui.engine.prompts import (ERROR_MARK, PromptView, chat_context, ch
 from warroom_tui.engine.transcript import Message, clean_text, strip_speaker, strip_think
 from warroom_tui.modelid import is_simulated
 from warroom_tui.providers.base import ModelCall, Provider, ProviderError
-from warroom_tui.scenario import Scenario
+from warroom_tui.scenario import Scenario, resolve_agent
 
 VIRTUAL_LATENCY = 0.4  # seconds before the first token, in virtual time
 VIRTUAL_RATE = 60.0  # tokens a second, in virtual time
@@ -63,7 +66,12 @@ class Engine(RunControl):
         resume: list[Message] | None = None,
     ) -> None:
         super().__init__()
+        if scenario.mode == "debate" and scenario.debate is not None:  # replicate i debates task i
+            k, task = scenario.debate.pick(replicate)
+            scenario = scenario.model_copy(update={"brief": debate.brief(scenario.debate, task),
+                                                   "debate": scenario.debate.model_copy(update={"task": k})})
         self.scenario = scenario
+        self.role_table = scenario.role_prompt_table()
         self.roster = scenario.roster()
         self.provider = provider
         self.clock = clock or RealClock()
@@ -158,6 +166,9 @@ class Engine(RunControl):
                                      started_at=self.clock.now(), finished_at=self.clock.now())
                     await self._commit(marker, added=True)
                     self._markers.add(r)
+                if debate.wants_summary(self.scenario.debate if self.scenario.mode == "debate" else None,
+                                        self.transcript, r):
+                    await self._summarise(r)
                 await self._run_round(r)
                 self._spoke = set()
                 if self._stopped:
@@ -356,6 +367,58 @@ class Engine(RunControl):
             msg.finished_at = self.clock.now()
         return msg, msg.finished_at
 
+    async def _summarise(self, r: int) -> None:
+        """summary = "agent": before round r, the summariser writes the summary of round r-1's answers (stored as
+        a `summary` message, nobody's answer). A summariser that left or crashed writes none: the agents then
+        get the plain concatenation."""
+        d = self.scenario.debate
+        assert d is not None and d.summariser is not None
+        nicks = self.nicknames
+        who = resolve_agent(d.summariser, self.roster, nicks)
+        if who is None or who not in self.active or self.conditions.crash_for(who, r) is not None:
+            return
+        spec, seen, start = self.roster[who], list(self.transcript), self.clock.now()
+        view = PromptView(me=who, nicknames=nicks, scaffolding=self.conditions.scaffolding)
+        messages = debate.summary_messages(view, seen, r, d)
+        naming = self.conditions.naming
+        roles = self.conditions.roles_for(len(self.roster))
+        context = dataclasses.replace(
+            chat_context(view, seen, r, naming if isinstance(naming, str) else "custom", language(self.scenario.brief)),
+            debate=debate.facts(seen, who, r, nicks, [role_kind(n, self.role_table) for n in roles], d.pick(0)[1],
+                                f"{self.seed}:{d.task}", summarise=True))
+        call = ModelCall(model=spec.model, temperature=self.conditions.temperature_for(who),
+                         max_tokens=spec.max_tokens or self.scenario.max_tokens, timeout=self.scenario.timeout,
+                         seed=zlib.crc32(f"{self.seed}:{r}:summary".encode()), api_base=spec.api_base, context=context)
+        if (spec.kind or self.provider.model_kind(spec.model)) == "base":
+            call.prompt, call.stop = completion_prompt(messages, nicks[who])
+        else:
+            call.messages = messages
+        msg = Message(seq=0, sender=debate.SUMMARY, text="", round=r, nickname=nicks[who], name="summary",
+                      model=spec.model, started_at=start, seen_upto=seen[-1].seq if seen else -1,
+                      temperature=call.temperature)
+        parts: list[str] = []
+        cap = reply_cap(call.max_tokens)
+        try:
+            async with asyncio.timeout(None if self.clock.virtual else self.scenario.timeout), \
+                    aclosing(self.provider.stream(call)) as stream:
+                async for piece in stream:
+                    parts.append(piece)
+                    if sum(map(len, parts)) >= cap:
+                        break
+            msg.text = strip_speaker(strip_think(clean_text("".join(parts)[:cap])), [nicks[who], spec.name])
+            if not msg.text:
+                raise ProviderError("empty", f"{spec.model} returned an empty reply.")
+        except ProviderError as exc:
+            msg.is_error, msg.error_kind, msg.text = True, exc.kind, f"{ERROR_MARK} {clean_text(exc.message)}"
+        except TimeoutError:
+            msg.is_error, msg.error_kind = True, "timeout"
+            msg.text = f"{ERROR_MARK} Request to {spec.model} timed out after {self.scenario.timeout:g} s."
+        msg.tokens = len(parts)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.t = start + VIRTUAL_LATENCY + msg.tokens / VIRTUAL_RATE
+        msg.finished_at = self.clock.now()
+        await self._commit(msg, added=True)
+
     async def _injected(self, crash: Crash, model: str) -> int:
         if crash.kind == "timeout" and not self.clock.virtual:
             await self.clock.sleep(self.scenario.timeout)
@@ -378,8 +441,12 @@ class Engine(RunControl):
     def _build_call(self, i: int, r: int, seen: list[Message], nicks: list[str],
                     temperature: float) -> tuple[ModelCall, int]:
         spec = self.roster[i]
-        view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding)
-        messages = chat_messages(view, seen, r)
+        roles = self.conditions.roles_for(len(self.roster))
+        role = role_spec(roles[i], self.role_table)
+        view = PromptView(me=i, nicknames=nicks, scaffolding=self.conditions.scaffolding,
+                          role=role.prompt if role else "")
+        d = self.scenario.debate if self.scenario.mode == "debate" else None
+        messages = debate.debate_messages(view, seen, r, d, role) if d else chat_messages(view, seen, r)
         max_tokens = spec.max_tokens or self.scenario.max_tokens
         window = self.provider.context_window(spec.model)
         dropped = 0
@@ -388,6 +455,9 @@ class Engine(RunControl):
         naming = self.conditions.naming
         context = chat_context(view, seen, r, naming if isinstance(naming, str) else "custom",
                                language(self.scenario.brief), [(a.family, a.recipe) for a in self.roster])
+        kinds = [role_kind(name, self.role_table) for name in roles]
+        context = dataclasses.replace(context, role=kinds[i], debate=debate.facts(
+            seen, i, r, nicks, kinds, d.pick(0)[1], f"{self.seed}:{d.task}") if d else None)
         call = ModelCall(
             model=spec.model, temperature=temperature, max_tokens=max_tokens, timeout=self.scenario.timeout,
             seed=zlib.crc32(f"{self.seed}:{r}:{i}".encode()), api_base=spec.api_base, context=context,

@@ -51,6 +51,8 @@ class PromptView:
     me: int
     nicknames: list[str]
     scaffolding: str
+    role: str = ""
+    """An assigned role's prompt line, added to the system prompt ("" under roles = none)."""
 
 
 def language(brief: str) -> str:
@@ -114,7 +116,7 @@ def _name(view: PromptView, msg: Message) -> str:
 
 def chat_messages(view: PromptView, transcript: list[Message], round_: int | None = None) -> list[dict]:
     others = [n for i, n in enumerate(view.nicknames) if i != view.me]
-    system = system_prompt(view.scaffolding, view.nicknames[view.me], others)
+    system = "\n".join(p for p in (system_prompt(view.scaffolding, view.nicknames[view.me], others), view.role) if p)
     turns: list[dict] = []
     for turn in chat_turns(view, transcript):
         if turns and turn["role"] == "assistant" and turns[-1]["role"] == "assistant":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from warroom_tui.untrusted import clean_text as clean_text  # noqa: F401 (the engine's callers import it here)
+
 THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
-ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -90,11 +90,6 @@ def strip_speaker(text: str, names: list[str]) -> str:
             if text.startswith(tag):
                 return text[len(tag):].lstrip()
     return text
-
-
-def clean_text(text: str) -> str:
-    """Model output is untrusted: drop ANSI escapes and control characters, keep newlines/tabs."""
-    return CTRL_RE.sub("", ANSI_RE.sub("", text))
 
 
 def word_count(text: str) -> int:

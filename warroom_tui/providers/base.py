@@ -29,6 +29,26 @@ class ChatContext:
     """The other agent whose message it saw last (errors left out), and that agent's tags."""
     partner_family: str = ""
     partner_recipe: str = ""
+    role: str = ""
+    """The agent's assigned role kind: generator, critic, or "" (no role, as in the study)."""
+    debate: "DebateFacts | None" = None
+
+
+@dataclass(frozen=True)
+class DebateFacts:
+    """A debate call's facts for the simulator: the task's answer, and what was answered in the last round."""
+
+    task: str
+    """Identifies the task (seeds the simulator's choices)."""
+    answer: str
+    distractors: tuple[str, ...]
+    """Plausible wrong answers."""
+    own: str | None
+    """This agent's answer in the last round (None in the first round, or when it gave none)."""
+    peers: tuple[tuple[str, str | None, str], ...]
+    """(nickname, answer, role kind) of every other agent in the last round's summary."""
+    summarise: bool = False
+    """This call writes the summary of the last round's answers (then `peers` holds every agent's)."""
 
 
 @dataclass(frozen=True)

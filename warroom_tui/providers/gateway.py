@@ -7,6 +7,7 @@ import asyncio
 import gc
 import os
 import re
+from contextlib import aclosing
 from typing import AsyncGenerator, AsyncIterator
 
 from warroom_tui.modelid import is_simulated
@@ -14,9 +15,12 @@ from warroom_tui.providers import simulator
 from warroom_tui.providers.base import ModelCall, ProviderError
 from warroom_tui.providers.local import LocalModels, is_local
 from warroom_tui.providers.openai_stream import INCOMPLETE, PERMANENT_STATUS, OpenAIStream
+from warroom_tui.providers.secrets import Redactor
 
 _litellm = None
 
+MAX_ERROR = 400
+"""Characters of a provider's error text kept."""
 PERMANENT_HINTS = ("decommissioned", "does not exist", "not found", "no longer supported", "invalid api key",
                    "authentication", "permission", "unknown model")
 
@@ -35,14 +39,6 @@ def load_litellm():
         gc.freeze()  # litellm's many long-lived objects: keep them out of every later full collection
         _litellm = litellm
     return _litellm
-
-
-def redact(text: str) -> str:
-    """Remove secrets that a provider's error text may echo back."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 8 and re.search(r"(KEY|TOKEN|SECRET|PASSWORD)", name):
-            text = text.replace(value, "[redacted]")
-    return re.sub(r"\b(sk|gsk|xai|key)-[A-Za-z0-9_\-]{12,}", "[redacted]", text)
 
 
 def classify(exc: BaseException) -> str:
@@ -104,6 +100,23 @@ class Gateway:
             await self.local.ensure(model, slots=slots)
 
     async def stream(self, call: ModelCall) -> AsyncGenerator[str, None]:
+        """The reply, with every configured key scrubbed from it and from any error (secrets.py): what a model
+        or a provider sends back is stored, shown and put in other agents' prompts."""
+        scrub = Redactor()
+        reply = scrub.stream()
+        try:
+            async with aclosing(self._stream(call, scrub)) as pieces:
+                async for piece in pieces:
+                    piece = reply.feed(piece)
+                    if piece:
+                        yield piece
+        except ProviderError as exc:
+            raise ProviderError(exc.kind, scrub(exc.message)[:MAX_ERROR]) from None
+        tail = reply.flush()
+        if tail:
+            yield tail
+
+    async def _stream(self, call: ModelCall, scrub: Redactor) -> AsyncGenerator[str, None]:
         if is_simulated(call.model):
             async for piece in simulator.stream(call, self.sim_pace):
                 yield piece
@@ -135,7 +148,7 @@ class Gateway:
                     attempt += 1
                     await asyncio.sleep(min(wait, 60.0))
                     continue
-                raise ProviderError(kind, redact(_short(exc))) from None
+                raise ProviderError(kind, _short(exc, scrub)) from None
 
     def _route(self, call: ModelCall) -> dict:
         kwargs: dict = {"model": call.model}
@@ -189,7 +202,8 @@ def _finished(response) -> bool:
     return bool(wrapper.received_finish_reason or getattr(wrapper, "intermittent_finish_reason", None))
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, scrub: Redactor) -> str:
+    """One line of an exception's text: scrubbed first, then cut (a cut could leave part of a key behind)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = re.sub(r"^litellm\.\w+: ", "", text)
-    return text[:400]
+    return scrub(text)[:MAX_ERROR]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from warroom_tui.modelid import SIM_PREFIX
+from warroom_tui.providers import sim_debate
 from warroom_tui.providers.base import ChatContext, JudgeContext, ModelCall, ProviderError
 
 
@@ -58,6 +59,8 @@ PERSONAS: dict[str, dict[str, float]] = {
 }
 ASSISTANT = dict(phatic=0.08, meta=0.45, lead=0.25, arch=0.45, agree=0.45, comp=0.5, hedge=0.3)
 """The one voice that real names and empty prompts pull every persona toward."""
+ROLE_PULL = {"critic": ("skeptic", 0.5), "generator": ("architect", 0.3)}
+"""Assigned roles (ChatContext.role): how far each pulls a persona toward a persona of that role's kind."""
 COMP_SHARE = 0.15
 """A crashed peer stays crashed, but the study's models seldom picked up its work (COMP in 6-9% of the
 human-coded messages of series A, C and E): a persona's `comp` propensity is scaled down by this."""
@@ -173,7 +176,8 @@ def tagged_propensities(ctx: ChatContext) -> dict[str, float]:
     return p
 
 
-def propensities(persona: str, reading: Reading, start: dict[str, float] | None = None) -> dict[str, float]:
+def propensities(persona: str, reading: Reading, start: dict[str, float] | None = None,
+                 role: str = "") -> dict[str, float]:
     base = start or PERSONAS.get(persona)
     if base is None:  # an unknown persona gets a stable profile of its own
         rng = random.Random(zlib.crc32(persona.encode()))
@@ -184,6 +188,9 @@ def propensities(persona: str, reading: Reading, start: dict[str, float] | None 
     if reading.empty_prompt:
         pull = max(pull, 0.75)
     p = {f: (1 - pull) * base[f] + pull * ASSISTANT.get(f, base[f]) for f in base}
+    if role in ROLE_PULL:  # an assigned role pulls the persona toward the role's voice
+        persona_of_role, weight = ROLE_PULL[role]
+        p = {f: (1 - weight) * p[f] + weight * PERSONAS[persona_of_role].get(f, p[f]) for f in p}
     if reading.no_peer_list:
         p["lead"] *= 0.5
         p["agree"] *= 0.7
@@ -202,7 +209,7 @@ def reply(persona: str, ctx: ChatContext, seed: int | None, max_words: int = 400
     if tagged:  # two checkpoints, or one with two partners, do not share their chance
         key += f"|{ctx.family}|{ctx.recipe}|{ctx.partner_family}|{ctx.partner_recipe}"
     rng = random.Random(zlib.crc32(key.encode()))
-    p = propensities(persona, reading, tagged_propensities(ctx) if tagged else None)
+    p = propensities(persona, reading, tagged_propensities(ctx) if tagged else None, ctx.role)
     words = TEXT[reading.lang]
     peers = reading.peers or ["everyone"]
     if tagged:  # it names only the agent it replies to, so the stored partner is the one it reacted to
@@ -271,8 +278,10 @@ async def stream(call: ModelCall, pace: float = 0.0) -> AsyncIterator[str]:
         await asyncio.sleep(3600)  # for timeout tests: cancelled by the caller
     if isinstance(call.context, JudgeContext):
         text = judge_reply(persona, call.context, call.seed)
+    elif isinstance(call.context, ChatContext) and call.context.debate is not None:
+        text = sim_debate.reply(persona, call.context, call.seed)
     elif isinstance(call.context, ChatContext):
-        text = reply(persona, call.context, call.seed, max_words=call.max_tokens)
+        text = reply(sim_debate.split(persona)[0], call.context, call.seed, max_words=call.max_tokens)
     else:
         raise ProviderError("permanent", "the simulator needs the call's context (who is calling, and why)")
     await asyncio.sleep(0)  # let other streams and the lab go on, even unpaced

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
@@ -20,6 +19,7 @@ from warroom_tui.judge.roster import run_aliases
 from warroom_tui.scenario import shipped_tags
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
+from warroom_tui.untrusted import MAX_DEPTH, check_tree, name_problem, path_part
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
@@ -41,6 +41,7 @@ def _need(cond: bool, path: str, field: str, what: str) -> None:
 
 def parse_study_run(data: object, path: str) -> dict:
     """Check the shape of one study run and return it as a plain dict."""
+    check_tree(data, path, StudyFormatError)
     _need(isinstance(data, dict), path, "(top level)", "expected a JSON object")
     assert isinstance(data, dict)
     for key in ("condition", "environment", "conversation"):
@@ -48,10 +49,17 @@ def parse_study_run(data: object, path: str) -> dict:
     cond, env, conv = data["condition"], data["environment"], data["conversation"]
     _need(isinstance(cond.get("series"), str) and cond["series"].strip() != "", path, "condition.series",
           "missing or not a string")
-    _need(not re.search(r"[/\\|]", cond["series"]), path, "condition.series", "must not contain / \\ or |")
+    problem = name_problem(cond["series"])
+    _need(problem is None, path, "condition.series", problem or "")
+    _need(cond.get("promptAblation") in list(ABLATION_TO_SCAFFOLDING), path, "condition.promptAblation",
+          "expected null, K1, K2 or K3")
+    _need(isinstance(cond.get("mode", "free"), (str, type(None))), path, "condition.mode", "not a string")
+    temperature = cond.get("temperature")
+    _need(temperature is None or isinstance(temperature, (int, float)) and not isinstance(temperature, bool), path,
+          "condition.temperature", "not a number")
     ranking = env.get("agentRanking")
     _need(isinstance(ranking, list) and bool(ranking), path, "environment.agentRanking", "missing or empty list")
-    keys = set()
+    keys, nicks = set(), set()
     for i, a in enumerate(ranking):
         where = f"environment.agentRanking[{i}]"
         _need(isinstance(a, dict), path, where, "not an object")
@@ -59,6 +67,9 @@ def parse_study_run(data: object, path: str) -> dict:
             _need(isinstance(a.get(field), str) and a[field] != "", path, f"{where}.{field}", "missing or not a string")
         _need(a["key"] not in keys, path, f"{where}.key", f"duplicate key {a['key']!r}")
         keys.add(a["key"])
+        _need(a["nickname"].casefold() not in nicks, path, f"{where}.nickname",
+              f"duplicate nickname {a['nickname']!r} (messages could not be told apart)")
+        nicks.add(a["nickname"].casefold())
     msgs = conv.get("messages")
     _need(isinstance(msgs, list), path, "conversation.messages", "missing or not a list")
     for i, m in enumerate(msgs):
@@ -119,6 +130,8 @@ def load_study_file(path: Path, root: Path | None = None) -> tuple[str, dict]:
         raise StudyFormatError(f"{label}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise StudyFormatError(f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise StudyFormatError(f"{label}: (top level): nested more than {MAX_DEPTH} levels deep") from None
     data = parse_study_run(data, label)
     source = f"{data['condition']['series']}/{path.name}"
     return source, data
@@ -273,6 +286,8 @@ def _export_message(m: Message) -> dict:
         return {"sender": "system", **study, "system": m.text if m.round is None else study_marker(m.round)}
     if m.sender == "user":
         return {"sender": "user", **study, "text": m.text}
+    if m.agent is None:  # a debate's summary: nobody's answer (the study's format has no such message)
+        return {"sender": "system", **study, "system": f"Summary by {m.nickname}: {m.text}"}
     keys = study.pop("_keys", list(AGENT_COLUMNS))
     full = {"sender": m.sender, "agent": m.name, "agent_nickname": m.nickname, "model_id": m.model,
             "round": m.round, "text": m.text, "isError": m.is_error}
@@ -318,6 +333,22 @@ def _live_meta(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> 
 
 
 def export_name(run: RunRow) -> str:
+    """`series/file.json`, each part from data made a safe file name (see `untrusted.path_part`)."""
     if run.source == "import" and run.source_file:
-        return run.source_file
-    return f"{run.series}/{run.uid.replace('/', '_').replace(':', '_')}.json"
+        series, _, name = run.source_file.rpartition("/")
+        parts = [series, name] if series else [name]
+    else:
+        parts = [run.series, f"{run.uid.replace('/', '_').replace(':', '_')}.json"]
+    return "/".join(path_part(p) for p in parts)
+
+
+def export_path(out: Path, run: RunRow) -> Path:
+    """Where a run's JSON goes under `out`; raises StudyFormatError for a path that would land outside it."""
+    return inside(out, out / export_name(run))
+
+
+def inside(out: Path, path: Path) -> Path:
+    """`path`, checked to resolve under the folder `out` (an export never writes anywhere else)."""
+    if not path.resolve().is_relative_to(out.resolve()):
+        raise StudyFormatError(f"{path}: outside {out}; nothing written there")
+    return path

@@ -20,6 +20,7 @@ from warroom_tui.store.db import Store
 from warroom_tui.tui.browser import RunBrowser
 from warroom_tui.tui.lab import LAB_BINDINGS, LabScreen
 from warroom_tui.tui.modals import HelpScreen, OptionPicker
+from warroom_tui.untrusted import clean_text
 
 THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"
 BASE_RE = re.compile(r"/\*\s*base:\s*([\w-]+)\s*\*/")
@@ -66,6 +67,10 @@ class LabApp(App):
         self.themes = theme_files()
         self.theme_name = ""
         self.sessions: list[RunSession] = []
+
+    def notify(self, message: str, **kwargs) -> None:
+        """Every notice (many carry a provider's or a file's text) is cleaned of escapes and controls."""
+        super().notify(clean_text(message), **kwargs)
 
     @property
     def gateway(self):

@@ -19,9 +19,10 @@ class ConditionsBar(Static):
         self.values: dict = {}
 
     def show(self, *, naming, scaffolding: str, temperature: float, crashes: list[str], round_: int,
-             rounds: int, state: str) -> None:
+             rounds: int, state: str, roles: str = "none") -> None:
         self.values = dict(naming="custom" if isinstance(naming, list) else str(naming), scaffolding=scaffolding,
-                           temperature=temperature, crashes=crashes, round_=round_, rounds=rounds, state=state)
+                           temperature=temperature, crashes=crashes, round_=round_, rounds=rounds, state=state,
+                           roles=roles)
         self.update(self.line(self.content_size.width or 200))
 
     def on_resize(self) -> None:
@@ -43,8 +44,9 @@ class ConditionsBar(Static):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {v['state']} ", style="bold reverse")
         cells = (("round", f"{v['round_']}/{v['rounds']}", "R"), ("naming", v["naming"], ""),
-                 ("scaffold", v["scaffolding"], ""), ("temp", f"{v['temperature']:.2f}", "T"),
-                 ("crash", ", ".join(crashes) or "-", "crash "))
+                 ("scaffold", v["scaffolding"], ""),
+                 *((("roles", v["roles"], ""),) if v.get("roles", "none") != "none" else ()),  # shown when assigned
+                 ("temp", f"{v['temperature']:.2f}", "T"), ("crash", ", ".join(crashes) or "-", "crash "))
         for label, value, short in cells:
             t.append(" · " if compact else " │ ", style="dim")
             t.append(short if compact else f"{label} ", style="dim")

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from warroom_tui.store.db import Store
 from warroom_tui.tui.chat import ChatLog
+from warroom_tui.untrusted import clean_text
 
 if TYPE_CHECKING:
     from warroom_tui.tui.app import LabApp
@@ -55,7 +56,7 @@ class RunEntry:
 
 
 def cell(entry: RunEntry, column: str) -> Text:
-    text = Text(entry.field(column))
+    text = Text(clean_text(entry.field(column)))
     if column == "agents":
         text.truncate(36, overflow="ellipsis")
     return text
@@ -257,12 +258,12 @@ class RunView(Screen):
             self.notify(f"run {self.run_id} is gone", severity="error", markup=False)
             return
         self.run_uid = run.uid
-        self.sub_title = f"run {run.uid} (read-only)"
+        self.sub_title = clean_text(f"run {run.uid} (read-only)")
         agents = await self.store.agents(self.run_id)
         who = Text()
         for a in agents:
-            who.append(a.nickname, style="bold")
-            who.append(f" {a.name} · {a.model}   ", style="dim")
+            who.append(clean_text(a.nickname), style="bold")
+            who.append(clean_text(f" {a.name} · {a.model}   "), style="dim")
         if run.simulated:
             who.append("SIMULATED", style="bold reverse yellow")
         self.query_one("#who", Static).update(who)

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, Static
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow
 from warroom_tui.tui.text import clipped
+from warroom_tui.untrusted import clean_text
 
 KEYS = "123456789"
 LEVELS = ("", "L1", "L2", "L3")
@@ -93,7 +94,7 @@ class CodingScreen(Screen):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.sub_title = f"human coding as {self.coder}"
+        self.sub_title = clean_text(f"human coding as {self.coder}")
         known = await self.store.coder(self.coder)
         if known is not None and known.config.get("sample"):
             self.sample = known.config["sample"]  # resume
@@ -122,12 +123,13 @@ class CodingScreen(Screen):
         labels = (await self.store.labels(self.coder_id)).get(mid, {})
         self.current = {f: labels.get(f, (False, ""))[0] for f in self.flags}
         self.level = labels.get(self.level_flag, (False, ""))[1] if self.level_flag else ""
-        self.query_one("#where", Static).update(Text(
-            f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname} · round {rnd}"))
+        where = (f"message {self.index + 1}/{len(self.sample)} · series {series} · run {run_id} · {nickname}"
+                 f" · round {rnd}")
+        self.query_one("#where", Static).update(Text(clean_text(where)))
         ctx = Text()
         for nick, sender, t in before:
-            ctx.append(f"{nick or sender}: ", style="bold")
-            ctx.append(" ".join(t.split())[:300] + "\n")
+            ctx.append(clean_text(f"{nick or sender}: "), style="bold")
+            ctx.append(" ".join(clean_text(t).split())[:300] + "\n")
         self.query_one("#context", Static).update(ctx)
         window = self.codebook.reading_window
         body = clipped(text, 6000)

@@ -71,7 +71,8 @@ def profiles_table(data: RunData | None, traits: list[str]) -> Table | Text:
         t.add_column(f.upper(), justify="right")
     t.add_column("n", justify="right")
     for a, vec in sorted(run_profiles(data, traits).items()):
-        t.add_row(Text(data.agents.get(a, str(a))), *[heat(float(v)) for v in vec], str(len(data.labels[a])))
+        t.add_row(Text(clean_text(data.agents.get(a, str(a)))), *[heat(float(v)) for v in vec],
+                  str(len(data.labels[a])))
     return t
 
 
@@ -102,7 +103,7 @@ class CompareScreen(Screen):
         from warroom_tui.report import default_coder, load_runs
         from warroom_tui.judge.codebook import load_codebook
 
-        self.sub_title = f"compare runs {self.pair[0]} and {self.pair[1]}"
+        self.sub_title = clean_text(f"compare runs {self.pair[0]} and {self.pair[1]}")
         codebook = self.codebook or load_codebook()
         traits = codebook.trait_ids
         coder = await default_coder(self.store)
@@ -116,15 +117,15 @@ class CompareScreen(Screen):
             if run is None:
                 self.query_one(f"#body-{run_id}", Static).update(Text(f"run {run_id} is gone"))
                 continue
-            box.border_title = f"run {run_id} · {run.series} · {run.status.value}"
+            box.border_title = clean_text(f"run {run_id} · {run.series} · {run.status.value}")
             agents = await self.store.agents(run_id)
             names = {a.idx: a.nickname if a.nickname == a.name else f"{a.nickname} ({a.name})" for a in agents}
             mine = data.get(run_id)
             sim = mean_pairwise_cosine(run_profiles(mine, traits)) if mine else float("nan")
             self.similarity[run_id] = sim
             head = Text()
-            head.append(f"{run.uid}\n", style="bold")
-            head.append(f"scenario {run.scenario}" + (" · SIMULATED" if run.simulated else "") + "\n")
+            head.append(clean_text(run.uid) + "\n", style="bold")
+            head.append(clean_text(f"scenario {run.scenario}") + (" · SIMULATED" if run.simulated else "") + "\n")
             head.append("similarity (mean pairwise cosine of profiles): ", style="dim")
             head.append("-" if math.isnan(sim) else f"{sim:.3f}", style="bold")
             head.append("\nagents: " + clean_text(", ".join(f"{a.nickname} ({a.name}, {a.model})" for a in agents)),

@@ -50,7 +50,7 @@ def labels_table(labels: dict[str, dict[str, tuple[bool, str]]], names: dict[str
     t.add_column("flags set")
     for coder, flags in labels.items():
         on = [names.get(f, f.upper()) + (f" {lvl}" if lvl else "") for f, (v, lvl) in flags.items() if v]
-        t.add_row(Text(coder), Text(", ".join(on) or "none"))
+        t.add_row(Text(clean_text(coder)), Text(", ".join(on) or "none"))
     return t
 
 

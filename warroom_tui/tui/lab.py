@@ -14,6 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from warroom_tui.engine import events as ev
+from warroom_tui.engine.debate import DebateSnapshot
+from warroom_tui.engine.roles import label
 from warroom_tui.engine.status import Phase
 from warroom_tui.judge.snapshot import JudgeSnapshot
 from warroom_tui.modelid import is_simulated
@@ -21,9 +23,11 @@ from warroom_tui.scenario import CRASH_KINDS
 from warroom_tui.session import Refused, RunSession
 from warroom_tui.tui.bar import ConditionsBar, SimBanner
 from warroom_tui.tui.chat import ChatLog
+from warroom_tui.tui.debate import DebateStrip
 from warroom_tui.tui.overlay import JudgeStrip, sparkline, tally_text
 from warroom_tui.tui.modals import LinePrompt, NoticeDialog, OptionPicker
 from warroom_tui.tui.panel import AgentPanel
+from warroom_tui.untrusted import clean_text
 
 if TYPE_CHECKING:
     from warroom_tui.tui.app import LabApp
@@ -37,6 +41,7 @@ LAB_BINDINGS = [
     Binding("q", "quit", "Quit", id="quit"),
     Binding("n", "naming", "Naming", id="naming"),
     Binding("s", "scaffolding", "Scaffold", id="scaffolding"),
+    Binding("r", "roles", "Roles", id="roles", show=False),
     Binding("plus,equals_sign", "temperature(0.1)", "Temp+", id="temp_up"),
     Binding("minus", "temperature(-0.1)", "Temp-", id="temp_down"),
     Binding("x", "crash", "Crash", id="crash"),
@@ -127,6 +132,8 @@ class LabScreen(Screen):
         yield ConditionsBar(id="bar")
         if self.session.judge is not None:
             yield JudgeStrip(id="strip")
+        if self.scenario.mode == "debate":
+            yield DebateStrip(id="debate")
         with Horizontal(id="main"):
             yield ChatLog(id="chat")
             with VerticalScroll(id="panels"):
@@ -142,8 +149,8 @@ class LabScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "warroom"
-        self.sub_title = f"{self.scenario.name} ({self.scenario.label})" + (" · replay" if self.session.is_replay
-                                                                            else "")
+        self.sub_title = clean_text(f"{self.scenario.name} ({self.scenario.label})") + (
+            " · replay" if self.session.is_replay else "")
         self.query_one("#panels").border_title = "agents"
         self._update_bar()
         self.set_interval(1 / 15, self._flush_panels)
@@ -214,6 +221,13 @@ class LabScreen(Screen):
         elif isinstance(event, JudgeSnapshot):
             self.snapshot = event
             self._show_judges()
+        elif isinstance(event, DebateSnapshot):
+            self.query_one(DebateStrip).show(event)
+            for panel in self.panels:  # its latest answer (from the round before while it is typing; ? for none)
+                said = next((dict(r.answers) for r in reversed(event.rounds) if panel.index in dict(r.answers)), None)
+                answer = said[panel.index] if said is not None else None
+                panel.answer = None if said is None else (answer or "?", answer == event.answer)
+                panel.dirty = True
         self._update_bar()
 
     def _show_judges(self) -> None:
@@ -244,12 +258,15 @@ class LabScreen(Screen):
     def _update_bar(self) -> None:
         live = self.session.conditions
         nicks = self.session.nicknames
+        roles = live.roles_for(len(self.panels))
         for i, panel in enumerate(self.panels):
             panel.temperature, panel.run_temperature = live.temperature_for(i), live.temperature
+            role = "" if roles[i] == "none" else roles[i]
+            panel.dirty, panel.role = panel.dirty or role != panel.role, role
         self.query_one(ConditionsBar).show(
             naming=live.naming, scaffolding=live.scaffolding, temperature=live.temperature,
             crashes=[f"{nicks[i]}:{c.kind}" for i, c in sorted(live.crashes.items())],
-            round_=self.session.round, rounds=self.scenario.rounds, state=self.state)
+            round_=self.session.round, rounds=self.scenario.rounds, state=self.state, roles=label(live.roles))
 
     # -- commands ------------------------------------------------------------
     async def _do(self, command) -> None:
@@ -304,6 +321,9 @@ class LabScreen(Screen):
                 await self._do(self.session.set_custom_names(split(value)))
 
         self.app.push_screen(LinePrompt("Custom names (comma-separated)", current, check=check), apply)
+
+    async def action_roles(self) -> None:
+        await self._do(self.session.cycle_roles())
 
     async def action_scaffolding(self) -> None:
         await self._do(self.session.cycle_scaffolding())

@@ -49,6 +49,8 @@ class AgentPanel(Widget, can_focus=True):
         self.copies: list[float] = []  # copy share of each message (words repeated from what it had seen)
         self.dirty = True
         self.overlay = ""  # a line the judge overlay may set (issue 4)
+        self.role = ""  # an assigned role's name ("" under roles = none)
+        self.answer: tuple[str, bool] | None = None  # a debate: the last answer read, and whether it is right
 
     def watch_status(self, old: str, new: str) -> None:
         self.remove_class(f"-{old.split()[0]}")
@@ -85,10 +87,15 @@ class AgentPanel(Widget, can_focus=True):
         width = max(10, self.size.width - 1)
         head = Text()
         head.append(clean_text(self.nickname), style="bold")
+        if self.role:
+            head.append(f" {clean_text(self.role)}", style="bold magenta")
         head.append(f"  {self.status}", style=STATUS_STYLE.get(self.status, ""))
         if self.status == "typing" and self.rate:
             head.append(f" {self.rate:.0f} tok/s", style="dim")
         head.append(f"  #{self.count}", style="dim")
+        if self.answer is not None:
+            head.append(f"  = {clean_text(self.answer[0])} {'✓' if self.answer[1] else '✗'}",
+                        style="bold green" if self.answer[1] else "bold red")
         if self.overridden:
             head.append(f"  T={self.temperature:.2f} own", style="bold cyan")
         if self.copies:

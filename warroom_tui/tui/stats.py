@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, Static
 from warroom_tui.analysis.factor_tables import factor_group
 from warroom_tui.analysis.tables import report_group
 from warroom_tui.store.db import Store
+from warroom_tui.untrusted import clean_text
 
 
 class StatsScreen(Screen):
@@ -71,12 +72,12 @@ class StatsScreen(Screen):
         note = simulated_note(rep, "i to include them")
         if not rep["runs"]:
             self.report = None
-            status.update(Text(f"no finished runs with labels from {coder}{note}"))
+            status.update(Text(clean_text(f"no finished runs with labels from {coder}{note}")))
             self.query_one("#tables", Static).update(factors)
             return
         self.report = rep
-        status.update(Text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
-                           " (r to refresh now)"))
+        status.update(Text(clean_text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
+                                      " (r to refresh now)")))
         tables = report_group(rep)
         self.query_one("#tables", Static).update(Group(tables, factors) if self.factors else tables)
 

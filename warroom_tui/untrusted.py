@@ -1,0 +1,77 @@
+"""Untrusted text (from data files, the store or models) on its way to a terminal: the one cleaning function.
+
+No Textual, no store, no engine: every layer may import it (analysis tables, the CLI's console, the lab).
+"""
+
+from __future__ import annotations
+
+import re
+
+ANSI_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI, 7- and 8-bit
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]")  # any other escape sequence
+CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""What never reaches a terminal: C0 but newline and tab, bare CR (a CR LF becomes LF), DEL, C1."""
+SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+UNSAFE_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Any character clean_text would change (ESC and C1 start every escape sequence)."""
+
+
+def clean_text(text: str) -> str:
+    """Text from data or models is untrusted: drop escape sequences and control characters (C0 but newline
+    and tab, bare CR, DEL, C1); a lone surrogate (not UTF-8) becomes U+FFFD. Idempotent."""
+    text = ANSI_RE.sub("", text).replace("\r\n", "\n")
+    return SURROGATE_RE.sub("\ufffd", CTRL_RE.sub("", text))
+
+
+def name_problem(value: str) -> str | None:
+    """Why a name from data cannot become part of a file path (series, scenario name), or None."""
+    if value.strip() in (".", ".."):
+        return "must not be . or .."
+    if any(c in value for c in "/\\|"):
+        return "must not contain / \\ or |"
+    if UNSAFE_RE.search(value):
+        return "must not contain control characters or lone surrogates"
+    return None
+
+
+PATH_SAFE_RE = re.compile(r"[^A-Za-z0-9._@+~ ()\[\]-]")
+
+
+def path_part(value: str) -> str:
+    """A name from data as one file-name component that stays where it is put: every character outside a
+    safe set is escaped as %XX (so two names never collide), and a leading dot too (no `.`, `..` or hidden
+    files); never empty."""
+    out = PATH_SAFE_RE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8", "surrogatepass")),
+                           value)
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    return out or "%00"
+
+
+MAX_DEPTH = 64
+"""Nesting deeper than this is no scenario, settings file or transcript (and would exhaust the stack of
+whatever reads it next)."""
+
+
+def check_tree(data: object, path: str, error: type[Exception]) -> None:
+    """Every string (and key) encodable as UTF-8, nothing nested deeper than MAX_DEPTH; else `error` with one
+    line naming the file and the field. Iterative: a deep document cannot overflow the stack here."""
+    stack: list[tuple[object, str, int]] = [(data, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        field = " ".join(clean_text(where).split()) or "(top level)"
+        if depth > MAX_DEPTH:
+            raise error(f"{path}: {field}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, str):
+            if SURROGATE_RE.search(node):
+                raise error(f"{path}: {field}: a lone surrogate (not valid Unicode text)")
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                key = str(k)
+                if SURROGATE_RE.search(key):
+                    raise error(f"{path}: {field}: a key with a lone surrogate")
+                stack.append((v, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node))
