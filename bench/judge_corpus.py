@@ -54,7 +54,7 @@ async def live_cost(db: Path) -> dict:
     async with Store.open(db) as store:
         rosters = RosterCache(store)
         todo = await store.uncoded_messages(await store.coder_id(judge.name, judge.kind, "v4"))
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.seq)) for m in todo]
+        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
     times = []
     for text, roster in jobs:
         t0 = time.perf_counter()

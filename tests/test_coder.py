@@ -72,7 +72,7 @@ async def test_worker_processes_code_as_one_process_does(tmp_path, monkeypatch):
         rosters = service.RosterCache(store)
         coder = BuiltinCoder(CB)
         for m in todo:
-            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent, m.seq))
+            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent, m.copied))
             assert {f: v for f, (v, _) in labels[m.id].items()} == want.flags
     assert report.coded["builtin@v4"] == len(todo) >= 8
 

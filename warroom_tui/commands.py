@@ -13,14 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from warroom_tui.errors import CliError
-from warroom_tui.engine import events as ev
-from warroom_tui.engine.status import RunStatus
-from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
-from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario, scenarios_dir
 from warroom_tui.store.db import Store, StoreError
 
-console = Console(stderr=False, highlight=False)
+# scenarios, the engine's events and pydantic models are imported by the commands that need them:
+# `warroom judge` starts without them. emoji=False: ":name:" in model text is text, never an emoji.
+console = Console(stderr=False, highlight=False, emoji=False)
 
 
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -35,6 +33,8 @@ async def _open_store(path: Path | None, read_only: bool = False, must_exist: bo
 
 
 def _scenario(ref: str | None):
+    from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario
+
     try:
         return load_scenario(find_scenario(ref or DEFAULT_SCENARIO))
     except ScenarioError as exc:
@@ -45,6 +45,9 @@ async def run_command(args) -> int:
     import asyncio
     import signal
 
+    from warroom_tui.engine import events as ev
+    from warroom_tui.engine.status import RunStatus
+    from warroom_tui.modelid import is_simulated
     from warroom_tui.providers.gateway import Gateway
     from warroom_tui.runner import Batch, BatchFailed, RunOwned, with_backend
     from warroom_tui.session import preflight
@@ -367,6 +370,8 @@ async def export_coded(args) -> int:
 
 
 def list_scenarios() -> int:
+    from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
+
     table = Table(title="scenarios")
     for col in ("name", "series", "agents", "rounds", "description"):
         table.add_column(col)

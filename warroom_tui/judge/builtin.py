@@ -30,7 +30,7 @@ def normalize(text: str) -> str:
         for a, b in PLAIN:
             if a in text:
                 text = text.replace(a, b)
-    return AGENT_SPACED.sub(r"Agent-\1", text) if "Agent" in text else text
+    return AGENT_SPACED.sub(r"Agent-\1", text) if "Agent " in text or "Agent_" in text else text
 
 
 def _literals(pattern: str) -> list[str]:
@@ -69,19 +69,30 @@ def _needs(seq) -> tuple[tuple[str, ...], ...]:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Patterns, each with the literal it needs (lower-cased) as a cheap test before the regex."""
+    """Patterns, each behind a cheap test: the most telling literal it needs (lower-cased, '' when it
+    needs none), then the other literals it needs, then the regex."""
 
-    entries: tuple[tuple[tuple[tuple[str, ...], ...], re.Pattern], ...]
+    entries: tuple[tuple[str, tuple[tuple[str, ...], ...], re.Pattern], ...]
 
     def search(self, text: str) -> bool:
-        return any(_has(text, needs) and rx.search(text) is not None for needs, rx in self.entries)
+        for gate, rest, rx in self.entries:
+            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+                return True
+        return False
 
     def starts(self, text: str) -> list[int]:
-        return [m.start() for needs, rx in self.entries if _has(text, needs) for m in rx.finditer(text)]
+        return [m.start() for gate, rest, rx in self.entries if gate in text and (not rest or _has(text, rest))
+                for m in rx.finditer(text)]
 
 
 def _has(text: str, needs: tuple[tuple[str, ...], ...]) -> bool:
-    return all(any(n in text for n in one) for one in needs)
+    for one in needs:
+        for n in one:
+            if n in text:
+                break
+        else:
+            return False
+    return True
 
 
 @lru_cache(maxsize=256)
@@ -89,9 +100,11 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
     out = []
     for p in patterns:
         p = p.replace("{name}", NAME)
-        needs = sorted((tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))),
-                       key=lambda one: -min(map(len, one)))  # the most telling set first
-        out.append((tuple(needs), re.compile(p, re.IGNORECASE | re.MULTILINE)))
+        needs = [tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))]
+        singles = [one[0] for one in needs if len(one) == 1]
+        gate = max(singles, key=len) if singles else ""
+        rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
+        out.append((gate, rest, re.compile(p, re.IGNORECASE | re.MULTILINE)))
     return Lexicon(tuple(out))
 
 
@@ -110,11 +123,23 @@ class Terms:
         candidates = {i for w in self.words.intersection(WORD.findall(text)) for i in self.by_word[w]}
         candidates.update(i for i in self.other if self.literals[i] in text)
         for i in sorted(candidates):
-            if self.rxs[i].search(text):
+            if _term_in(self.rxs[i], text):
                 found.add(i)
                 if len(found) >= enough:
                     break
         return len(found)
+
+
+def _term_in(rx: re.Pattern, text: str) -> bool:
+    """A match not preceded by a word character or a dot (checked by hand: a look-behind first would cost
+    the regex its fast search for the term's leading literal)."""
+    m = rx.search(text)
+    while m is not None:
+        start = m.start()
+        if not start or not (text[start - 1].isalnum() or text[start - 1] in "_."):
+            return True
+        m = rx.search(text, start + 1)
+    return False
 
 
 @lru_cache(maxsize=64)
@@ -122,7 +147,7 @@ def terms_index(terms: tuple[str, ...]) -> Terms:
     by_word: dict[str, list[int]] = {}
     other, literals, rxs = [], [], []
     for i, t in enumerate(terms):
-        rxs.append(re.compile(r"(?<![\w.])(?:" + t + r")(?!\w)"))
+        rxs.append(re.compile(r"(?:" + t + r")(?!\w)"))
         runs = _literals(t)
         literals.append(max(runs, key=len))
         first = WORD.match(runs[0])
@@ -146,6 +171,28 @@ class Names:
     owners: dict[str, frozenset[int]]
 
 
+def trie_pattern(words: list[str]) -> str:
+    """An alternation of `words` as a prefix tree: at each position the regex engine follows one branch
+    per letter instead of trying every word; the longest word that fits is tried first, as a plain
+    longest-first alternation would."""
+    tree: dict = {}
+    for w in words:
+        node = tree
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def walk(node: dict) -> str:
+        alts = [re.escape(ch) + walk(child) for ch, child in node.items() if ch]
+        end = "" in node
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return ("(?:" + body + ")?") if end else body
+
+    return walk(tree)
+
+
 @lru_cache(maxsize=1024)
 def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
     owners: dict[str, set[int]] = {}
@@ -156,10 +203,8 @@ def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
                 owners.setdefault(a, set()).add(i)
     if not owners:
         return None
-    # the alternation comes first so the regex engine can skip to the aliases' first letters;
     # the word boundary before an alias is checked by hand
-    alts = "|".join(re.escape(a) for a in sorted(owners, key=len, reverse=True))
-    return Names(re.compile(r"(" + alts + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
+    return Names(re.compile("(" + trie_pattern(list(owners)) + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
 
 
 @dataclass
@@ -207,62 +252,64 @@ class BuiltinCoder:
 
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
+        self.plan = [(flag, lexicon(tuple(flag.substance if flag.kind == "short" else
+                                          flag.patterns if flag.kind == "keywords" else flag.cues)),
+                      terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
+                     for flag in codebook.flags]
+        self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
 
     def code(self, text: str, roster: Roster) -> Coding:
         """Code `text`; flags marked `skip_copied` do not read echoes: the roster's `copied` spans (words
         repeated verbatim from what the speaker had seen) of at least the codebook's `echo_words` words."""
         window = self.codebook.reading_window
         plain = read(text, roster, window)
-        echoes = tuple(s for s in roster.copied if len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
+        echoes = tuple(s for s in roster.copied if s[1] - s[0] >= self.echo_chars and (window is None or s[0] < window)
+                       and len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
         own = read(blank(text, echoes), roster, window) if echoes else plain
         out = Coding(flags={})
-        for flag in self.codebook.flags:
-            value, level = self._rule(flag, own if flag.skip_copied else plain, roster)
+        for flag, lex, terms, levels in self.plan:
+            value, level = self._rule(flag, lex, terms, levels, own if flag.skip_copied else plain, roster)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
         return out
 
     # -- rules -----------------------------------------------------------------
-    def _rule(self, flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
+    @staticmethod
+    def _rule(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading,
+              roster: Roster) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
-            return len(r.text.split()) < flag.max_words and not lexicon(tuple(flag.substance)).search(r.low), ""
+            return len(r.text.split()) < flag.max_words and not lex.search(r.low), ""
         if kind == "keywords":
-            return lexicon(tuple(flag.patterns)).search(r.marked), ""
+            return lex.search(r.marked), ""
         if kind == "terms":
-            return bool(flag.terms) and terms_index(tuple(flag.terms)).count(r.text, flag.min_count) >= flag.min_count, ""
+            return bool(flag.terms) and terms.count(r.text, flag.min_count) >= flag.min_count, ""
         if kind == "assign":  # an owner column names agents as it goes: the roster must have others
-            return len(roster.aliases) > 1 and lexicon(tuple(flag.cues)).search(r.marked), ""
+            return len(roster.aliases) > 1 and lex.search(r.marked), ""
         named = NAME in r.marked
         if kind == "xref":
             return named, ""
         if not named:
             return False, ""
         if kind == "agree":
-            return self._agree(flag, r), ""
+            return _agree(flag, lex, r), ""
         if kind == "crashed":
-            return self._crashed(flag, r, roster)
+            if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(r.low)):
+                return False, ""
+            for (level, _), lx in zip(flag.levels, levels):
+                if lx.search(r.low):
+                    return True, level
+            return True, ""
         return False, ""
 
-    @staticmethod
-    def _agree(flag: Flag, r: Reading) -> bool:
-        cues = lexicon(tuple(flag.cues)).starts(r.marked)
-        if not cues:
-            return False
-        spots = [i for i, c in enumerate(r.marked) if c == NAME]
-        return any(abs(c - s) <= flag.window for c in cues for s in spots)
 
-    @staticmethod
-    def _crashed(flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
-        if not names_crashed(flag, r, roster):
-            return False, ""
-        if flag.cues and not lexicon(tuple(flag.cues)).search(r.low):
-            return False, ""
-        for level, pattern in flag.levels:
-            if lexicon((pattern,)).search(r.low):
-                return True, level
-        return True, ""
+def _agree(flag: Flag, lex: Lexicon, r: Reading) -> bool:
+    cues = lex.starts(r.marked)
+    if not cues:
+        return False
+    spots = [i for i, c in enumerate(r.marked) if c == NAME]
+    return any(abs(c - s) <= flag.window for c in cues for s in spots)
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:
