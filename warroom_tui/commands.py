@@ -272,7 +272,7 @@ async def report_command(args) -> int:
     try:
         rep = await build_report(store, args.coder, codebook, _pairs(args.compare), args.rq1_series,
                                  args.include_simulated, args.correction)
-        rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n} for s, a, v, n in await store.copy_shares()]
+        rep["copying"] = copying_rows(await store.copy_shares(args.include_simulated))
     finally:
         await store.close()
     if args.json:
@@ -286,6 +286,14 @@ async def report_command(args) -> int:
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))
     return 0
+
+
+def copying_rows(shares: list[tuple[str, str, bool, float, int]]) -> list[dict]:
+    """The report's copying rows: simulated runs (when included) marked as the rest of the report marks them."""
+    from warroom_tui.report import SIM_MARK
+
+    return [{"series": s + SIM_MARK * sim, "agent": a + SIM_MARK * sim, "copy_share": v, "n": n}
+            for s, a, sim, v, n in shares]
 
 
 def copying_table(rows: list[dict]) -> Table:

@@ -9,6 +9,7 @@ little on a message that has none of its words.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -79,6 +80,16 @@ class Lexicon:
             if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
                 return True
         return False
+
+    def hits(self, text: str, enough: int) -> int:
+        """How many patterns match (counting stops at `enough`)."""
+        n = 0
+        for gate, rest, rx in self.entries:
+            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+                n += 1
+                if n >= enough:
+                    break
+        return n
 
     def starts(self, text: str) -> list[int]:
         return [m.start() for gate, rest, rx in self.entries if gate in text and (not rest or _has(text, rest))
@@ -256,22 +267,55 @@ class BuiltinCoder:
                                           flag.patterns if flag.kind == "keywords" else flag.cues)),
                       terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
                      for flag in codebook.flags]
+        self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, _, _ in self.plan}
         self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
 
-    def code(self, text: str, roster: Roster) -> Coding:
-        """Code `text`; flags marked `skip_copied` do not read echoes: the roster's `copied` spans (words
-        repeated verbatim from what the speaker had seen) of at least the codebook's `echo_words` words."""
+    def readings(self, text: str, roster: Roster) -> tuple[Reading, Reading]:
+        """The message as read (within the reading window), and as read without its echoes: the roster's
+        `copied` spans (words repeated verbatim from what the speaker had seen) of at least the
+        codebook's `echo_words` words, which flags marked `skip_copied` do not read."""
         window = self.codebook.reading_window
         plain = read(text, roster, window)
         echoes = tuple(s for s in roster.copied if s[1] - s[0] >= self.echo_chars and (window is None or s[0] < window)
                        and len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
-        own = read(blank(text, echoes), roster, window) if echoes else plain
+        return plain, read(blank(text, echoes), roster, window) if echoes else plain
+
+    def code(self, text: str, roster: Roster) -> Coding:
+        plain, own = self.readings(text, roster)
+        return self.code_read(text, plain, own, roster)
+
+    def code_read(self, text: str, plain: Reading, own: Reading, roster: Roster) -> Coding:
         out = Coding(flags={})
         for flag, lex, terms, levels in self.plan:
             value, level = self._rule(flag, lex, terms, levels, own if flag.skip_copied else plain, roster)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
+        if self.codebook.calibration:
+            rules = dict(out.flags)
+            for flag_id, cal in self.codebook.calibration.items():
+                x = self.features(cal.features, text, plain, own, roster, rules)
+                z = cal.bias + sum(w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale))
+                out.flags[flag_id] = z > 0
+                if z <= 0:
+                    out.levels.pop(flag_id, None)
+        return out
+
+    def features(self, names: list[str], text: str, plain: Reading, own: Reading, roster: Roster,
+                 rules: dict[str, bool]) -> list[float]:
+        """The readings a calibration model weighs (see codebook.Calibration)."""
+        out = []
+        for name in names:
+            kind, _, flag_id = name.partition(":")
+            if kind == "rule":
+                out.append(float(rules[flag_id]))
+            elif kind == "hits":
+                lex, skip = self.lexicons[flag_id]
+                out.append(float(min(3, lex.hits((own if skip else plain).marked, 3))))
+            elif kind == "log_words":
+                out.append(math.log1p(len(text.split())))
+            else:  # copied_chars
+                out.append(sum(b - a for a, b in roster.copied) / len(text) if text else 0.0)
         return out
 
     # -- rules -----------------------------------------------------------------
