@@ -52,9 +52,9 @@ async def live_cost(db: Path) -> dict:
 
     judge = BuiltinJudge(load_codebook())
     async with Store.open(db) as store:
-        rosters = RosterCache(store)
+        rosters = await RosterCache(store).load()
         todo = await store.uncoded_messages(await store.coder_id(judge.name, judge.kind, "v4"))
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
+        jobs = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
     times = []
     for text, roster in jobs:
         t0 = time.perf_counter()

@@ -69,10 +69,10 @@ async def test_worker_processes_code_as_one_process_does(tmp_path, monkeypatch):
         cid = {c.name: c.id for c in await store.coders()}["builtin@v4"]
         labels = await store.labels(cid)
         todo = await store.uncoded_messages(cid + 1000)
-        rosters = service.RosterCache(store)
+        rosters = await service.RosterCache(store).load()
         coder = BuiltinCoder(CB)
         for m in todo:
-            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent, m.copied))
+            want = coder.code(m.text, rosters.roster(m.run_id, m.agent, m.copied))
             assert {f: v for f, (v, _) in labels[m.id].items()} == want.flags
     assert report.coded["builtin@v4"] == len(todo) >= 8
 
@@ -168,3 +168,37 @@ def test_the_message_details_show_the_copy_share():
     text = console.export_text()
     assert "copied" in text and "100% of its words repeat what it had seen (runs of 5+ words, 2 passages)" in text
     assert copied_fact(messages[2]).startswith("0% ") and copied_fact(echo_transcript()[3]) == "not measured"
+
+
+def test_a_calibration_decides_its_flag_from_the_coders_readings():
+    from warroom_tui.judge.codebook import Calibration
+
+    flip = Calibration(features=["rule:meta", "log_chars"], mean=[0.0, 0.0], scale=[1.0, 1.0], weights=[-2.0, 0.0],
+                       bias=1.0)
+    cb = CB.model_copy(update={"calibration": {"meta": flip}})
+    plain = BuiltinCoder(CB.model_copy(update={"calibration": {}}))
+    summary, other = "To summarize the discussion so far: we ship on Friday.", "We ship on Friday, with the API."
+    assert plain.code(summary, ECHO_ROSTER).flags["meta"] and not plain.code(other, ECHO_ROSTER).flags["meta"]
+    coder = BuiltinCoder(cb)
+    assert not coder.code(summary, ECHO_ROSTER).flags["meta"] and coder.code(other, ECHO_ROSTER).flags["meta"]
+    assert "meta" in CB.calibration  # the shipped codebook calibrates META (bench/coder_eval.py --fit)
+
+
+def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
+    import json
+
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+
+    cb = tmp_path / "mine.toml"
+    cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', '"mine.json"'))
+    shipped = json.loads(DEFAULT_CODEBOOK.with_name("calibration_v4.json").read_text())
+    shipped["meta"]["weights"] = shipped["meta"]["weights"][:-1]
+    (tmp_path / "mine.json").write_text(json.dumps(shipped))
+    db = tmp_path / "w.db"
+    db.touch()
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mine.json: calibration.meta" in err and "one value each" in err
+    (tmp_path / "mine.json").write_text("{not json")
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err

@@ -91,10 +91,6 @@ class Lexicon:
                     break
         return n
 
-    def starts(self, text: str) -> list[int]:
-        return [m.start() for gate, rest, rx in self.entries if gate in text and (not rest or _has(text, rest))
-                for m in rx.finditer(text)]
-
 
 def _has(text: str, needs: tuple[tuple[str, ...], ...]) -> bool:
     for one in needs:
@@ -268,6 +264,8 @@ class BuiltinCoder:
                       terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
                      for flag in codebook.flags]
         self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, _, _ in self.plan}
+        self.counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
+                        if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
         self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
 
     def readings(self, text: str, roster: Roster) -> tuple[Reading, Reading]:
@@ -286,15 +284,21 @@ class BuiltinCoder:
 
     def code_read(self, text: str, plain: Reading, own: Reading, roster: Roster) -> Coding:
         out = Coding(flags={})
+        hits: dict[str, int] = {}
         for flag, lex, terms, levels in self.plan:
-            value, level = self._rule(flag, lex, terms, levels, own if flag.skip_copied else plain, roster)
+            r = own if flag.skip_copied else plain
+            if flag.id in self.counted:  # the calibration counts this flag's patterns: count once
+                hits[flag.id] = lex.hits(r.marked, 3)
+                out.flags[flag.id] = hits[flag.id] > 0
+                continue
+            value, level = self._rule(flag, lex, terms, levels, r, roster)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
         if self.codebook.calibration:
             rules = dict(out.flags)
             for flag_id, cal in self.codebook.calibration.items():
-                x = self.features(cal.features, text, plain, own, roster, rules)
+                x = self.features(cal.features, text, plain, own, roster, rules, hits)
                 z = cal.bias + sum(w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale))
                 out.flags[flag_id] = z > 0
                 if z <= 0:
@@ -302,7 +306,7 @@ class BuiltinCoder:
         return out
 
     def features(self, names: list[str], text: str, plain: Reading, own: Reading, roster: Roster,
-                 rules: dict[str, bool]) -> list[float]:
+                 rules: dict[str, bool], hits: dict[str, int] | None = None) -> list[float]:
         """The readings a calibration model weighs (see codebook.Calibration)."""
         out = []
         for name in names:
@@ -310,10 +314,13 @@ class BuiltinCoder:
             if kind == "rule":
                 out.append(float(rules[flag_id]))
             elif kind == "hits":
-                lex, skip = self.lexicons[flag_id]
-                out.append(float(min(3, lex.hits((own if skip else plain).marked, 3))))
-            elif kind == "log_words":
-                out.append(math.log1p(len(text.split())))
+                if hits and flag_id in hits:
+                    out.append(float(hits[flag_id]))
+                else:
+                    lex, skip = self.lexicons[flag_id]
+                    out.append(float(lex.hits((own if skip else plain).marked, 3)))
+            elif kind == "log_chars":
+                out.append(math.log1p(len(text)))
             else:  # copied_chars
                 out.append(sum(b - a for a, b in roster.copied) / len(text) if text else 0.0)
         return out
@@ -349,11 +356,20 @@ class BuiltinCoder:
 
 
 def _agree(flag: Flag, lex: Lexicon, r: Reading) -> bool:
-    cues = lex.starts(r.marked)
-    if not cues:
-        return False
-    spots = [i for i, c in enumerate(r.marked) if c == NAME]
-    return any(abs(c - s) <= flag.window for c in cues for s in spots)
+    """An agreement cue within `window` characters of a mention of another agent."""
+    text = r.marked
+    spots = []
+    at = text.find(NAME)
+    while at >= 0:
+        spots.append(at)
+        at = text.find(NAME, at + 1)
+    for gate, rest, rx in lex.entries:
+        if gate in text and (not rest or _has(text, rest)):
+            for m in rx.finditer(text):
+                c = m.start()
+                if any(abs(c - s) <= flag.window for s in spots):
+                    return True
+    return False
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:

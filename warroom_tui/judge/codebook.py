@@ -18,14 +18,14 @@ class CodebookError(Exception):
     """One line naming the file and the field."""
 
 
-FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_words|copied_chars)$")
+FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_chars|copied_chars)$")
 
 
 class Calibration(BaseModel):
     """A small L2-regularised logistic model over the built-in coder's own readings of a message, deciding
     one flag (fitted on the human-coded development half by bench/coder_eval.py --fit). Features:
     `rule:<flag>` (that flag's rule, 0/1), `hits:<flag>` (how many of its patterns match, up to 3),
-    `log_words` (log of 1 + the message's words), `copied_chars` (share of its characters copied)."""
+    `log_chars` (log of 1 + the message's length), `copied_chars` (share of its characters copied)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,7 +100,7 @@ class Codebook(BaseModel):
     flags: list[Flag] = Field(min_length=1)
     calibration: dict[str, Calibration] = {}
     """Flags the built-in coder decides with a fitted model over its readings, instead of its rule alone.
-    In the TOML: a JSON file name, next to the codebook."""
+    In the TOML: a JSON file name, next to the codebook (else one shipped with warroom)."""
 
     @field_validator("flags")
     @classmethod
@@ -149,6 +149,8 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     where = path
     if isinstance(data.get("calibration"), str):
         where = path.parent / data["calibration"]
+        if not where.is_file() and (DEFAULT_CODEBOOK.parent / data["calibration"]).is_file():
+            where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
         try:
             data["calibration"] = json.loads(where.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:

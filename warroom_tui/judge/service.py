@@ -82,15 +82,17 @@ class JudgeReport:
 
 
 class RosterCache:
-    """Every run's roster, read in one light query the first time one is asked for."""
+    """Every run's roster, read in one light query (`load`), then handed out without waiting."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.runs: dict[int, RunRoster] | None = None
+        self.runs: dict[int, RunRoster] = {}
 
-    async def roster(self, run_id: int, speaker: int | None, copied: str = "") -> Roster:
-        if self.runs is None:
-            self.runs = await self.store.rosters()
+    async def load(self) -> RosterCache:
+        self.runs = await self.store.rosters()
+        return self
+
+    def roster(self, run_id: int, speaker: int | None, copied: str = "") -> Roster:
         run = self.runs.get(run_id) or RunRoster((), frozenset())
         return Roster(aliases=run.agents, speaker=speaker, crashed=run.crashed, copied=load_spans(copied))
 
@@ -98,13 +100,13 @@ class RosterCache:
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
                       on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
     report = JudgeReport()
-    rosters = RosterCache(store)
+    rosters = await RosterCache(store).load()
     for judge in judges:
         cid = await store.coder_id(judge.name, judge.kind, codebook.name)
         todo = await store.uncoded_messages(cid)
         report.coded[judge.name] = report.uncoded[judge.name] = 0
         report.reasons[judge.name] = Counter()
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
+        jobs = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
         done = 0
         async for part in judge.code_many(jobs):
             rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
