@@ -1,15 +1,19 @@
 """How well does the built-in coder carry over to messages it has not seen?
 
 Cross-validation over the human-coded development half, folds grouped by run (messages of one run
-are never on both sides), next to the fit on all of it. Cohen's kappa per flag and the mean, with
-95% bootstrap intervals (resampling runs, 2,000 draws, seed 42) over the out-of-fold predictions.
+are never on both sides), next to the shipped coder's fit on all of it and the hand-written rules
+alone. Cohen's kappa per flag and the mean, with 95% bootstrap intervals (resampling runs, 2,000
+draws, seed 42) over the out-of-fold predictions.
 
-    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--prune]
+    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--fit] [--verbose]
+                                         [--prune] [--no-grow] [--no-calibrate]
 
-The built-in coder's rules are fixed text with nothing fitted, so its cross-validated figure equals
-its fit, and both are optimistic: the rules were written while reading this half. `--prune` tests
-the one thing one could fit, the choice of lexicon entries: inside each training fold, an entry is
-dropped when that raises the fold's kappa; the held-out fold is then coded with what is left.
+What is fitted is fitted inside each training fold only, then the held-out fold is coded:
+- candidate cues (CANDIDATES) are added when they raise the training kappa (forward selection);
+- per flag, an inner cross-validation on the training runs chooses the rule alone or a small
+  L2-regularised logistic model over the coder's readings (codebook.Calibration), fitted on them.
+`--fit` runs the same on the whole dev half and writes the shipped calibration (the chosen cues must be
+the ones in the codebook). `--prune` also drops lexicon entries inside each fold (it overfits).
 """
 
 from __future__ import annotations

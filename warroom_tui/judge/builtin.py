@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import Codebook, Flag
@@ -24,6 +25,7 @@ PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")
 WORD = re.compile(r"\w+")
+ASCII_WORD = re.compile(r"[A-Za-z0-9_]+")
 
 
 def normalize(text: str) -> str:
@@ -124,10 +126,13 @@ class Terms:
     other: tuple[int, ...]
     literals: tuple[str, ...]
     rxs: tuple[re.Pattern, ...]
+    tokens: Callable[[str], list[str]] = WORD.findall
+    """Finds the text's words; ASCII ones when every first word is ASCII (faster, and a superset of the
+    candidates: each is still checked by its pattern)."""
 
     def count(self, text: str, enough: int) -> int:
         found = set()
-        candidates = {i for w in self.words.intersection(WORD.findall(text)) for i in self.by_word[w]}
+        candidates = {i for w in self.words.intersection(self.tokens(text)) for i in self.by_word[w]}
         candidates.update(i for i in self.other if self.literals[i] in text)
         for i in sorted(candidates):
             if _term_in(self.rxs[i], text):
@@ -163,7 +168,9 @@ def terms_index(terms: tuple[str, ...]) -> Terms:
             by_word.setdefault(first.group(0), []).append(i)
         else:
             other.append(i)
-    return Terms({w: tuple(v) for w, v in by_word.items()}, frozenset(by_word), tuple(other), tuple(literals), tuple(rxs))
+    tokens = ASCII_WORD.findall if all(w.isascii() for w in by_word) else WORD.findall
+    return Terms({w: tuple(v) for w, v in by_word.items()}, frozenset(by_word), tuple(other), tuple(literals),
+                 tuple(rxs), tokens)
 
 
 def count_terms(terms: list[str], text: str) -> int:
@@ -264,6 +271,8 @@ class BuiltinCoder:
                       terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
                      for flag in codebook.flags]
         self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, _, _ in self.plan}
+        self.cal_plan = [(flag_id, cal, [name.partition(":")[::2] for name in cal.features])
+                         for flag_id, cal in codebook.calibration.items()]
         self.counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
                         if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
         self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
@@ -297,8 +306,8 @@ class BuiltinCoder:
                 out.levels[flag.id] = level
         if self.codebook.calibration:
             rules = dict(out.flags)
-            for flag_id, cal in self.codebook.calibration.items():
-                x = self.features(cal.features, text, plain, own, roster, rules, hits)
+            for flag_id, cal, names in self.cal_plan:
+                x = self._features(names, text, plain, own, roster, rules, hits)
                 z = cal.bias + sum(w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale))
                 out.flags[flag_id] = z > 0
                 if z <= 0:
@@ -308,9 +317,12 @@ class BuiltinCoder:
     def features(self, names: list[str], text: str, plain: Reading, own: Reading, roster: Roster,
                  rules: dict[str, bool], hits: dict[str, int] | None = None) -> list[float]:
         """The readings a calibration model weighs (see codebook.Calibration)."""
+        return self._features([name.partition(":")[::2] for name in names], text, plain, own, roster, rules, hits)
+
+    def _features(self, names: list[tuple[str, str]], text: str, plain: Reading, own: Reading, roster: Roster,
+                  rules: dict[str, bool], hits: dict[str, int] | None) -> list[float]:
         out = []
-        for name in names:
-            kind, _, flag_id = name.partition(":")
+        for kind, flag_id in names:
             if kind == "rule":
                 out.append(float(rules[flag_id]))
             elif kind == "hits":
