@@ -13,7 +13,6 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import Codebook, Flag
@@ -25,7 +24,7 @@ PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")
 WORD = re.compile(r"\w+")
-ASCII_WORD = re.compile(r"[A-Za-z0-9_]+")
+ASCII_SEPARATORS = bytes(b if chr(b).isascii() and (chr(b).isalnum() or b == 95) else 32 for b in range(256))
 
 
 def normalize(text: str) -> str:
@@ -121,18 +120,22 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
 class Terms:
     """Named technologies, case-sensitive: looked up by their first word, checked by regex."""
 
-    by_word: dict[str, tuple[int, ...]]
-    words: frozenset[str]
+    by_word: dict  # first word (bytes when `ascii`) -> terms
+    words: frozenset
     other: tuple[int, ...]
     literals: tuple[str, ...]
     rxs: tuple[re.Pattern, ...]
-    tokens: Callable[[str], list[str]] = WORD.findall
-    """Finds the text's words; ASCII ones when every first word is ASCII (faster, and a superset of the
-    candidates: each is still checked by its pattern)."""
+    ascii: bool = False
+    """Every first word is ASCII: the text's words are found as bytes, any other byte a separator (much
+    faster than a regex; a superset of the candidates, each still checked by its pattern)."""
 
     def count(self, text: str, enough: int) -> int:
         found = set()
-        candidates = {i for w in self.words.intersection(self.tokens(text)) for i in self.by_word[w]}
+        if self.ascii:
+            present = self.words.intersection(text.encode().translate(ASCII_SEPARATORS).split())
+        else:
+            present = self.words.intersection(WORD.findall(text))
+        candidates = {i for w in present for i in self.by_word[w]}
         candidates.update(i for i in self.other if self.literals[i] in text)
         for i in sorted(candidates):
             if _term_in(self.rxs[i], text):
@@ -168,9 +171,9 @@ def terms_index(terms: tuple[str, ...]) -> Terms:
             by_word.setdefault(first.group(0), []).append(i)
         else:
             other.append(i)
-    tokens = ASCII_WORD.findall if all(w.isascii() for w in by_word) else WORD.findall
-    return Terms({w: tuple(v) for w, v in by_word.items()}, frozenset(by_word), tuple(other), tuple(literals),
-                 tuple(rxs), tokens)
+    ascii = all(w.isascii() for w in by_word)
+    index = {(w.encode() if ascii else w): tuple(v) for w, v in by_word.items()}
+    return Terms(index, frozenset(index), tuple(other), tuple(literals), tuple(rxs), ascii)
 
 
 def count_terms(terms: list[str], text: str) -> int:
