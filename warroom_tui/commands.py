@@ -208,14 +208,17 @@ async def judge_command(args) -> int:
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
     store = await _open_store(args.db, must_exist=True)
+    # the built-in coder reports in quick chunks: the bar is redrawn then, not by a thread that would
+    # compete for the interpreter with the batch (it cost the corpus' judging a second)
+    ticking = any(j.kind != "builtin" for j in judges)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console)
+                        console=console, auto_refresh=ticking)
     tasks: dict[str, TaskID] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
         if name not in tasks:
             tasks[name] = progress.add_task(escape(name), total=total)
-        progress.update(tasks[name], completed=done, total=total)
+        progress.update(tasks[name], completed=done, total=total, refresh=not ticking)
 
     try:
         with progress:
