@@ -346,7 +346,7 @@ class BuiltinCoder:
               roster: Roster) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
-            return len(r.text.split()) < flag.max_words and not lex.search(r.low), ""
+            return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
         if kind == "keywords":
             return lex.search(r.marked), ""
         if kind == "terms":
