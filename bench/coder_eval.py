@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from warroom_tui.analysis.agreement import cohen_kappa
+from warroom_tui.analysis.agreement import cohen_kappa, mean_kappa
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import DEFAULT_CODEBOOK, Calibration, Codebook, Flag, load_codebook
 from warroom_tui.judge.copying import copy_mask, seen_limit
@@ -76,7 +77,7 @@ def folds_by_run(items: list[dict], k: int, seed: int = 42) -> list[list[int]]:
 
 def kappas(items: list[dict], preds, idx: list[int]) -> dict[str, float]:
     out = {f: cohen_kappa([items[i]["human"][f] for i in idx], [preds[i][f] for i in idx]) for f in HUMAN_FLAGS}
-    out["mean"] = sum(out[f] for f in HUMAN_FLAGS) / len(HUMAN_FLAGS)
+    out["mean"] = mean_kappa(out[f] for f in HUMAN_FLAGS)  # flags where kappa is defined
     return out
 
 
@@ -91,8 +92,10 @@ def bootstrap(items: list[dict], preds: list[dict], draws: int = 2000, seed: int
     for _ in range(draws):
         idx = [i for run in rng.choices(runs, k=len(runs)) for i in by_run[run]]
         for f, v in kappas(items, preds, idx).items():
-            samples[f].append(v)
-    return {f: (sorted(v)[int(0.025 * draws)], sorted(v)[int(0.975 * draws) - 1]) for f, v in samples.items()}
+            if not math.isnan(v):  # a resample where neither side ever set the flag: kappa is undefined
+                samples[f].append(v)
+    return {f: (sorted(v)[int(0.025 * len(v))], sorted(v)[max(0, int(0.975 * len(v)) - 1)]) if v
+            else (math.nan, math.nan) for f, v in samples.items()}
 
 
 LEXICONS = {"short": "substance", "keywords": "patterns", "terms": "terms", "assign": "cues", "agree": "cues",
