@@ -1,29 +1,37 @@
 """How well does the built-in coder carry over to messages it has not seen?
 
 Cross-validation over the human-coded development half, folds grouped by run (messages of one run
-are never on both sides), next to the fit on all of it. Cohen's kappa per flag and the mean, with
-95% bootstrap intervals (resampling runs, 2,000 draws, seed 42) over the out-of-fold predictions.
+are never on both sides), next to the shipped coder's fit on all of it and the hand-written rules
+alone. Cohen's kappa per flag and the mean, with 95% bootstrap intervals (resampling runs, 2,000
+draws, seed 42) over the out-of-fold predictions.
 
-    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--prune]
+    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--fit] [--verbose]
+                                         [--prune] [--no-grow] [--no-calibrate]
 
-The built-in coder's rules are fixed text with nothing fitted, so its cross-validated figure equals
-its fit, and both are optimistic: the rules were written while reading this half. `--prune` tests
-the one thing one could fit, the choice of lexicon entries: inside each training fold, an entry is
-dropped when that raises the fold's kappa; the held-out fold is then coded with what is left.
+What is fitted is fitted inside each training fold only, then the held-out fold is coded:
+- candidate cues (CANDIDATES) are added when they raise the training kappa (forward selection);
+- per flag, an inner cross-validation on the training runs chooses the rule alone or a small
+  L2-regularised logistic model over the coder's readings (codebook.Calibration), fitted on them.
+`--fit` runs the same on the whole dev half and writes the shipped calibration (the chosen cues must be
+the ones in the codebook). `--prune` also drops lexicon entries inside each fold (it overfits).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import random
 import sys
 import tempfile
 from pathlib import Path
 
-from warroom_tui.analysis.agreement import cohen_kappa
-from warroom_tui.judge.builtin import BuiltinCoder, read
-from warroom_tui.judge.codebook import Codebook, Flag, load_codebook
+import numpy as np
+
+from warroom_tui.analysis.agreement import cohen_kappa, mean_kappa
+from warroom_tui.judge.builtin import BuiltinCoder
+from warroom_tui.judge.codebook import DEFAULT_CODEBOOK, Calibration, Codebook, Flag, load_codebook
 from warroom_tui.judge.copying import copy_mask, seen_limit
 from warroom_tui.judge.human import read_human_csv
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
@@ -31,6 +39,7 @@ from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import import_study_run, load_study_file
 
 HUMAN_FLAGS = tuple(load_codebook().coded_ids)  # the flags a human coded
+CALIBRATION = DEFAULT_CODEBOOK.with_name("calibration_v4.json")
 
 
 async def load_items(data: Path) -> list[dict]:
@@ -68,7 +77,7 @@ def folds_by_run(items: list[dict], k: int, seed: int = 42) -> list[list[int]]:
 
 def kappas(items: list[dict], preds, idx: list[int]) -> dict[str, float]:
     out = {f: cohen_kappa([items[i]["human"][f] for i in idx], [preds[i][f] for i in idx]) for f in HUMAN_FLAGS}
-    out["mean"] = sum(out[f] for f in HUMAN_FLAGS) / len(HUMAN_FLAGS)
+    out["mean"] = mean_kappa(out[f] for f in HUMAN_FLAGS)  # flags where kappa is defined
     return out
 
 
@@ -83,23 +92,32 @@ def bootstrap(items: list[dict], preds: list[dict], draws: int = 2000, seed: int
     for _ in range(draws):
         idx = [i for run in rng.choices(runs, k=len(runs)) for i in by_run[run]]
         for f, v in kappas(items, preds, idx).items():
-            samples[f].append(v)
-    return {f: (sorted(v)[int(0.025 * draws)], sorted(v)[int(0.975 * draws) - 1]) for f, v in samples.items()}
+            if not math.isnan(v):  # a resample where neither side ever set the flag: kappa is undefined
+                samples[f].append(v)
+    return {f: (sorted(v)[int(0.025 * len(v))], sorted(v)[max(0, int(0.975 * len(v)) - 1)]) if v
+            else (math.nan, math.nan) for f, v in samples.items()}
 
 
 LEXICONS = {"short": "substance", "keywords": "patterns", "terms": "terms", "assign": "cues", "agree": "cues",
             "crashed": "cues"}
 
 
-def predict(codebook: Codebook, items: list[dict], idx: list[int]) -> dict[int, dict]:
+def read_all(codebook: Codebook, items: list[dict]) -> None:
     coder = BuiltinCoder(codebook)
-    return {i: coder.code(items[i]["text"], items[i]["roster"]).flags for i in idx}
+    for it in items:
+        it["readings"] = coder.readings(it["text"], it["roster"])
 
 
-def _flag_kappa(flag: Flag, items: list[dict], idx: list[int]) -> float:
-    coder = BuiltinCoder(Codebook(name="one", reading_window=650, flags=[flag]))
-    return cohen_kappa([items[i]["human"][flag.id] for i in idx],
-                       [coder._rule(flag, items[i]["reading"], items[i]["roster"])[0] for i in idx])
+def coded(codebook: Codebook, items: list[dict], idx: list[int]) -> dict[int, dict]:
+    coder = BuiltinCoder(codebook)
+    return {i: coder.code_read(items[i]["text"], *items[i]["readings"], items[i]["roster"]).flags for i in idx}
+
+
+def _flag_kappa(codebook: Codebook, flag: Flag, items: list[dict], idx: list[int]) -> float:
+    """One flag's kappa, read as the coder reads it (its reading window, echoes skipped if it says so)."""
+    one = codebook.model_copy(update={"flags": [flag], "calibration": {}})
+    got = coded(one, items, idx)
+    return cohen_kappa([items[i]["human"][flag.id] for i in idx], [got[i][flag.id] for i in idx])
 
 
 def pruned(codebook: Codebook, items: list[dict], idx: list[int]) -> Codebook:
@@ -110,35 +128,193 @@ def pruned(codebook: Codebook, items: list[dict], idx: list[int]) -> Codebook:
         if flag.id not in HUMAN_FLAGS or field is None:
             flags.append(flag)
             continue
-        best = _flag_kappa(flag, items, idx)
+        best = _flag_kappa(codebook, flag, items, idx)
         for entry in list(getattr(flag, field)):
             trial = flag.model_copy(update={field: [e for e in getattr(flag, field) if e != entry]})
-            k = _flag_kappa(trial, items, idx)
+            k = _flag_kappa(codebook, trial, items, idx)
             if k > best:
                 flag, best = trial, k
         flags.append(flag)
     return codebook.model_copy(update={"flags": flags})
 
 
-def evaluate(items: list[dict], k: int, prune: bool) -> dict:
-    codebook = load_codebook()
-    for it in items:
-        it["reading"] = read(it["text"], it["roster"], codebook.reading_window)
+# Additions a training fold may choose (--grow), written from the codebook's definitions, not from misses:
+# LEAD "an owner named for a task" as a list item; AGREE's "+1", thanks or confirmation addressed to a named
+# agent ("merci de ..." is French for "please ...": a request, not thanks), praise of its work; META's
+# summaries and alignment.
+CANDIDATES: list[tuple[str, list[str]]] = [
+    ("lead", [r"^\s*(?:[-*+•]|\d+[.)])\s*\W{0,4}{name}\W{0,4}\s*:"]),
+    ("lead", [r"^\s*(?:[-*+•]|\d+[.)]).*\({name}[^)\n]{0,30}\)\s*$"]),
+    ("agree", [r"\+1\b"]),
+    ("agree", [r"(?:merci|thanks|thank you)\W{0,3}{name}", r"{name}\W{0,6}(?:merci(?! de\b)|thanks|thank you)"]),
+    ("agree", [r"je confirme|i confirm|confirmed"]),
+    ("agree", [r"looks (?:good|solid|great)|all good|(?:great|good|nice|excellent) work|(?:bon|beau|excellent) travail"]),
+    ("meta", [r"synth[eè]se|r[ée]cap|summary|wrap(?:ping)? up"]),
+    ("meta", [r"same page|même page|align[ée]|consensus"]),
+]
+GROW_MARGIN = 0.005  # an addition must raise the training kappa by this much
+
+
+def base_rules(codebook: Codebook) -> Codebook:
+    """The hand-written rules: the shipped codebook without its calibration and without the candidates
+    (the shipped codebook carries those chosen on the whole dev half; each training fold chooses again)."""
+    drop = {p for _, patterns in CANDIDATES for p in patterns}
+    flags = [f.model_copy(update={LEXICONS[f.kind]: [e for e in getattr(f, LEXICONS[f.kind]) if e not in drop]})
+             if f.kind in LEXICONS else f for f in codebook.flags]
+    return codebook.model_copy(update={"flags": flags, "calibration": {}})
+
+
+def grown(codebook: Codebook, items: list[dict], idx: list[int], log: list[str] | None = None) -> Codebook:
+    """Add each candidate that raises the kappa of its flag on `idx` (forward selection, one pass)."""
+    flags = {f.id: f for f in codebook.flags}
+    best = {f: _flag_kappa(codebook, flags[f], items, idx) for f in {c[0] for c in CANDIDATES}}
+    for flag_id, patterns in CANDIDATES:
+        flag = flags[flag_id]
+        field = LEXICONS[flag.kind]
+        trial = flag.model_copy(update={field: [*getattr(flag, field), *patterns]})
+        k = _flag_kappa(codebook, trial, items, idx)
+        if k > best[flag_id] + GROW_MARGIN:
+            flags[flag_id], best[flag_id] = trial, k
+            if log is not None:
+                log.append(f"{flag_id} + {patterns[0][:40]}")
+    return codebook.model_copy(update={"flags": [flags[f.id] for f in codebook.flags]})
+
+
+# -- calibration: a small regularised logistic model per flag, chosen and fitted on training runs only --
+
+def candidate_sets(codebook: Codebook, flag_id: str) -> list[list[str]]:
+    """Feature sets tried for a flag, from the codebook alone: its rule with the other flags' rules, then
+    with how many of its patterns match, the message's length and its copied share too."""
+    others = [f"rule:{f}" for f in HUMAN_FLAGS if f != flag_id]
+    rich = [f"rule:{flag_id}", *others, "log_chars", "copied_chars"]
+    if codebook.flag(flag_id).kind in ("keywords", "agree", "assign"):
+        rich.insert(1, f"hits:{flag_id}")
+    return {"both": [[f"rule:{flag_id}", *others], rich], "rules": [[f"rule:{flag_id}", *others]],
+            "rich": [rich]}[SETS]
+
+
+LAMBDAS = (0.01, 0.1, 1.0)  # L2 penalty on standardised weights
+MIN_POSITIVES = 20  # no model for a flag the human set on fewer training messages (COMP)
+MARGIN = 0.02  # a model must beat the rule alone by this much (inner kappa) to replace it
+SETS = "both"  # candidate feature sets (see candidate_sets)
+
+
+def features(codebook: Codebook, items: list[dict], idx: list[int]) -> dict[int, dict[str, float]]:
+    coder = BuiltinCoder(codebook.model_copy(update={"calibration": {}}))
+    names = sorted({f for flag in HUMAN_FLAGS for s in candidate_sets(codebook, flag) for f in s})
+    out = {}
+    for i in idx:
+        plain, own = items[i]["readings"]
+        rules = coder.code_read(items[i]["text"], plain, own, items[i]["roster"]).flags
+        out[i] = dict(zip(names, coder.features(names, items[i]["text"], plain, own, items[i]["roster"], rules)))
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """L2-regularised logistic regression on standardised features (Newton's method): mean, scale, weights, bias."""
+    mean = x.mean(0)
+    scale = x.std(0)
+    scale[scale == 0] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    beta = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], lam)
+    penalty[-1] = 0.0
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(z @ beta)))
+        grad = z.T @ (p - y) / len(y) + penalty * beta
+        hess = (z * (p * (1 - p))[:, None]).T @ z / len(y) + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return mean, scale, beta[:-1], float(beta[-1])
+
+
+def _fit(feats: dict, items: list[dict], idx: list[int], flag_id: str, names: list[str], lam: float) -> Calibration:
+    x = np.array([[feats[i][n] for n in names] for i in idx], dtype=float)
+    y = np.array([items[i]["human"][flag_id] for i in idx], dtype=float)
+    mean, scale, w, b = fit_logistic(x, y, lam)
+    return Calibration(features=names, mean=mean.round(6).tolist(), scale=scale.round(6).tolist(),
+                       weights=w.round(6).tolist(), bias=round(b, 6))
+
+
+def _decide(cal: Calibration, x: dict[str, float]) -> bool:
+    return cal.bias + sum(w * (x[n] - m) / s for n, w, m, s in zip(cal.features, cal.weights, cal.mean, cal.scale)) > 0
+
+
+def choose_calibration(codebook: Codebook, feats: dict, items: list[dict], idx: list[int], flag_id: str,
+                       inner: int = 4) -> tuple[Calibration | None, str]:
+    """The rule alone, or a model (feature set and penalty) if it codes better in an inner cross-validation
+    over `idx`'s runs; fitted on all of `idx`. Ties go to the rule."""
+    human = [items[i]["human"][flag_id] for i in idx]
+    if sum(human) < MIN_POSITIVES:
+        return None, f"rule alone (only {sum(human)} positives)"
+    best = (cohen_kappa(human, [feats[i][f"rule:{flag_id}"] > 0 for i in idx]), None, 0.0)
+    sub = [items[i] for i in idx]
+    for names in candidate_sets(codebook, flag_id):
+        for lam in LAMBDAS:
+            oof: dict[int, bool] = {}
+            for test in folds_by_run(sub, inner, seed=7):
+                test_idx = [idx[j] for j in test]
+                held = set(test_idx)
+                cal = _fit(feats, items, [i for i in idx if i not in held], flag_id, names, lam)
+                oof.update((i, _decide(cal, feats[i])) for i in test_idx)
+            k = cohen_kappa(human, [oof[i] for i in idx])
+            if k > best[0] + (MARGIN if best[1] is None else 1e-9):
+                best = (k, names, lam)
+    if best[1] is None:
+        return None, f"rule alone (inner kappa {best[0]:.3f})"
+    cal = _fit(feats, items, idx, flag_id, best[1], best[2])
+    return cal, f"model on {', '.join(best[1])}, lambda {best[2]} (inner kappa {best[0]:.3f})"
+
+
+def calibrated(codebook: Codebook, items: list[dict], idx: list[int], log: list[str] | None = None) -> Codebook:
+    feats = features(codebook, items, idx)
+    cals = {}
+    for flag_id in HUMAN_FLAGS:
+        cal, why = choose_calibration(codebook, feats, items, idx, flag_id)
+        if log is not None:
+            log.append(f"{flag_id}: {why}")
+        if cal is not None:
+            cals[flag_id] = cal.model_copy(update={"note": why})
+    return codebook.model_copy(update={"calibration": cals})
+
+
+def train(codebook: Codebook, items: list[dict], idx: list[int], prune: bool, calibrate: bool,
+          log: list[str] | None = None, grow: bool = False) -> Codebook:
+    """What is fitted, fitted on `idx` only: lexicon pruning or growing (optional), then each flag's calibration."""
+    if prune:
+        codebook = pruned(codebook, items, idx)
+    if grow:
+        codebook = grown(codebook, items, idx, log)
+    return calibrated(codebook, items, idx, log) if calibrate else codebook
+
+
+def evaluate(items: list[dict], k: int, prune: bool = False, calibrate: bool = True, grow: bool = True) -> dict:
+    shipped = load_codebook()
+    rules = base_rules(shipped)
+    read_all(rules, items)
     everything = list(range(len(items)))
-    fit_cb = pruned(codebook, items, everything) if prune else codebook
-    fit_preds = predict(fit_cb, items, everything)
+    fit_preds = coded(shipped, items, everything)  # the shipped coder, fitted on all of the dev half
+    rule_preds = coded(rules, items, everything)
     oof: dict[int, dict] = {}
-    per_fold = []
-    for test in folds_by_run(items, k):
-        train = [i for i in everything if i not in set(test)]
-        preds = predict(pruned(codebook, items, train) if prune else codebook, items, test)
+    per_fold, logs = [], []
+    for n, test in enumerate(folds_by_run(items, k)):
+        held = set(test)
+        log: list[str] = []
+        trained = train(rules, items, [i for i in everything if i not in held], prune, calibrate, log, grow)
+        logs.append(f"fold {n + 1}: " + "; ".join(log))
+        preds = coded(trained, items, test)
         oof.update(preds)
         per_fold.append(kappas(items, preds, test)["mean"])
     fit = [fit_preds[i] for i in everything]
     cv = [oof[i] for i in everything]
+    rule = [rule_preds[i] for i in everything]
     return {"n": len(items), "runs": len({it["run"] for it in items}), "folds": k, "per_fold": per_fold,
             "fit": kappas(items, fit, everything), "cv": kappas(items, cv, everything),
-            "cv_ci": bootstrap(items, cv), "fit_ci": bootstrap(items, fit)}
+            "rules": kappas(items, rule, everything), "rules_ci": bootstrap(items, rule),
+            "cv_ci": bootstrap(items, cv), "fit_ci": bootstrap(items, fit), "logs": logs,
+            "calibrated": sorted(shipped.calibration)}
 
 
 def table(res: dict) -> str:
@@ -147,7 +323,8 @@ def table(res: dict) -> str:
              " mean kappa per fold: " + ", ".join(f"{k:.3f}" for k in res["per_fold"]),
              "| | " + " | ".join(c.upper() if c != "mean" else "mean" for c in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
-    for key, label in (("cv", "cross-validated"), ("fit", "fit on all of the dev half")):
+    for key, label in (("cv", "cross-validated"), ("fit", "shipped coder on all of the dev half (its fit)"),
+                       ("rules", "hand-written rules alone (nothing fitted)")):
         lines.append(f"| {label} | " + " | ".join(f"{res[key][c]:.3f}" for c in cols) + " |")
         lines.append("| 95% interval | " + " | ".join(
             f"{res[key + '_ci'][c][0]:.2f}–{res[key + '_ci'][c][1]:.2f}" for c in cols) + " |")
@@ -159,10 +336,30 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", type=Path, default=default)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--prune", action="store_true", help="choose lexicon entries inside each training fold")
+    ap.add_argument("--prune", action="store_true", help="also drop lexicon entries inside each training fold")
+    ap.add_argument("--no-grow", action="store_true", help="do not choose candidate additions")
+    ap.add_argument("--no-calibrate", action="store_true", help="fit no calibration models")
+    ap.add_argument("--fit", action="store_true",
+                    help=f"fit the calibration on all of the dev half and write {CALIBRATION.name} (then evaluate)")
+    ap.add_argument("--verbose", action="store_true", help="what each training fold chose")
     args = ap.parse_args()
     items = asyncio.run(load_items(args.data))
-    print(table(evaluate(items, args.folds, args.prune)))
+    if args.fit:
+        shipped = load_codebook()
+        rules = base_rules(shipped)
+        read_all(rules, items)
+        log: list[str] = []
+        fitted = train(rules, items, list(range(len(items))), False, True, log, grow=True)
+        print("fitted on all of the dev half:", "; ".join(log))
+        if [f.model_dump() for f in fitted.flags] != [f.model_dump() for f in shipped.flags]:
+            sys.exit(f"the additions chosen differ from those in {DEFAULT_CODEBOOK.name}: put these in it and fit again")
+        CALIBRATION.write_text(json.dumps({f: c.model_dump() for f, c in fitted.calibration.items()}, indent=1) + "\n")
+        print(f"wrote {CALIBRATION}")
+    res = evaluate(items, args.folds, args.prune, not args.no_calibrate, not args.no_grow)
+    print(table(res))
+    print("calibrated flags (shipped):", ", ".join(res["calibrated"]) or "none")
+    if args.verbose:
+        print("\n".join(res["logs"]))
 
 
 if __name__ == "__main__":

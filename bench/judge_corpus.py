@@ -1,12 +1,15 @@
 """Benchmark: `warroom judge --judge builtin` over the study's whole corpus (208 runs, 14,427 messages)
 as a user runs it: one whole process (start, imports, read, code, write), timed from outside, after
-importing the transcripts into a fresh database. Prints the machine's load average next to each time:
-on a shared machine, compare figures taken at the same load.
+importing the transcripts into a fresh database. Each time comes with the CPU time of the process and
+its workers (user + sys) and the machine's load average: on a shared machine the wall time follows the
+load, the CPU time much less.
 
-    .venv/bin/python bench/judge_corpus.py [../shared/warroom-data] [--repeat 3]
+    .venv/bin/python bench/judge_corpus.py [../shared/warroom-data] [--repeat 5] [--before DIR]
 
-Before this round's work the same command took 9.1 s in-process by our own figure (37 s as a whole
-process on a loaded machine).
+`--before DIR` times another copy of the package too (a folder holding `warroom_tui/`, for example
+`git archive b308aa0 warroom_tui | tar -x -C DIR`), alternating with this one, so both meet the same load.
+The live worker's cost per message (one `code` call in a thread, as the lab's judge worker pays it) is
+measured in-process.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,26 +27,44 @@ import time
 from pathlib import Path
 
 
-def warroom(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "warroom_tui", *args], capture_output=True, text=True, check=True)
+def warroom(*args: str, package: Path | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run warroom (from `package` when given); wall seconds and CPU seconds of it and its workers."""
+    env = dict(os.environ)
+    if package is not None:
+        env["PYTHONPATH"] = str(package)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "warroom_tui", *args], capture_output=True, text=True, check=True,
+                         env=env, cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out, wall, cpu
 
 
-def measure(data: Path, repeat: int = 3) -> dict:
+def summary(runs: list[dict]) -> dict:
+    walls, cpus = [r["wall_s"] for r in runs], [r["cpu_s"] for r in runs]
+    return {"wall_min_s": min(walls), "wall_median_s": round(statistics.median(walls), 2),
+            "cpu_min_s": min(cpus), "cpu_median_s": round(statistics.median(cpus), 2), "runs": runs}
+
+
+def measure(data: Path, repeat: int = 5, before: Path | None = None) -> dict:
+    versions = {"now": None, **({"before": before} if before else {})}
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "fresh.db"
         warroom("import", str(data / "transcripts"), "--db", str(fresh))
-        runs = []
+        runs: dict[str, list[dict]] = {v: [] for v in versions}
         for i in range(repeat):
-            db = Path(tmp) / f"run{i}.db"
-            shutil.copy(fresh, db)
-            load = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            out = warroom("judge", "--judge", "builtin", "--db", str(db))
-            runs.append({"whole_process_s": round(time.perf_counter() - t0, 2), "load_avg": round(load, 1)})
-            assert "14427" in out.stdout, out.stdout
+            for name, package in versions.items():
+                db = Path(tmp) / f"{name}{i}.db"
+                shutil.copy(fresh, db)
+                load = os.getloadavg()[0]
+                out, wall, cpu = warroom("judge", "--judge", "builtin", "--db", str(db), package=package)
+                assert "14427" in out.stdout, out.stdout
+                runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg": round(load, 1)})
         per_message = asyncio.run(live_cost(fresh))
-    return {"messages": 14427, "cores": os.cpu_count(), "runs": runs,
-            "best_s": min(r["whole_process_s"] for r in runs), "before_s": 9.1, "live_ms_per_message": per_message}
+    return {"messages": 14427, "cores": os.cpu_count(), **{name: summary(r) for name, r in runs.items()},
+            "live_ms_per_message": per_message}
 
 
 async def live_cost(db: Path) -> dict:
@@ -52,9 +75,9 @@ async def live_cost(db: Path) -> dict:
 
     judge = BuiltinJudge(load_codebook())
     async with Store.open(db) as store:
-        rosters = RosterCache(store)
+        rosters = await RosterCache(store).load()
         todo = await store.uncoded_messages(await store.coder_id(judge.name, judge.kind, "v4"))
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.seq)) for m in todo]
+        jobs = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
     times = []
     for text, roster in jobs:
         t0 = time.perf_counter()
@@ -69,9 +92,10 @@ def main() -> None:
     default = Path(__file__).resolve().parents[2] / "shared" / "warroom-data"
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", type=Path, default=default)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--before", type=Path, default=None, help="a folder holding an older warroom_tui/ to time too")
     args = ap.parse_args()
-    print(measure(args.data, args.repeat))
+    print(measure(args.data, args.repeat, args.before))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import coder_eval  # noqa: E402
 import judge_corpus  # noqa: E402
 import lab_rss  # noqa: E402
 import load  # noqa: E402
@@ -24,6 +25,7 @@ if __name__ == "__main__":
     data = Path(__file__).resolve().parents[2] / "shared" / "warroom-data"
     if data.is_dir():
         print("judge      ", judge_corpus.measure(data))
+        print("coder_eval\n" + coder_eval.table(coder_eval.evaluate(asyncio.run(coder_eval.load_items(data)), 5)))
         print("report     ", asyncio.run(report_corpus.main(data)))
     print("tui_start  ", tui_latency.cold_start())
     print("tui_keys   ", asyncio.run(tui_latency.key_latency()))

@@ -69,10 +69,10 @@ async def test_worker_processes_code_as_one_process_does(tmp_path, monkeypatch):
         cid = {c.name: c.id for c in await store.coders()}["builtin@v4"]
         labels = await store.labels(cid)
         todo = await store.uncoded_messages(cid + 1000)
-        rosters = service.RosterCache(store)
+        rosters = await service.RosterCache(store).load()
         coder = BuiltinCoder(CB)
         for m in todo:
-            want = coder.code(m.text, await rosters.roster(m.run_id, m.agent, m.seq))
+            want = coder.code(m.text, rosters.roster(m.run_id, m.agent, m.copied))
             assert {f: v for f, (v, _) in labels[m.id].items()} == want.flags
     assert report.coded["builtin@v4"] == len(todo) >= 8
 
@@ -126,3 +126,79 @@ async def test_copy_share_is_stored_at_import_and_read_back(tmp_path):
         run_id = await import_study_run(store, run, source)
         shares = [m.copy_share for m in await store.messages(run_id) if m.agent is not None and not m.is_error]
     assert all(s is not None and 0.0 <= s <= 1.0 for s in shares) and max(shares) > 0.5
+
+
+async def _echo_run(store: Store, uid: str, simulated: bool) -> int:
+    from warroom_tui.engine.status import RunStatus
+    from warroom_tui.store.rows import AgentRow
+
+    agents = [AgentRow(idx=i, key=f"agent-{i}", name=names[1], nickname=names[0], model=names[2])
+              for i, names in enumerate(ECHO_ROSTER.aliases)]
+    run_id = await store.create_run(uid=uid, scenario="echo", series="A", brief="", agents=agents,
+                                    simulated=simulated, status=RunStatus.DONE)
+    messages = echo_transcript()
+    measure_copying(messages)
+    await store.add_messages(run_id, messages)
+    return run_id
+
+
+async def test_copy_shares_leave_simulated_runs_out_unless_asked_and_never_pool_them(tmp_path):
+    from warroom_tui.commands import copying_rows
+
+    async with Store.open(tmp_path / "w.db") as store:
+        await _echo_run(store, "real", simulated=False)
+        await _echo_run(store, "sim", simulated=True)
+        real = await store.copy_shares()
+        both = await store.copy_shares(include_simulated=True)
+    assert [(s, a, sim) for s, a, sim, _, _ in real] == [("A", "Gemma 3 270M", False), ("A", "Qwen3 32B", False)]
+    assert {a: v for _, a, _, v, _ in real} == {"Gemma 3 270M": 1.0, "Qwen3 32B": 0.0}  # the error is not counted
+    rows = copying_rows(both)
+    assert len(rows) == 4 and {r["series"] for r in rows} == {"A", "A (sim)"}
+    assert {r["agent"] for r in rows if r["series"] == "A (sim)"} == {"Gemma 3 270M (sim)", "Qwen3 32B (sim)"}
+
+
+def test_the_message_details_show_the_copy_share():
+    from warroom_tui.tui.detail import copied_fact, facts
+    from rich.console import Console
+
+    messages = echo_transcript()
+    measure_copying(messages)
+    console = Console(width=120, record=True)
+    console.print(facts(messages[3]))
+    text = console.export_text()
+    assert "copied" in text and "100% of its words repeat what it had seen (runs of 5+ words, 2 passages)" in text
+    assert copied_fact(messages[2]).startswith("0% ") and copied_fact(echo_transcript()[3]) == "not measured"
+
+
+def test_a_calibration_decides_its_flag_from_the_coders_readings():
+    from warroom_tui.judge.codebook import Calibration
+
+    flip = Calibration(features=["rule:meta", "log_chars"], mean=[0.0, 0.0], scale=[1.0, 1.0], weights=[-2.0, 0.0],
+                       bias=1.0)
+    cb = CB.model_copy(update={"calibration": {"meta": flip}})
+    plain = BuiltinCoder(CB.model_copy(update={"calibration": {}}))
+    summary, other = "To summarize the discussion so far: we ship on Friday.", "We ship on Friday, with the API."
+    assert plain.code(summary, ECHO_ROSTER).flags["meta"] and not plain.code(other, ECHO_ROSTER).flags["meta"]
+    coder = BuiltinCoder(cb)
+    assert not coder.code(summary, ECHO_ROSTER).flags["meta"] and coder.code(other, ECHO_ROSTER).flags["meta"]
+    assert "meta" in CB.calibration  # the shipped codebook calibrates META (bench/coder_eval.py --fit)
+
+
+def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
+    import json
+
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+
+    cb = tmp_path / "mine.toml"
+    cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', '"mine.json"'))
+    shipped = json.loads(DEFAULT_CODEBOOK.with_name("calibration_v4.json").read_text())
+    shipped["meta"]["weights"] = shipped["meta"]["weights"][:-1]
+    (tmp_path / "mine.json").write_text(json.dumps(shipped))
+    db = tmp_path / "w.db"
+    db.touch()
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mine.json: calibration.meta" in err and "one value each" in err
+    (tmp_path / "mine.json").write_text("{not json")
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err

@@ -12,17 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from warroom_tui.errors import CliError
-from warroom_tui.engine import events as ev
-from warroom_tui.engine.status import RunStatus
-from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
-from warroom_tui.scenario import (DEFAULT_SCENARIO, MAX_RUNS, MAX_SEED, ScenarioError, find_scenario, load_scenario,
-                                  scenarios_dir)
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
 from warroom_tui.untrusted import clean_text
 
-console = CleanConsole(stderr=False, highlight=False)
+# scenarios, the engine's events and pydantic models are imported by the commands that need them:
+# `warroom judge` starts without them. emoji=False: ":name:" in model text is text, never an emoji.
+console = CleanConsole(stderr=False, highlight=False, emoji=False)
 
 
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -44,6 +41,8 @@ async def _checked(store: Store) -> None:
 
 
 def _scenario(ref: str | None):
+    from warroom_tui.scenario import DEFAULT_SCENARIO, ScenarioError, find_scenario, load_scenario
+
     try:
         return load_scenario(find_scenario(ref or DEFAULT_SCENARIO))
     except ScenarioError as exc:
@@ -73,9 +72,13 @@ async def run_command(args) -> int:
     import asyncio
     import signal
 
+    from warroom_tui.engine import events as ev
     from warroom_tui.engine.debate import DebateSnapshot
+    from warroom_tui.engine.status import RunStatus
     from warroom_tui.runner import BatchFailed, RunOwned, with_backend
+    from warroom_tui.modelid import is_simulated
     from warroom_tui.runspec import batch_specs
+    from warroom_tui.scenario import MAX_RUNS, MAX_SEED
     from warroom_tui.session import preflight
 
     executor_name, executor_type, options = executor_choice(args)
@@ -269,14 +272,17 @@ async def judge_command(args) -> int:
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
     store = await _open_store(args.db, must_exist=True)
+    # the built-in coder reports in quick chunks: the bar is redrawn then, not by a thread that would
+    # compete for the interpreter with the batch (it cost the corpus' judging a second)
+    ticking = any(j.kind != "builtin" for j in judges)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console)
+                        console=console, auto_refresh=ticking)
     tasks: dict[str, TaskID] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
         if name not in tasks:
             tasks[name] = progress.add_task(escape(name), total=total)
-        progress.update(tasks[name], completed=done, total=total)
+        progress.update(tasks[name], completed=done, total=total, refresh=not ticking)
 
     try:
         from warroom_tui.scenario import shipped_tags
@@ -353,8 +359,7 @@ async def report_command(args) -> int:
                 raise
             rep = None  # debates are scored from their text: no labels needed
         if rep is not None:
-            rep["copying"] = [{"series": s, "agent": a, "copy_share": v, "n": n}
-                              for s, a, v, n in await store.copy_shares()]
+            rep["copying"] = copying_rows(await store.copy_shares(args.include_simulated))
             rep["roles"] = await roles_report(store, rep["coder"], codebook, args.include_simulated, args.correction)
     finally:
         await store.close()
@@ -379,6 +384,14 @@ async def report_command(args) -> int:
         console.print(copying_table(rep["copying"]))
     console.print(debate_group(debate, rep["roles"], args.correction))
     return 0
+
+
+def copying_rows(shares: list[tuple[str, str, bool, float, int]]) -> list[dict]:
+    """The report's copying rows: simulated runs (when included) marked as the rest of the report marks them."""
+    from warroom_tui.report import SIM_MARK
+
+    return [{"series": s + SIM_MARK * sim, "agent": a + SIM_MARK * sim, "copy_share": v, "n": n}
+            for s, a, sim, v, n in shares]
 
 
 def copying_table(rows: list[dict]) -> Table:
@@ -496,6 +509,8 @@ async def export_coded(args) -> int:
 
 
 def list_scenarios() -> int:
+    from warroom_tui.scenario import ScenarioError, load_scenario, scenarios_dir
+
     table = Table(title="scenarios")
     for col in ("name", "series", "agents", "rounds", "description"):
         table.add_column(col)

@@ -9,6 +9,7 @@ little on a message that has none of its words.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,7 @@ PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")
 WORD = re.compile(r"\w+")
+ASCII_SEPARATORS = bytes(b if chr(b).isascii() and (chr(b).isalnum() or b == 95) else 32 for b in range(256))
 
 
 def normalize(text: str) -> str:
@@ -30,7 +32,7 @@ def normalize(text: str) -> str:
         for a, b in PLAIN:
             if a in text:
                 text = text.replace(a, b)
-    return AGENT_SPACED.sub(r"Agent-\1", text) if "Agent" in text else text
+    return AGENT_SPACED.sub(r"Agent-\1", text) if "Agent " in text or "Agent_" in text else text
 
 
 def _literals(pattern: str) -> list[str]:
@@ -69,19 +71,36 @@ def _needs(seq) -> tuple[tuple[str, ...], ...]:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Patterns, each with the literal it needs (lower-cased) as a cheap test before the regex."""
+    """Patterns, each behind a cheap test: the most telling literal it needs (lower-cased, '' when it
+    needs none), then the other literals it needs, then the regex."""
 
-    entries: tuple[tuple[tuple[tuple[str, ...], ...], re.Pattern], ...]
+    entries: tuple[tuple[str, tuple[tuple[str, ...], ...], re.Pattern], ...]
 
     def search(self, text: str) -> bool:
-        return any(_has(text, needs) and rx.search(text) is not None for needs, rx in self.entries)
+        for gate, rest, rx in self.entries:
+            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+                return True
+        return False
 
-    def starts(self, text: str) -> list[int]:
-        return [m.start() for needs, rx in self.entries if _has(text, needs) for m in rx.finditer(text)]
+    def hits(self, text: str, enough: int) -> int:
+        """How many patterns match (counting stops at `enough`)."""
+        n = 0
+        for gate, rest, rx in self.entries:
+            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+                n += 1
+                if n >= enough:
+                    break
+        return n
 
 
 def _has(text: str, needs: tuple[tuple[str, ...], ...]) -> bool:
-    return all(any(n in text for n in one) for one in needs)
+    for one in needs:
+        for n in one:
+            if n in text:
+                break
+        else:
+            return False
+    return True
 
 
 @lru_cache(maxsize=256)
@@ -89,9 +108,11 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
     out = []
     for p in patterns:
         p = p.replace("{name}", NAME)
-        needs = sorted((tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))),
-                       key=lambda one: -min(map(len, one)))  # the most telling set first
-        out.append((tuple(needs), re.compile(p, re.IGNORECASE | re.MULTILINE)))
+        needs = [tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))]
+        singles = [one[0] for one in needs if len(one) == 1]
+        gate = max(singles, key=len) if singles else ""
+        rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
+        out.append((gate, rest, re.compile(p, re.IGNORECASE | re.MULTILINE)))
     return Lexicon(tuple(out))
 
 
@@ -99,22 +120,41 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
 class Terms:
     """Named technologies, case-sensitive: looked up by their first word, checked by regex."""
 
-    by_word: dict[str, tuple[int, ...]]
-    words: frozenset[str]
+    by_word: dict  # first word (bytes when `ascii`) -> terms
+    words: frozenset
     other: tuple[int, ...]
     literals: tuple[str, ...]
     rxs: tuple[re.Pattern, ...]
+    ascii: bool = False
+    """Every first word is ASCII: the text's words are found as bytes, any other byte a separator (much
+    faster than a regex; a superset of the candidates, each still checked by its pattern)."""
 
     def count(self, text: str, enough: int) -> int:
         found = set()
-        candidates = {i for w in self.words.intersection(WORD.findall(text)) for i in self.by_word[w]}
+        if self.ascii:
+            present = self.words.intersection(text.encode().translate(ASCII_SEPARATORS).split())
+        else:
+            present = self.words.intersection(WORD.findall(text))
+        candidates = {i for w in present for i in self.by_word[w]}
         candidates.update(i for i in self.other if self.literals[i] in text)
         for i in sorted(candidates):
-            if self.rxs[i].search(text):
+            if _term_in(self.rxs[i], text):
                 found.add(i)
                 if len(found) >= enough:
                     break
         return len(found)
+
+
+def _term_in(rx: re.Pattern, text: str) -> bool:
+    """A match not preceded by a word character or a dot (checked by hand: a look-behind first would cost
+    the regex its fast search for the term's leading literal)."""
+    m = rx.search(text)
+    while m is not None:
+        start = m.start()
+        if not start or not (text[start - 1].isalnum() or text[start - 1] in "_."):
+            return True
+        m = rx.search(text, start + 1)
+    return False
 
 
 @lru_cache(maxsize=64)
@@ -122,7 +162,7 @@ def terms_index(terms: tuple[str, ...]) -> Terms:
     by_word: dict[str, list[int]] = {}
     other, literals, rxs = [], [], []
     for i, t in enumerate(terms):
-        rxs.append(re.compile(r"(?<![\w.])(?:" + t + r")(?!\w)"))
+        rxs.append(re.compile(r"(?:" + t + r")(?!\w)"))
         runs = _literals(t)
         literals.append(max(runs, key=len))
         first = WORD.match(runs[0])
@@ -131,7 +171,9 @@ def terms_index(terms: tuple[str, ...]) -> Terms:
             by_word.setdefault(first.group(0), []).append(i)
         else:
             other.append(i)
-    return Terms({w: tuple(v) for w, v in by_word.items()}, frozenset(by_word), tuple(other), tuple(literals), tuple(rxs))
+    ascii = all(w.isascii() for w in by_word)
+    index = {(w.encode() if ascii else w): tuple(v) for w, v in by_word.items()}
+    return Terms(index, frozenset(index), tuple(other), tuple(literals), tuple(rxs), ascii)
 
 
 def count_terms(terms: list[str], text: str) -> int:
@@ -146,6 +188,28 @@ class Names:
     owners: dict[str, frozenset[int]]
 
 
+def trie_pattern(words: list[str]) -> str:
+    """An alternation of `words` as a prefix tree: at each position the regex engine follows one branch
+    per letter instead of trying every word; the longest word that fits is tried first, as a plain
+    longest-first alternation would."""
+    tree: dict = {}
+    for w in words:
+        node = tree
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def walk(node: dict) -> str:
+        alts = [re.escape(ch) + walk(child) for ch, child in node.items() if ch]
+        end = "" in node
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return ("(?:" + body + ")?") if end else body
+
+    return walk(tree)
+
+
 @lru_cache(maxsize=1024)
 def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
     owners: dict[str, set[int]] = {}
@@ -156,10 +220,8 @@ def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
                 owners.setdefault(a, set()).add(i)
     if not owners:
         return None
-    # the alternation comes first so the regex engine can skip to the aliases' first letters;
     # the word boundary before an alias is checked by hand
-    alts = "|".join(re.escape(a) for a in sorted(owners, key=len, reverse=True))
-    return Names(re.compile(r"(" + alts + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
+    return Names(re.compile("(" + trie_pattern(list(owners)) + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
 
 
 @dataclass
@@ -207,62 +269,122 @@ class BuiltinCoder:
 
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
+        self.plan = [(flag, lexicon(tuple(flag.substance if flag.kind == "short" else
+                                          flag.patterns if flag.kind == "keywords" else flag.cues)),
+                      terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
+                     for flag in codebook.flags]
+        self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, _, _ in self.plan}
+        self.cal_plan = [(flag_id, cal, [name.partition(":")[::2] for name in cal.features])
+                         for flag_id, cal in codebook.calibration.items()]
+        self.counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
+                        if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
+        self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
 
-    def code(self, text: str, roster: Roster) -> Coding:
-        """Code `text`; flags marked `skip_copied` do not read echoes: the roster's `copied` spans (words
-        repeated verbatim from what the speaker had seen) of at least the codebook's `echo_words` words."""
+    def readings(self, text: str, roster: Roster) -> tuple[Reading, Reading]:
+        """The message as read (within the reading window), and as read without its echoes: the roster's
+        `copied` spans (words repeated verbatim from what the speaker had seen) of at least the
+        codebook's `echo_words` words, which flags marked `skip_copied` do not read."""
         window = self.codebook.reading_window
         plain = read(text, roster, window)
-        echoes = tuple(s for s in roster.copied if len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
-        own = read(blank(text, echoes), roster, window) if echoes else plain
+        echoes = tuple(s for s in roster.copied if s[1] - s[0] >= self.echo_chars and (window is None or s[0] < window)
+                       and len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
+        return plain, read(blank(text, echoes), roster, window) if echoes else plain
+
+    def code(self, text: str, roster: Roster) -> Coding:
+        plain, own = self.readings(text, roster)
+        return self.code_read(text, plain, own, roster)
+
+    def code_read(self, text: str, plain: Reading, own: Reading, roster: Roster) -> Coding:
         out = Coding(flags={})
-        for flag in self.codebook.flags:
-            value, level = self._rule(flag, own if flag.skip_copied else plain, roster)
+        hits: dict[str, int] = {}
+        for flag, lex, terms, levels in self.plan:
+            r = own if flag.skip_copied else plain
+            if flag.id in self.counted:  # the calibration counts this flag's patterns: count once
+                hits[flag.id] = lex.hits(r.marked, 3)
+                out.flags[flag.id] = hits[flag.id] > 0
+                continue
+            value, level = self._rule(flag, lex, terms, levels, r, roster)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
+        if self.codebook.calibration:
+            rules = dict(out.flags)
+            for flag_id, cal, names in self.cal_plan:
+                x = self._features(names, text, plain, own, roster, rules, hits)
+                z = cal.bias + sum(w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale))
+                out.flags[flag_id] = z > 0
+                if z <= 0:
+                    out.levels.pop(flag_id, None)
+        return out
+
+    def features(self, names: list[str], text: str, plain: Reading, own: Reading, roster: Roster,
+                 rules: dict[str, bool], hits: dict[str, int] | None = None) -> list[float]:
+        """The readings a calibration model weighs (see codebook.Calibration)."""
+        return self._features([name.partition(":")[::2] for name in names], text, plain, own, roster, rules, hits)
+
+    def _features(self, names: list[tuple[str, str]], text: str, plain: Reading, own: Reading, roster: Roster,
+                  rules: dict[str, bool], hits: dict[str, int] | None) -> list[float]:
+        out = []
+        for kind, flag_id in names:
+            if kind == "rule":
+                out.append(float(rules[flag_id]))
+            elif kind == "hits":
+                if hits and flag_id in hits:
+                    out.append(float(hits[flag_id]))
+                else:
+                    lex, skip = self.lexicons[flag_id]
+                    out.append(float(lex.hits((own if skip else plain).marked, 3)))
+            elif kind == "log_chars":
+                out.append(math.log1p(len(text)))
+            else:  # copied_chars
+                out.append(sum(b - a for a, b in roster.copied) / len(text) if text else 0.0)
         return out
 
     # -- rules -----------------------------------------------------------------
-    def _rule(self, flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
+    @staticmethod
+    def _rule(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading,
+              roster: Roster) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
-            return len(r.text.split()) < flag.max_words and not lexicon(tuple(flag.substance)).search(r.low), ""
+            return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
         if kind == "keywords":
-            return lexicon(tuple(flag.patterns)).search(r.marked), ""
+            return lex.search(r.marked), ""
         if kind == "terms":
-            return bool(flag.terms) and terms_index(tuple(flag.terms)).count(r.text, flag.min_count) >= flag.min_count, ""
+            return bool(flag.terms) and terms.count(r.text, flag.min_count) >= flag.min_count, ""
         if kind == "assign":  # an owner column names agents as it goes: the roster must have others
-            return len(roster.aliases) > 1 and lexicon(tuple(flag.cues)).search(r.marked), ""
+            return len(roster.aliases) > 1 and lex.search(r.marked), ""
         named = NAME in r.marked
         if kind == "xref":
             return named, ""
         if not named:
             return False, ""
         if kind == "agree":
-            return self._agree(flag, r), ""
+            return _agree(flag, lex, r), ""
         if kind == "crashed":
-            return self._crashed(flag, r, roster)
+            if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(r.low)):
+                return False, ""
+            for (level, _), lx in zip(flag.levels, levels):
+                if lx.search(r.low):
+                    return True, level
+            return True, ""
         return False, ""
 
-    @staticmethod
-    def _agree(flag: Flag, r: Reading) -> bool:
-        cues = lexicon(tuple(flag.cues)).starts(r.marked)
-        if not cues:
-            return False
-        spots = [i for i, c in enumerate(r.marked) if c == NAME]
-        return any(abs(c - s) <= flag.window for c in cues for s in spots)
 
-    @staticmethod
-    def _crashed(flag: Flag, r: Reading, roster: Roster) -> tuple[bool, str]:
-        if not names_crashed(flag, r, roster):
-            return False, ""
-        if flag.cues and not lexicon(tuple(flag.cues)).search(r.low):
-            return False, ""
-        for level, pattern in flag.levels:
-            if lexicon((pattern,)).search(r.low):
-                return True, level
-        return True, ""
+def _agree(flag: Flag, lex: Lexicon, r: Reading) -> bool:
+    """An agreement cue within `window` characters of a mention of another agent."""
+    text = r.marked
+    spots = []
+    at = text.find(NAME)
+    while at >= 0:
+        spots.append(at)
+        at = text.find(NAME, at + 1)
+    for gate, rest, rx in lex.entries:
+        if gate in text and (not rest or _has(text, rest)):
+            for m in rx.finditer(text):
+                c = m.start()
+                if any(abs(c - s) <= flag.window for s in spots):
+                    return True
+    return False
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:

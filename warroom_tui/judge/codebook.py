@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warroom_tui.tomlfile import field_error, read_toml
 
@@ -17,6 +18,41 @@ SHIPPED = ("v4", "interaction")
 
 class CodebookError(Exception):
     """One line naming the file and the field."""
+
+
+FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_chars|copied_chars)$")
+
+
+class Calibration(BaseModel):
+    """A small L2-regularised logistic model over the built-in coder's own readings of a message, deciding
+    one flag (fitted on the human-coded development half by bench/coder_eval.py --fit). Features:
+    `rule:<flag>` (that flag's rule, 0/1), `hits:<flag>` (how many of its patterns match, up to 3),
+    `log_chars` (log of 1 + the message's length), `copied_chars` (share of its characters copied)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    features: list[str] = Field(min_length=1)
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    bias: float
+    note: str = ""
+
+    @field_validator("features")
+    @classmethod
+    def _known(cls, features: list[str]) -> list[str]:
+        for f in features:
+            if not FEATURE.match(f):
+                raise ValueError(f"unknown feature {f!r}")
+        return features
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "Calibration":
+        if not len(self.mean) == len(self.scale) == len(self.weights) == len(self.features):
+            raise ValueError("features, mean, scale and weights must have one value each")
+        if any(s <= 0 for s in self.scale):
+            raise ValueError("scale values must be positive")
+        return self
 
 
 class Flag(BaseModel):
@@ -64,6 +100,9 @@ class Codebook(BaseModel):
     """A run of this many words copied verbatim from what the agent had seen is an echo, not its own
     words: flags with `skip_copied` do not read it."""
     flags: list[Flag] = Field(min_length=1)
+    calibration: dict[str, Calibration] = {}
+    """Flags the built-in coder decides with a fitted model over its readings, instead of its rule alone.
+    In the TOML: a JSON file name, next to the codebook (else one shipped with warroom)."""
 
     @field_validator("flags")
     @classmethod
@@ -72,6 +111,17 @@ class Codebook(BaseModel):
         if len(set(ids)) != len(ids):
             raise ValueError("flag ids must be unique")
         return flags
+
+    @model_validator(mode="after")
+    def _calibrated_flags(self) -> "Codebook":
+        ids = set(self.ids)
+        for flag, cal in self.calibration.items():
+            if flag not in ids:
+                raise ValueError(f"calibration for an unknown flag {flag!r}")
+            for f in cal.features:
+                if ":" in f and f.split(":", 1)[1] not in ids:
+                    raise ValueError(f"calibration of {flag}: feature {f!r} names an unknown flag")
+        return self
 
     @property
     def ids(self) -> list[str]:
@@ -103,7 +153,18 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     path = Path(path) if path else DEFAULT_CODEBOOK
     if not path.exists() and str(path) in SHIPPED:
         path = shipped_codebook(str(path))
+    data = read_toml(path, CodebookError)
+    where = path
+    if isinstance(data.get("calibration"), str):
+        where = path.parent / data["calibration"]
+        if not where.is_file() and (DEFAULT_CODEBOOK.parent / data["calibration"]).is_file():
+            where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
+        try:
+            data["calibration"] = json.loads(where.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc}") from None
     try:
-        return Codebook.model_validate(read_toml(path, CodebookError))
+        return Codebook.model_validate(data)
     except ValidationError as exc:
-        raise CodebookError(f"{path}: {field_error(exc)}") from None
+        bad = where if exc.errors()[0]["loc"][:1] == ("calibration",) else path
+        raise CodebookError(f"{bad}: {field_error(exc)}") from None

@@ -96,7 +96,8 @@ def dump_spans(spans: Spans) -> str:
 def load_spans(text: str | None) -> Spans:
     if not text:
         return ()
-    return tuple((int(a), int(b)) for a, b in (part.split("-") for part in text.split(",")))
+    bounds = list(map(int, text.replace("-", ",").split(",")))
+    return tuple(zip(bounds[::2], bounds[1::2]))
 
 
 def measure(seen: Seen, seq: int, seen_upto: int, text: str) -> tuple[float, Spans]:

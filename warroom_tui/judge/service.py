@@ -16,9 +16,9 @@ from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.llm import LLMJudge
 from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
-from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
+from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
-from warroom_tui.store.rows import CodingRow
+from warroom_tui.store.rows import CodingRow, RunRoster
 
 class BuiltinJudge:
     """The built-in coder as a judge: one message in a thread, many in chunks (in forked processes when
@@ -36,19 +36,20 @@ class BuiltinJudge:
 
     async def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
         """Yields chunks of CHUNK codings: the caller commits each, so an interruption keeps them."""
-        chunks = [list(jobs[i:i + CHUNK]) for i in range(0, len(jobs), CHUNK)]
         workers = min(os.cpu_count() or 1, 4)
         if len(jobs) < max(POOL_MIN, 2 * CHUNK) or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            for chunk in chunks:
-                yield list(await asyncio.to_thread(_code_chunk, self.codebook, chunk))
+            for i in range(0, len(jobs), CHUNK):
+                yield await asyncio.to_thread(_code_all, self.coder, jobs[i:i + CHUNK])
             return
-        # fork, not spawn: the workers start with the coder imported and its patterns compiled
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
+        # fork, not spawn: the workers start with the coder imported and its patterns compiled, and
+        # inherit the jobs (never pickled): each is sent only the bounds of a chunk
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
+                                   initargs=(self.codebook, jobs))
         try:
             loop = asyncio.get_running_loop()
-            pending = [loop.run_in_executor(pool, _code_chunk, self.codebook, chunk) for chunk in chunks]
+            pending = [loop.run_in_executor(pool, _code_range, i, i + CHUNK) for i in range(0, len(jobs), CHUNK)]
             for part in pending:
-                yield list(await part)
+                yield await part
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -81,34 +82,31 @@ class JudgeReport:
 
 
 class RosterCache:
+    """Every run's roster, read in one light query (`load`), then handed out without waiting."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.cache: dict[int, tuple] = {}
-        self.copied: dict[int, dict[int, tuple]] = {}  # run -> seq -> copied spans of that message
+        self.runs: dict[int, RunRoster] = {}
 
-    async def get(self, run_id: int) -> tuple:
-        if run_id not in self.cache:
-            agents = await self.store.agents(run_id)
-            messages = await self.store.messages(run_id)
-            self.cache[run_id] = (run_aliases(agents, messages), crashed_agents(messages))
-            self.copied[run_id] = {m.seq: m.copied for m in messages if m.copied}
-        return self.cache[run_id]
+    async def load(self) -> RosterCache:
+        self.runs = await self.store.rosters()
+        return self
 
-    async def roster(self, run_id: int, speaker: int | None, seq: int | None = None) -> Roster:
-        aliases, crashed = await self.get(run_id)
-        return roster_for(aliases, crashed, speaker, self.copied[run_id].get(seq, ()) if seq is not None else ())
+    def roster(self, run_id: int, speaker: int | None, copied: str = "") -> Roster:
+        run = self.runs.get(run_id) or RunRoster((), frozenset())
+        return Roster(aliases=run.agents, speaker=speaker, crashed=run.crashed, copied=load_spans(copied))
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
                       on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
     report = JudgeReport()
-    rosters = RosterCache(store)
+    rosters = await RosterCache(store).load()
     for judge in judges:
         cid = await store.coder_id(judge.name, judge.kind, codebook.name)
         todo = await store.uncoded_messages(cid)
         report.coded[judge.name] = report.uncoded[judge.name] = 0
         report.reasons[judge.name] = Counter()
-        jobs = [(m.text, await rosters.roster(m.run_id, m.agent, m.seq)) for m in todo]
+        jobs = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
         done = 0
         async for part in judge.code_many(jobs):
             rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
@@ -137,12 +135,22 @@ CHUNK = 2000  # messages coded, then committed, together: an interrupted judge k
 POOL_MIN = 4000  # messages: below this, forking a second process costs more than it saves
 
 
-def _worker_init() -> None:
+_WORK: tuple[BuiltinCoder, Sequence[tuple[str, Roster]]] | None = None  # a worker process's coder and jobs
+
+
+def _worker_init(codebook: Codebook, jobs: Sequence[tuple[str, Roster]]) -> None:
+    global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    _WORK = (BuiltinCoder(codebook), jobs)
 
 
-def _code_chunk(codebook: Codebook, jobs: list[tuple[str, Roster]]) -> list[Coding]:
-    coder = BuiltinCoder(codebook)
+def _code_range(start: int, end: int) -> list[Verdict]:
+    assert _WORK is not None
+    coder, jobs = _WORK
+    return _code_all(coder, jobs[start:end])
+
+
+def _code_all(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]]) -> list[Verdict]:
     return [coder.code(text, roster) for text, roster in jobs]
 
 

@@ -195,6 +195,7 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA cache_size=-32768")  # up to 32 MiB of pages: a corpus' labels are written in one go
             await migrate(db)
         except Exception as exc:
             await db.close()

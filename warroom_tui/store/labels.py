@@ -7,7 +7,7 @@ from typing import Iterable
 import aiosqlite
 
 from warroom_tui.store.base import Queries, StoreError, dump, load
-from warroom_tui.store.rows import CoderRow, CodingRow, MessageView, UncodedMessage
+from warroom_tui.store.rows import CoderRow, CodingRow, MessageView, RunRoster, UncodedMessage
 
 Labels = dict[int, dict[str, tuple[bool, str]]]
 """message id -> flag -> (value, level)"""
@@ -49,17 +49,41 @@ class LabelQueries(Queries):
                 [(c.message_id, coder_id, c.status, c.reason) for c in codings])
             await self.db.executemany(
                 "INSERT OR REPLACE INTO labels (message_id, coder_id, flag, value, level) VALUES (?,?,?,?,?)",
-                [(c.message_id, coder_id, flag, int(bool(v)), lvl or "") for c in codings
-                 for flag, (v, lvl) in c.flags.items()])
+                ((c.message_id, coder_id, flag, int(bool(v)), lvl or "") for c in codings
+                 for flag, (v, lvl) in c.flags.items()))
 
     async def uncoded_messages(self, coder_id: int) -> list[UncodedMessage]:
         """Agent messages (not errors) that this coder has not coded yet."""
         rows = await self._all(
-            "SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, m.text FROM messages m"
+            "SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, m.text, m.copied FROM messages m"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
             " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
             " ORDER BY m.run_id, m.seq", (coder_id,))
         return [UncodedMessage(*r) for r in rows]
+
+    async def rosters(self, run_ids: Iterable[int] | None = None) -> dict[int, RunRoster]:
+        """Who was in each run (every run, or those asked for): agents' names in roster order, any other
+        nickname an agent had in its messages (in the order they appear), and who failed permanently."""
+        wanted = None if run_ids is None else set(run_ids)
+        names: dict[int, list[list[str]]] = {}
+        for run_id, nickname, name, model in await self._all(
+                "SELECT run_id, nickname, name, model FROM agents ORDER BY run_id, idx"):
+            if wanted is None or run_id in wanted:
+                names.setdefault(run_id, []).append([nickname, name, model, model.rsplit("/", 1)[-1]])
+        for run_id, idx, nickname in await self._all(
+                "SELECT run_id, agent_idx, nickname FROM messages WHERE agent_idx IS NOT NULL AND nickname != ''"
+                " GROUP BY run_id, agent_idx, nickname ORDER BY run_id, MIN(seq)"):
+            group = names.get(run_id)
+            if group is not None and 0 <= idx < len(group) and nickname not in group[idx]:
+                group[idx].append(nickname)
+        crashed: dict[int, set[int]] = {}
+        for run_id, idx in await self._all(
+                "SELECT DISTINCT run_id, agent_idx FROM messages"
+                " WHERE agent_idx IS NOT NULL AND is_error=1 AND error_kind='permanent'"):
+            crashed.setdefault(run_id, set()).add(idx)
+        return {run_id: RunRoster(tuple(tuple(dict.fromkeys(n for n in g if n)) for g in group),
+                                  frozenset(crashed.get(run_id, ())))
+                for run_id, group in names.items()}
 
     async def labels(self, coder_id: int, run_id: int | None = None) -> Labels:
         sql = ("SELECT l.message_id, l.flag, l.value, l.level FROM labels l JOIN messages m ON m.id=l.message_id"

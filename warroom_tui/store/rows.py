@@ -105,6 +105,17 @@ class UncodedMessage:
     round: int | None
     agent: int
     text: str
+    copied: str = ""
+    """The copied spans, as stored (copying.load_spans reads them)."""
+
+
+@dataclass(frozen=True)
+class RunRoster:
+    """Who was in a run, as the coders need it (one light query for every run of a store)."""
+
+    agents: tuple[tuple[str, ...], ...]
+    """Per agent index: nickname, display name, model id, then any other nickname it had in the run."""
+    crashed: frozenset[int]
 
 
 @dataclass(frozen=True)

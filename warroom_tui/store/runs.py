@@ -188,13 +188,15 @@ class RunQueries(Queries):
             await self.db.executemany("UPDATE messages SET partners=?, partner_how=? WHERE run_id=? AND seq=?",
                                       [(dump_partners(p), how, run_id, seq) for seq, p, how in rows])
 
-    async def copy_shares(self) -> list[tuple[str, str, float, int]]:
-        """(series, agent name, mean copy share, messages) over agent messages whose copying was measured."""
+    async def copy_shares(self, include_simulated: bool = False) -> list[tuple[str, str, bool, float, int]]:
+        """(series, agent name, simulated, mean copy share, messages) over the agent messages of finished runs
+        whose copying was measured; simulated runs only when asked for, and never pooled with real ones."""
         rows = await self._all(
-            "SELECT r.series, a.name, AVG(m.copy_share), COUNT(*) FROM messages m JOIN runs r ON r.id=m.run_id"
-            " JOIN agents a ON a.run_id=m.run_id AND a.idx=m.agent_idx WHERE m.copy_share IS NOT NULL"
-            " GROUP BY r.series, a.name ORDER BY r.series, a.name")
-        return [(r[0], r[1], float(r[2]), int(r[3])) for r in rows]
+            "SELECT r.series, a.name, r.simulated, AVG(m.copy_share), COUNT(*) FROM messages m"
+            " JOIN runs r ON r.id=m.run_id JOIN agents a ON a.run_id=m.run_id AND a.idx=m.agent_idx"
+            " WHERE m.copy_share IS NOT NULL AND m.is_error=0 AND r.status != 'running' AND (r.simulated=0 OR ?)"
+            " GROUP BY r.series, a.name, r.simulated ORDER BY r.simulated, r.series, a.name", (int(include_simulated),))
+        return [(r[0], r[1], bool(r[2]), float(r[3]), int(r[4])) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Runs per series."""

@@ -34,11 +34,22 @@ def facts(m: Message) -> Table:
         ("had seen", f"messages up to seq {m.seen_upto}" if m.seen_upto >= 0 else "-"),
         ("context trimmed", f"{m.dropped} turns left out to fit the window" if m.dropped else "no"),
     ]
+    if m.agent is not None and not m.is_error:
+        rows.append(("copied", copied_fact(m)))
     if m.is_error:
         rows.append(("error", f"{m.error_kind or 'error'}" + ("" if m.visible else " (hidden from peers)")))
     for label, value in rows:
         t.add_row(label, Text(value))
     return t
+
+
+def copied_fact(m: Message) -> str:
+    """How much of the message repeats, verbatim, what its agent had seen (see judge/copying.py)."""
+    if m.copy_share is None:
+        return "not measured"
+    spans = len(m.copied)
+    return (f"{m.copy_share:.0%} of its words repeat what it had seen (runs of 5+ words"
+            + (f", {spans} passage{'s' if spans != 1 else ''})" if spans else ")"))
 
 
 def labels_table(labels: dict[str, dict[str, tuple[bool, str]]], names: dict[str, str]) -> Table | Text:
