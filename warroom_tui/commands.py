@@ -6,6 +6,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -68,9 +69,35 @@ def executor_choice(args) -> tuple[str, type, dict]:
     return name, executor_type, ({"address": address} if name == "ray" else {})
 
 
-async def run_command(args) -> int:
+def on_interrupt(executor_now: Callable[[], Any]) -> Callable[[], None]:
+    """From now on Ctrl+C or SIGTERM interrupts the command: the executor, once there, stores open runs as
+    interrupted and starts no other; before it exists the command is cancelled (nothing to keep).
+    Returns what removes the handlers."""
     import asyncio
     import signal
+
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+
+    def interrupt() -> None:
+        executor = executor_now()
+        if executor is not None:
+            executor.interrupt()
+        elif me is not None:
+            me.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+
+    def remove() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    return remove
+
+
+async def run_command(args) -> int:
+    import asyncio
 
     from warroom_tui.engine import events as ev
     from warroom_tui.engine.debate import DebateSnapshot
@@ -88,18 +115,8 @@ async def run_command(args) -> int:
         raise CliError(f"--runs: must be from 1 to {MAX_RUNS:,}")
     if args.seed is not None and not -MAX_SEED <= args.seed <= MAX_SEED:
         raise CliError(f"--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
-    loop = asyncio.get_running_loop()
     executor = None
-    me = asyncio.current_task()
-
-    def interrupt() -> None:  # Ctrl+C or SIGTERM: open runs are stored as interrupted, no other starts
-        if executor is not None:
-            executor.interrupt()
-        elif me is not None:
-            me.cancel()  # not started yet: nothing to keep
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
+    remove_handlers = on_interrupt(lambda: executor)
     try:
         missing = await asyncio.to_thread(preflight, scenario)
     except asyncio.CancelledError:
@@ -149,8 +166,7 @@ async def run_command(args) -> int:
     except ConnectionError as exc:
         raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        remove_handlers()
         executor.close()
         await store.close()
     table = Table(title=f"{escape(scenario.name)} ({escape(scenario.label)})")

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import _checked, _open_store, console, executor_choice
+from warroom_tui.commands import _checked, _open_store, console, executor_choice, on_interrupt
 from warroom_tui.engine import events as ev
 from warroom_tui.errors import CliError
 from warroom_tui.modelid import is_simulated
@@ -18,7 +18,6 @@ from warroom_tui.scenario import MAX_RUNS
 
 async def sweep_command(args) -> int:
     import asyncio
-    import signal
 
     from warroom_tui.runner import BatchFailed, RunOwned
     from warroom_tui.session import preflight
@@ -38,18 +37,8 @@ async def sweep_command(args) -> int:
     per_cell = len(specs) // len(cell_list)
     if len(specs) > MAX_RUNS:
         raise CliError(f"{path}: {len(cell_list)} cells x {per_cell} runs is more than {MAX_RUNS:,} runs")
-    loop = asyncio.get_running_loop()
     executor = None
-    me = asyncio.current_task()
-
-    def interrupt() -> None:  # Ctrl+C or SIGTERM: open runs are stored as interrupted, no other starts
-        if executor is not None:
-            executor.interrupt()
-        elif me is not None:
-            me.cancel()  # not started yet: nothing to keep
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
+    remove_handlers = on_interrupt(lambda: executor)
     try:
         try:
             for c in cell_list:
@@ -98,8 +87,7 @@ async def sweep_command(args) -> int:
             executor.close()
             await store.close()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        remove_handlers()
     done = sum(r.status.finished for r in results)
     stored = sum(r.stored for r in results)
     if executor_name != "local":
