@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
@@ -30,6 +30,17 @@ CLONE_NAMES = (
 
 Scaffolding = Literal["full", "no-peers", "no-identity", "empty", "isolated"]
 CrashKind = Literal["permanent", "transient", "timeout", "empty"]
+
+
+def _plain(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+PlainName = Annotated[str, AfterValidator(_plain)]
+"""A name that becomes part of run ids and export paths (no `..`, separators or control characters)."""
 
 
 class ScenarioError(Exception):
@@ -93,8 +104,8 @@ class Conditions(_Strict):
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
-    series: str = Field(default="", max_length=40)
+    name: PlainName = Field(min_length=1)
+    series: PlainName = Field(default="", max_length=40)
     description: str = ""
     brief: str = ""
     """Required, except in a debate (each run's brief is its task)."""
@@ -166,15 +177,6 @@ class Scenario(_Strict):
     def role_prompt_table(self) -> dict[str, RoleSpec]:
         """Every role a run may assign: the shipped ones, then the scenario's own."""
         return {**load_roles(), **self.role_prompts}
-
-    @field_validator("series", "name")
-    @classmethod
-    def _plain_series(cls, value: str) -> str:
-        """Both become part of run ids and export paths."""
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     def roster(self) -> list[AgentSpec]:
         """The agents in position order, clones expanded to Alpha, Bravo, ..."""

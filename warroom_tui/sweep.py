@@ -17,10 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, ValidationError, field_validator, model_validator
 
 from warroom_tui.runspec import RunSpec
-from warroom_tui.scenario import (CRASH_KINDS, MAX_RUNS, MAX_SEED, AgentSpec, Scaffolding, Scenario, ScenarioError,
-                                  find_scenario, load_scenario, parse_scenario)
+from warroom_tui.scenario import (CRASH_KINDS, MAX_RUNS, MAX_SEED, AgentSpec, PlainName, Scaffolding, Scenario,
+                                  ScenarioError, find_scenario, load_scenario, parse_scenario)
 from warroom_tui.tomlfile import field_error, read_toml
-from warroom_tui.untrusted import name_problem
 
 FACTORS = ("panel", "naming", "scaffolding", "temperature", "order", "crash")
 TAGGED_SIM = "sim/tagged"
@@ -77,8 +76,8 @@ class Factors(_Strict):
 
 
 class Design(_Strict):
-    name: str = Field(min_length=1, max_length=60)
-    series: str = Field(default="", max_length=40)
+    name: PlainName = Field(min_length=1, max_length=60)
+    series: PlainName = Field(default="", max_length=40)
     description: str = ""
     scenario: str = "sim-demo"
     """The base scenario (a shipped name, or a path relative to the design): brief, rounds, schedule."""
@@ -103,15 +102,6 @@ class Design(_Strict):
             if pos and any(int(pos) < 1 or int(pos) > len(p) for p in self.factors.panel):
                 raise ValueError(f"factors.crash: position {pos} is not in every panel")
         return self
-
-    @field_validator("series", "name")
-    @classmethod
-    def _plain_series(cls, value: str) -> str:
-        """Both become part of the cells' scenario names, so of run ids and export paths."""
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 @dataclass(frozen=True)
