@@ -71,6 +71,8 @@ def check_with_duckdb(con, out, stored) -> None:
     text = con.execute(f"SELECT text FROM '{out}/messages.parquet' WHERE run_id = (SELECT run_id FROM"
                    f" '{out}/runs.parquet' WHERE uid = 'real-1')").fetchall()
     assert text == [("hello",)]
+    measured = con.execute(f"SELECT COUNT(copy_share) FROM '{out}/messages.parquet'").fetchall()[0][0]
+    assert measured > 0  # the copy share travels with the messages
 
 
 def test_parquet_export_without_pyarrow_is_one_line_and_writes_nothing(db, tmp_path, monkeypatch, capsys):

@@ -52,11 +52,11 @@ _TABLES: dict[str, tuple[str, str]] = {
         "message_id:int run_id:int series:str simulated:bool seq:int round:int agent_idx:int sender:str"
         " nickname:str name:str model:str text:str is_error:bool error_kind:str visible:bool started_at:float"
         " finished_at:float seen_upto:int dropped:int tokens:int temperature:float language:str time:str"
-        " study:json partners:str partner_how:str",
+        " study:json partners:str partner_how:str copy_share:float copied:str",
         "SELECT m.id, m.run_id, r.series, r.simulated, m.seq, m.round, m.agent_idx, m.sender, m.nickname, m.name,"
         " m.model, m.text, m.is_error, m.error_kind, m.visible, m.started_at, m.finished_at, m.seen_upto,"
-        " m.dropped, m.tokens, m.temperature, m.language, m.time, m.study, m.partners, m.partner_how"
-        " FROM messages m JOIN runs r ON r.id=m.run_id ORDER BY m.run_id, m.seq"),
+        " m.dropped, m.tokens, m.temperature, m.language, m.time, m.study, m.partners, m.partner_how,"
+        " m.copy_share, m.copied FROM messages m JOIN runs r ON r.id=m.run_id ORDER BY m.run_id, m.seq"),
     "events": (
         "event_id:int run_id:int simulated:bool round:int seq:int kind:str field:str agent_idx:int old:json"
         " new:json at:str",
