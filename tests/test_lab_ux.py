@@ -409,3 +409,13 @@ def test_an_unknown_theme_or_key_id_in_settings_is_one_line(tmp_path, monkeypatc
     assert main(["lab", "sim-demo", "--backend", "sim", "--db", str(tmp_path / "l.db")]) == 2
     err = capsys.readouterr().err
     assert "keys.namming" in err and err.count("\n") == 1  # before: ignored, the key silently lost
+
+
+def test_the_compact_bar_keeps_the_crash_when_roles_are_assigned():
+    from warroom_tui.tui.bar import ConditionsBar
+
+    bar = ConditionsBar()
+    bar.values = dict(naming="real", scaffolding="no-peers", temperature=0.8, crashes=["Crashed:permanent"],
+                      round_=0, rounds=10, state="paused", roles="generator-critic")
+    shown = bar.line(78).plain
+    assert "Crashed:perm" in shown and shown.endswith("perm") and len(shown) <= 78  # before: "... · crash" cut

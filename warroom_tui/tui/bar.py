@@ -30,22 +30,24 @@ class ConditionsBar(Static):
             self.update(self.line(self.content_size.width))
 
     def line(self, width: int) -> Text:
-        for compact in (0, 1, 2):
+        for compact in (0, 1, 2, 3):
             line = self._line(compact)
             if line.cell_len <= width:
                 break
         return line
 
     def _line(self, compact: int) -> Text:
-        """compact 0: labelled; 1: short labels; 2: short labels and crash kinds abbreviated."""
+        """compact 0: labelled; 1: short labels; 2: and crash kinds abbreviated; 3: and the roles too."""
         v = self.values
-        crashes = [c.rsplit(":", 1)[0] + ":" + c.rsplit(":", 1)[1][:4] for c in v["crashes"]] if compact == 2 \
+        crashes = [c.rsplit(":", 1)[0] + ":" + c.rsplit(":", 1)[1][:4] for c in v["crashes"]] if compact >= 2 \
             else v["crashes"]
+        roles = "-".join(part[:4] for part in v.get("roles", "none").split("-")) if compact == 3 \
+            else v.get("roles", "none")
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {v['state']} ", style="bold reverse")
         cells = (("round", f"{v['round_']}/{v['rounds']}", "R"), ("naming", v["naming"], ""),
                  ("scaffold", v["scaffolding"], ""),
-                 *((("roles", v["roles"], ""),) if v.get("roles", "none") != "none" else ()),  # shown when assigned
+                 *((("roles", roles, ""),) if roles != "none" else ()),  # shown when assigned
                  ("temp", f"{v['temperature']:.2f}", "T"), ("crash", ", ".join(crashes) or "-", "crash "))
         for label, value, short in cells:
             t.append(" · " if compact else " │ ", style="dim")
