@@ -96,13 +96,26 @@ def on_interrupt(executor_now: Callable[[], Any]) -> Callable[[], None]:
     return remove
 
 
+async def run_on(executor, specs: list, address: str | None) -> list:
+    """The specs' runs on the executor; a run another process owns, a broken run or an unreachable Ray
+    cluster is one line."""
+    from warroom_tui.runner import BatchFailed, RunOwned
+
+    try:
+        return await executor.run(specs)
+    except (RunOwned, BatchFailed) as exc:
+        raise CliError(str(exc)) from None
+    except ConnectionError as exc:
+        raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
+
+
 async def run_command(args) -> int:
     import asyncio
 
     from warroom_tui.engine import events as ev
     from warroom_tui.engine.debate import DebateSnapshot
     from warroom_tui.engine.status import RunStatus
-    from warroom_tui.runner import BatchFailed, RunOwned, with_backend
+    from warroom_tui.runner import with_backend
     from warroom_tui.modelid import is_simulated
     from warroom_tui.runspec import batch_specs
     from warroom_tui.scenario import MAX_RUNS, MAX_SEED
@@ -160,11 +173,7 @@ async def run_command(args) -> int:
                              **options)
     try:
         with progress:
-            results = await executor.run(specs)
-    except (RunOwned, BatchFailed) as exc:
-        raise CliError(str(exc)) from None
-    except ConnectionError as exc:
-        raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
+            results = await run_on(executor, specs, address)
     finally:
         remove_handlers()
         executor.close()

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import _checked, _open_store, console, executor_choice, on_interrupt
+from warroom_tui.commands import _checked, _open_store, console, executor_choice, on_interrupt, run_on
 from warroom_tui.engine import events as ev
 from warroom_tui.errors import CliError
 from warroom_tui.modelid import is_simulated
@@ -19,7 +19,6 @@ from warroom_tui.scenario import MAX_RUNS
 async def sweep_command(args) -> int:
     import asyncio
 
-    from warroom_tui.runner import BatchFailed, RunOwned
     from warroom_tui.session import preflight
     from warroom_tui.sweep import DesignError, cells, find_design, load_design, run_specs
 
@@ -78,11 +77,7 @@ async def sweep_command(args) -> int:
                                  on_progress=on_progress if executor_name != "local" else None, **options)
         try:
             with progress:
-                results = await executor.run(specs)
-        except (RunOwned, BatchFailed) as exc:
-            raise CliError(str(exc)) from None
-        except ConnectionError as exc:
-            raise CliError(f"--address {address}: cannot connect to Ray ({exc})") from None
+                results = await run_on(executor, specs, address)
         finally:
             executor.close()
             await store.close()
