@@ -127,7 +127,7 @@ async def run_command(args) -> int:
     if args.runs is not None and not 1 <= args.runs <= MAX_RUNS:
         raise CliError(f"--runs: must be from 1 to {MAX_RUNS:,}")
     if args.seed is not None and not -MAX_SEED <= args.seed <= MAX_SEED:
-        raise CliError(f"--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
+        raise CliError("--seed: must be within ±2**62 (seeds are stored as 64-bit integers)")
     executor = None
     remove_handlers = on_interrupt(lambda: executor)
     try:
