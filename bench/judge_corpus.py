@@ -10,12 +10,17 @@ load, the CPU time much less.
 `git archive b308aa0 warroom_tui | tar -x -C DIR`), alternating with this one, so both meet the same load.
 The live worker's cost per message (one `code` call in a thread, as the lab's judge worker pays it) is
 measured in-process.
+
+The labels each version wrote are compared too: the first run's database of every version is read back
+(the `labels` table, and `codings` without its time stamp) and must be the same rows, byte for byte, as
+the first version's (`labels_identical`); a difference fails the benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import resource
 import shutil
@@ -54,6 +59,7 @@ def measure(data: Path, repeat: int = 5, before: Path | None = None) -> dict:
         fresh = Path(tmp) / "fresh.db"
         warroom("import", str(data / "transcripts"), "--db", str(fresh))
         runs: dict[str, list[dict]] = {v: [] for v in versions}
+        digests: dict[str, tuple[int, str]] = {}
         for i in range(repeat):
             for name, package in versions.items():
                 db = Path(tmp) / f"{name}{i}.db"
@@ -62,9 +68,26 @@ def measure(data: Path, repeat: int = 5, before: Path | None = None) -> dict:
                 out, wall, cpu = warroom("judge", "--judge", "builtin", "--db", str(db), package=package)
                 assert "14427" in out.stdout, out.stdout
                 runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg": round(load, 1)})
+                if i == 0:
+                    digests[name] = asyncio.run(label_digest(db))
         per_message = asyncio.run(live_cost(fresh))
+    same = len(set(digests.values())) == 1
+    assert same, f"the versions wrote different labels: {digests}"
     return {"messages": 14427, "cores": os.cpu_count(), **{name: summary(r) for name, r in runs.items()},
-            "live_ms_per_message": per_message}
+            "labels_identical": same, "labels": digests["now"], "live_ms_per_message": per_message}
+
+
+async def label_digest(db: Path) -> tuple[int, str]:
+    """(label rows, SHA-256 of every label row and every coding's status and reason, in the tables' order)."""
+    from warroom_tui.store.db import Store
+
+    async with Store.open(db) as store:  # writable: a version with an older schema is upgraded first
+        labels = await store.table("labels")
+        codings = await store.table("codings")
+    at = codings.names.index("at")
+    digest = hashlib.sha256(repr(labels.rows).encode())
+    digest.update(repr([row[:at] + row[at + 1:] for row in codings.rows]).encode())
+    return len(labels.rows), digest.hexdigest()
 
 
 async def live_cost(db: Path) -> dict:
