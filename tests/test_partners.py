@@ -113,9 +113,36 @@ async def test_imported_study_runs_are_tagged(tmp_path):
         await import_study_runs(store, [load_study_file(path)])
         agents = await store.agents((await store.runs())[0].id)
         assert all(a.family and a.recipe for a in agents), agents
+        assert not await store.has_untagged_imports()
         # a database imported before agents had tags is filled in by `warroom judge`
         await store.db.execute("UPDATE agents SET family='', recipe=''")
+        assert await store.has_untagged_imports()
         from warroom_tui.scenario import shipped_tags
 
         assert await store.fill_imported_tags(shipped_tags()) == len(agents)
         assert all(a.family for a in await store.agents(1))
+        assert not await store.has_untagged_imports()
+
+
+async def test_judge_fills_in_the_partners_and_tags_an_older_import_lacks(tmp_path):
+    import asyncio
+
+    from tests.conftest import TRANSCRIPTS
+
+    if not TRANSCRIPTS.is_dir():
+        pytest.skip("../shared/warroom-data is not here")
+    from warroom_tui.cli import main
+    from warroom_tui.store.study_json import import_study_runs, load_study_file, study_files
+
+    db = tmp_path / "s.db"
+    async with Store.open(db) as store:
+        await import_study_runs(store, [load_study_file(study_files([TRANSCRIPTS])[0])])
+        want = [(a.family, a.recipe) for a in await store.agents(1)]
+        partners = [(m.partners, m.partner_how) for m in await store.messages(1)]
+        await store.db.execute("UPDATE agents SET family='', recipe=''")
+        await store.db.execute("UPDATE messages SET partners=NULL")
+    assert await asyncio.to_thread(main, ["judge", "--db", str(db)]) == 0  # main runs its own event loop
+    async with Store.open(db) as store:
+        assert [(a.family, a.recipe) for a in await store.agents(1)] == want
+        assert [(m.partners, m.partner_how) for m in await store.messages(1)] == partners
+        assert not await store.runs_without_partners() and not await store.has_untagged_imports()

@@ -310,11 +310,16 @@ async def judge_command(args) -> int:
         progress.update(tasks[name], completed=done, total=total, refresh=not ticking)
 
     try:
-        from warroom_tui.scenario import shipped_tags
-        from warroom_tui.store.recorder import backfill_partners
+        # each backfill imports what it needs (the engine, the scenarios) only when there is something to fill
+        runs = await store.runs_without_partners()
+        if runs:  # messages stored before partners were measured
+            from warroom_tui.store.recorder import backfill_partners
 
-        await backfill_partners(store)  # messages stored before partners were measured
-        await store.fill_imported_tags(shipped_tags())  # study runs imported before agents had tags
+            await backfill_partners(store, runs)
+        if await store.has_untagged_imports():  # study runs imported before agents had tags
+            from warroom_tui.scenario import shipped_tags
+
+            await store.fill_imported_tags(shipped_tags())
         with progress:
             report = await judge_store(store, judges, codebook, on_progress=on_progress)
     finally:

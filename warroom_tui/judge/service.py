@@ -13,7 +13,6 @@ from typing import AsyncIterator, Callable, Sequence
 
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
-from warroom_tui.judge.llm import LLMJudge
 from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
@@ -65,6 +64,8 @@ def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: flo
         if spec == "builtin":
             judges.append(BuiltinJudge(codebook))
         else:
+            from warroom_tui.judge.llm import LLMJudge  # the providers: off the built-in coder's path
+
             if gateway is None:
                 from warroom_tui.providers.gateway import Gateway
 

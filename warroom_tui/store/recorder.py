@@ -89,9 +89,10 @@ class Recorder:
         return None
 
 
-async def backfill_partners(store: Store) -> int:
-    """Compute the partners of messages stored before they were measured; returns the runs updated."""
-    runs = await store.runs_without_partners()
+async def backfill_partners(store: Store, runs: list[int] | None = None) -> int:
+    """Compute the partners of messages stored before they were measured (in `runs`, when the caller has
+    already asked the store which); returns the runs updated."""
+    runs = await store.runs_without_partners() if runs is None else runs
     for run_id in runs:
         messages = await store.messages(run_id)
         measure_partners(messages, run_aliases(await store.agents(run_id), messages))

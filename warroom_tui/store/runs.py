@@ -177,6 +177,13 @@ class RunQueries(Queries):
                 changed += cur.rowcount
         return changed
 
+    async def has_untagged_imports(self) -> bool:
+        """Whether an agent of an imported run has no tag at all (what `fill_imported_tags` would fill)."""
+        rows = await self._all(
+            "SELECT EXISTS (SELECT 1 FROM agents WHERE family='' AND base='' AND recipe=''"
+            " AND run_id IN (SELECT id FROM runs WHERE source='import'))")
+        return bool(rows[0][0])
+
     async def runs_without_partners(self) -> list[int]:
         """Runs with agent messages whose partners were never computed (stored before they were)."""
         rows = await self._all("SELECT DISTINCT run_id FROM messages WHERE agent_idx IS NOT NULL AND partners IS NULL")
