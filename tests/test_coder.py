@@ -202,3 +202,21 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     (tmp_path / "mine.json").write_text("{not json")
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n,most,workers", [(14427, 2000, 2), (8, 4, 2), (9, 4, 2), (10, 3, 4), (1, 2000, 2), (0, 5, 2)])
+def test_chunks_cover_every_job_once_in_order_in_even_shares(n, most, workers):
+    bounds = service.chunks(n, most, workers)
+    assert [i for a, b in bounds for i in range(a, b)] == list(range(n))
+    assert all(0 < b - a <= most for a, b in bounds) and (len(bounds) % workers == 0 or n < workers)
+    assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1 if bounds else n == 0
+
+
+async def test_jobs_are_made_when_read_as_the_list_they_stand_for(tmp_path):
+    async with Store.open(tmp_path / "w.db") as store:
+        await sim_run(store, rounds=2)
+        todo = await store.uncoded_messages(1)
+        rosters = await service.RosterCache(store).load()
+    want = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
+    jobs = service.Jobs(todo, rosters)
+    assert len(jobs) == len(want) > 2 and list(jobs) == want and jobs[1] == want[1] and jobs[1:3] == want[1:3]

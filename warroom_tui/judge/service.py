@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncIterator, Callable, Iterator, Sequence, overload
 
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
@@ -17,7 +19,7 @@ from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
-from warroom_tui.store.rows import CodingRow, RunRoster
+from warroom_tui.store.rows import CodingRow, RunRoster, UncodedMessage
 
 class BuiltinJudge:
     """The built-in coder as a judge: one message in a thread, many in chunks (in forked processes when
@@ -46,7 +48,7 @@ class BuiltinJudge:
                                    initargs=(self.codebook, jobs))
         try:
             loop = asyncio.get_running_loop()
-            pending = [loop.run_in_executor(pool, _code_range, i, i + CHUNK) for i in range(0, len(jobs), CHUNK)]
+            pending = [loop.run_in_executor(pool, _code_range, a, b) for a, b in chunks(len(jobs), CHUNK, workers)]
             for part in pending:
                 yield await part
         finally:
@@ -82,6 +84,40 @@ class JudgeReport:
     kappa: dict = field(default_factory=dict)
 
 
+class Jobs(Sequence[tuple[str, Roster]]):
+    """The coder's jobs (text, roster) of uncoded messages, each made when it is read: a forked worker makes
+    only those of its own chunks."""
+
+    def __init__(self, todo: Sequence[UncodedMessage], rosters: RosterCache) -> None:
+        self.todo = todo
+        self.rosters = rosters
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, Roster]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, Roster]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[str, Roster] | list[tuple[str, Roster]]:
+        roster = self.rosters.roster
+        if isinstance(i, slice):
+            return [(m.text, roster(m.run_id, m.agent, m.copied)) for m in self.todo[i]]
+        m = self.todo[i]
+        return m.text, roster(m.run_id, m.agent, m.copied)
+
+
+def chunks(n: int, most: int, workers: int) -> list[tuple[int, int]]:
+    """Bounds of chunks of at most `most` of `n` jobs, as many as a multiple of `workers` and of sizes within one
+    of each other, so that the workers finish together."""
+    count = -(-n // most)
+    count += -count % workers
+    bounds = [(n * i // count, n * (i + 1) // count) for i in range(count)]
+    return [(a, b) for a, b in bounds if b > a]
+
+
 class RosterCache:
     """Every run's roster, read in one light query (`load`), then handed out without waiting."""
 
@@ -101,29 +137,43 @@ class RosterCache:
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
                       on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
     report = JudgeReport()
-    rosters = await RosterCache(store).load()
-    for judge in judges:
-        cid = await store.coder_id(judge.name, judge.kind, codebook.name)
-        todo = await store.uncoded_messages(cid)
-        report.coded[judge.name] = report.uncoded[judge.name] = 0
-        report.reasons[judge.name] = Counter()
-        jobs = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
-        done = 0
-        async for part in judge.code_many(jobs):
-            rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
-            await store.save_codings(cid, rows)
-            for row in rows:
-                if row.status == "coded":
-                    report.coded[judge.name] += 1
-                else:
-                    report.uncoded[judge.name] += 1
-                    report.reasons[judge.name][row.reason.split(":")[0]] += 1
-            done += len(part)
-            if on_progress:
-                on_progress(judge.name, done, len(todo))
-    if len(judges) >= 2:
-        report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
+    with _collector_spares_what_is_read():
+        rosters = await RosterCache(store).load()
+        for judge in judges:
+            cid = await store.coder_id(judge.name, judge.kind, codebook.name)
+            todo = await store.uncoded_messages(cid)
+            gc.freeze()  # what was just read lives through the batch too
+            report.coded[judge.name] = report.uncoded[judge.name] = 0
+            report.reasons[judge.name] = Counter()
+            done = 0
+            async for part in judge.code_many(Jobs(todo, rosters)):
+                rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
+                await store.save_codings(cid, rows)
+                for row in rows:
+                    if row.status == "coded":
+                        report.coded[judge.name] += 1
+                    else:
+                        report.uncoded[judge.name] += 1
+                        report.reasons[judge.name][row.reason.split(":")[0]] += 1
+                done += len(part)
+                if on_progress:
+                    on_progress(judge.name, done, len(todo))
+        if len(judges) >= 2:
+            report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
     return report
+
+
+@contextmanager
+def _collector_spares_what_is_read() -> Iterator[None]:
+    """What is alive when a batch starts (the modules, the messages read) lives through it, and the batch makes
+    many small objects: left alone, each of the cycle collector's full passes walks all of it again (0.6 s of
+    the main process' CPU for the study corpus, 0.15 s with this). Frozen objects are still freed as soon as
+    nothing refers to them; they are handed back to the collector at the end."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _row(mid: int, verdict: Verdict) -> CodingRow:
