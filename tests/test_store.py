@@ -8,6 +8,7 @@ from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import VirtualClock
 from warroom_tui.engine.loop import Engine
 from warroom_tui.engine.status import RunStatus
+from warroom_tui.engine.transcript import Message
 from warroom_tui.scenario import parse_scenario
 from warroom_tui.store.db import SCHEMA_VERSION, Store, StoreError
 from warroom_tui.store.recorder import Recorder
@@ -104,3 +105,25 @@ async def test_a_version_2_database_migrates_its_json_fields_to_named_columns(tm
         assert (await store.agents(1))[0].study == {"position": 1}
         assert (await store.agents(2))[0].study == {}  # live runs kept nothing but a copy of the model id
         assert [r.status for r in await store.runs()] == [RunStatus.DONE, RunStatus.DONE]
+
+
+async def test_codings_of_a_missing_message_or_coder_are_refused_whole_and_the_keys_checked_again(tmp_path):
+    from warroom_tui.store.rows import CodingRow
+
+    async with Store.open(tmp_path / "w.db") as store:
+        run = await store.create_run(uid="r", scenario="s", series="S", brief="", agents=[])
+        mid = await store.add_message(run, Message(seq=0, sender="agent1", text="hi", agent=0))
+        cid = await store.coder_id("builtin@v4", "builtin", "v4")
+        good = CodingRow(mid, "coded", "", {"meta": (True, "")})
+        for coder, rows in ((cid, [good, CodingRow(mid + 1, "coded", "", {"meta": (False, "")})]),
+                            (cid + 1, [good])):
+            with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+                await store.save_codings(coder, rows)
+            assert await store.labels(cid) == {} and await store.progress_mark() == (0, 0)  # nothing of it kept
+        assert (await store.db.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1  # on again for every other write
+        async with store.transaction():  # inside a transaction of the caller's, SQLite checks each row itself
+            await store.save_codings(cid, [good])
+            with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+                await store.save_codings(cid + 1, [good])
+        await store.save_codings(cid, [good])
+        assert await store.labels(cid) == {mid: {"meta": (True, "")}}

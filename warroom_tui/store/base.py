@@ -26,26 +26,37 @@ class Queries:
         return list(await self.db.execute_fetchall(sql, args))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, checks_keys: bool = True) -> AsyncIterator[bool]:
         """Everything written inside is committed together or not at all; nested uses join the outer one.
 
         It takes SQLite's write lock at once (BEGIN IMMEDIATE): another process writing the same file waits
         for it (up to the busy timeout) instead of failing half-way.
+
+        `checks_keys=False` (bulk writes): SQLite does not check the foreign keys of each row written, and the
+        caller checks them for the whole write before it ends, when it is told so (True: it must check).
+        Only the writer holding the lock runs in between, so nothing else is written unchecked. A nested use
+        joins with the outer transaction's checks on (False: SQLite checks).
         """
         task = asyncio.current_task()
         if task is not None and self._owner is task:
-            yield
+            yield False
             return
         async with self._lock:
             self._owner = task
             try:
-                await self.db.execute("BEGIN IMMEDIATE")
+                if not checks_keys:  # a connection setting, which SQLite ignores inside a transaction
+                    await self.db.execute("PRAGMA foreign_keys=OFF")
                 try:
-                    yield
-                except BaseException:
-                    await self.db.rollback()
-                    raise
-                await self.db.commit()
+                    await self.db.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield not checks_keys
+                    except BaseException:
+                        await self.db.rollback()
+                        raise
+                    await self.db.commit()
+                finally:
+                    if not checks_keys:
+                        await self.db.execute("PRAGMA foreign_keys=ON")
             finally:
                 self._owner = None
 
