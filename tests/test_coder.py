@@ -205,11 +205,13 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("n,most,workers", [(14427, 2000, 2), (8, 4, 2), (9, 4, 2), (10, 3, 4), (1, 2000, 2), (0, 5, 2)])
-def test_chunks_cover_every_job_once_in_order_in_even_shares(n, most, workers):
+def test_chunks_cover_every_job_once_in_order_and_shrink_towards_the_end(n, most, workers):
     bounds = service.chunks(n, most, workers)
     assert [i for a, b in bounds for i in range(a, b)] == list(range(n))
-    assert all(0 < b - a <= most for a, b in bounds) and (len(bounds) % workers == 0 or n < workers)
-    assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1 if bounds else n == 0
+    sizes = [b - a for a, b in bounds]
+    assert all(0 < size <= most for size in sizes) and sizes == sorted(sizes, reverse=True)
+    if n > 4 * most:
+        assert sizes[0] == most and sizes[-1] <= most // 4
 
 
 async def test_jobs_are_made_when_read_as_the_list_they_stand_for(tmp_path):

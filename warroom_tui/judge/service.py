@@ -110,12 +110,16 @@ class Jobs(Sequence[tuple[str, Roster]]):
 
 
 def chunks(n: int, most: int, workers: int) -> list[tuple[int, int]]:
-    """Bounds of chunks of at most `most` of `n` jobs, as many as a multiple of `workers` and of sizes within one
-    of each other, so that the workers finish together."""
-    count = -(-n // most)
-    count += -count % workers
-    bounds = [(n * i // count, n * (i + 1) // count) for i in range(count)]
-    return [(a, b) for a, b in bounds if b > a]
+    """Bounds of chunks of `n` jobs, in order, for `workers` taking the next one as they finish: each a
+    `2 * workers`-th of what is left, kept between an eighth of `most` and `most`. The chunks shrink towards
+    the end, so the workers finish nearly together and the last write, which waits for them all, is small."""
+    least = max(1, most // 8)
+    bounds, start = [], 0
+    while start < n:
+        size = min(most, max(least, -(-(n - start) // (2 * workers))))
+        bounds.append((start, min(start + size, n)))
+        start += size
+    return bounds
 
 
 class RosterCache:
