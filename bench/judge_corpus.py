@@ -56,21 +56,22 @@ def summary(runs: list[dict]) -> dict:
 def measure(data: Path, repeat: int = 5, before: Path | None = None) -> dict:
     versions = {"now": None, **({"before": before} if before else {})}
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = Path(tmp) / "fresh.db"
-        warroom("import", str(data / "transcripts"), "--db", str(fresh))
+        fresh = {name: Path(tmp) / f"fresh-{name}.db" for name in versions}
+        for name, package in versions.items():  # each version its own import (and its own schema)
+            warroom("import", str(data / "transcripts"), "--db", str(fresh[name]), package=package)
         runs: dict[str, list[dict]] = {v: [] for v in versions}
         digests: dict[str, tuple[int, str]] = {}
         for i in range(repeat):
             for name, package in versions.items():
                 db = Path(tmp) / f"{name}{i}.db"
-                shutil.copy(fresh, db)
+                shutil.copy(fresh[name], db)
                 load = os.getloadavg()[0]
                 out, wall, cpu = warroom("judge", "--judge", "builtin", "--db", str(db), package=package)
                 assert "14427" in out.stdout, out.stdout
                 runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg": round(load, 1)})
                 if i == 0:
                     digests[name] = asyncio.run(label_digest(db))
-        per_message = asyncio.run(live_cost(fresh))
+        per_message = asyncio.run(live_cost(fresh["now"]))
     same = len(set(digests.values())) == 1
     assert same, f"the versions wrote different labels: {digests}"
     return {"messages": 14427, "cores": os.cpu_count(), **{name: summary(r) for name, r in runs.items()},

@@ -160,6 +160,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN partner_how TEXT NOT NULL DEFAULT '';
     ALTER TABLE runs ADD COLUMN cell TEXT NOT NULL DEFAULT '{}';
     """,
+    # 8: the agent messages whose partners were never computed (stored before 7), found without reading the
+    #    whole messages table (`warroom judge` asks each time before it codes); empty once they are filled in
+    """
+    CREATE INDEX messages_without_partners ON messages(run_id) WHERE agent_idx IS NOT NULL AND partners IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
