@@ -200,7 +200,9 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA cache_size=-32768")  # up to 32 MiB of pages: a corpus' labels are written in one go
+            # up to 8 MiB of pages: room for a chunk of codings (2,000 messages) written in one transaction; more
+            # only costs fresh memory (page faults) on whole-table scans, which no cache of the corpus holds
+            await db.execute("PRAGMA cache_size=-8192")
             await migrate(db)
         except Exception as exc:
             await db.close()
