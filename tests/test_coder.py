@@ -106,6 +106,17 @@ def test_an_echoed_error_and_an_echoed_peer_request_are_measured_not_coded():
     assert own.flags["comp"] and own.flags["lead"]
 
 
+def test_naming_the_crashed_agent_in_its_own_words_while_quoting_its_error_is_comp():
+    # the speaker addresses the crashed agent itself, then repeats the error text it had seen
+    messages = echo_transcript()[:2] + [Message(seq=2, sender="agent-0", text=f"@Agent-D, I read this:\n{ERROR}",
+                                                round=1, agent=0, seen_upto=1)]
+    measure_copying(messages)
+    reply = messages[2]
+    assert reply.copy_share > 0.8
+    coding = BuiltinCoder(CB).code(reply.text, replace(ECHO_ROSTER, copied=reply.copied))
+    assert coding.flags["comp"] and coding.levels["comp"] == "L1"
+
+
 def test_copying_counts_only_what_the_agent_had_seen():
     messages = echo_transcript()
     messages[3].seen_upto = 1  # its call started before the request arrived: that part is its own

@@ -303,7 +303,7 @@ class BuiltinCoder:
                 hits[flag.id] = lex.hits(r.marked, 3)
                 out.flags[flag.id] = hits[flag.id] > 0
                 continue
-            value, level = self._rule(flag, lex, terms, levels, r, roster)
+            value, level = self._rule(flag, lex, terms, levels, r, roster, plain)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
@@ -343,7 +343,7 @@ class BuiltinCoder:
     # -- rules -----------------------------------------------------------------
     @staticmethod
     def _rule(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading,
-              roster: Roster) -> tuple[bool, str]:
+              roster: Roster, plain: Reading) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
             return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
@@ -360,8 +360,8 @@ class BuiltinCoder:
             return False, ""
         if kind == "agree":
             return _agree(flag, lex, r), ""
-        if kind == "crashed":
-            if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(r.low)):
+        if kind == "crashed":  # the speaker's own words name it; the failure may be talked of in words it quotes
+            if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(plain.low)):
                 return False, ""
             for (level, _), lx in zip(flag.levels, levels):
                 if lx.search(r.low):
