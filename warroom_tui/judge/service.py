@@ -9,7 +9,7 @@ import os
 import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Iterator, Sequence, overload
 
@@ -188,6 +188,7 @@ def _row(mid: int, verdict: Verdict) -> CodingRow:
 
 CHUNK = 2000  # messages coded, then committed, together: an interrupted judge keeps every finished chunk
 POOL_MIN = 4000  # messages: below this, forking a second process costs more than it saves
+WORKER_NICE = 5  # the coding workers yield the cores to the process storing what they coded
 
 
 _WORK: tuple[BuiltinCoder, Sequence[tuple[str, Roster]]] | None = None  # a worker process's coder and jobs
@@ -196,6 +197,8 @@ _WORK: tuple[BuiltinCoder, Sequence[tuple[str, Roster]]] | None = None  # a work
 def _worker_init(codebook: Codebook, jobs: Sequence[tuple[str, Roster]]) -> None:
     global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+    with suppress(OSError):  # the parent, which stores each chunk, goes first: its backlog would be the tail
+        os.nice(WORKER_NICE)
     _WORK = (BuiltinCoder(codebook), jobs)
 
 
