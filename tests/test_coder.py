@@ -233,3 +233,10 @@ async def test_jobs_are_made_when_read_as_the_list_they_stand_for(tmp_path):
     want = [(m.text, rosters.roster(m.run_id, m.agent, m.copied)) for m in todo]
     jobs = service.Jobs(todo, rosters)
     assert len(jobs) == len(want) > 2 and list(jobs) == want and jobs[1] == want[1] and jobs[1:3] == want[1:3]
+
+
+def test_a_job_met_again_in_a_batch_gets_the_same_verdict_as_alone():
+    coder = BuiltinCoder(CB)
+    jobs = [("Got it.", ECHO_ROSTER), (REQUEST, ECHO_ROSTER), ("Got it.", ECHO_ROSTER), ("", ECHO_ROSTER),
+            (REQUEST, replace(ECHO_ROSTER, speaker=2)), ("", ECHO_ROSTER)]
+    assert service._code_all(coder, jobs) == [coder.code(text, roster) for text, roster in jobs]
