@@ -108,22 +108,24 @@ async def test_a_version_2_database_migrates_its_json_fields_to_named_columns(tm
 
 
 async def test_codings_of_a_missing_message_or_coder_are_refused_whole_and_the_keys_checked_again(tmp_path):
+    from warroom_tui.store.labels import BULK
     from warroom_tui.store.rows import CodingRow
 
     async with Store.open(tmp_path / "w.db") as store:
         run = await store.create_run(uid="r", scenario="s", series="S", brief="", agents=[])
-        mid = await store.add_message(run, Message(seq=0, sender="agent1", text="hi", agent=0))
+        mids = [await store.add_message(run, Message(seq=i, sender="agent1", text="hi", agent=0)) for i in range(BULK)]
         cid = await store.coder_id("builtin@v4", "builtin", "v4")
-        good = CodingRow(mid, "coded", "", {"meta": (True, "")})
-        for coder, rows in ((cid, [good, CodingRow(mid + 1, "coded", "", {"meta": (False, "")})]),
-                            (cid + 1, [good])):
-            with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-                await store.save_codings(coder, rows)
-            assert await store.labels(cid) == {} and await store.progress_mark() == (0, 0)  # nothing of it kept
-        assert (await store.db.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1  # on again for every other write
+        rows = [CodingRow(mid, "coded", "", {"meta": (True, "")}) for mid in mids]
+        missing = CodingRow(max(mids) + 1, "coded", "", {"meta": (False, "")})
+        for batch in (rows[:1], rows):  # one message (SQLite checks each row), a bulk batch (checked at once)
+            for coder, bad in ((cid, batch + [missing]), (cid + 1, batch)):
+                with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+                    await store.save_codings(coder, bad)
+                assert await store.labels(cid) == {} and await store.progress_mark() == (0, 0)  # nothing of it kept
+            assert (await store.db.execute_fetchall("PRAGMA foreign_keys"))[0][0] == 1  # on for every other write
         async with store.transaction():  # inside a transaction of the caller's, SQLite checks each row itself
-            await store.save_codings(cid, [good])
+            await store.save_codings(cid, rows)
             with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-                await store.save_codings(cid + 1, [good])
-        await store.save_codings(cid, [good])
-        assert await store.labels(cid) == {mid: {"meta": (True, "")}}
+                await store.save_codings(cid + 1, rows)
+        await store.save_codings(cid, rows)
+        assert await store.labels(cid) == {mid: {"meta": (True, "")} for mid in mids}

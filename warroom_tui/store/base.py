@@ -56,6 +56,8 @@ class Queries:
                     await self.db.commit()
                 finally:
                     if not checks_keys:
+                        if self.db.in_transaction:  # a failed COMMIT may leave it open, and the setting unchanged
+                            await self.db.rollback()
                         await self.db.execute("PRAGMA foreign_keys=ON")
             finally:
                 self._owner = None
