@@ -7,9 +7,12 @@ load, the CPU time much less.
     .venv/bin/python bench/judge_corpus.py [../shared/warroom-data] [--repeat 5] [--before DIR]
 
 `--before DIR` times another copy of the package too (a folder holding `warroom_tui/`, for example
-`git archive b308aa0 warroom_tui | tar -x -C DIR`), alternating with this one, so both meet the same load.
-The live worker's cost per message (one `code` call in a thread, as the lab's judge worker pays it) is
-measured in-process.
+`git archive 756d615 warroom_tui | tar -x -C DIR`), alternating with this one, so both meet the same load;
+each version judges a fresh copy of a corpus it imported itself (a newer schema is not read by older code).
+Such a folder has no bytecode, and this machine's PYTHONDONTWRITEBYTECODE never writes any, so it compiles
+its modules at each start, as an editable install without `make install`'s compileall does (about 0.1 s);
+`python -m compileall DIR` first compares the code alone. The live worker's cost per message (one `code`
+call in a thread, as the lab's judge worker pays it) is measured in-process.
 
 The labels each version wrote are compared too: the first run's database of every version is read back
 (the `labels` table, and `codings` without its time stamp) and must be the same rows, byte for byte, as
