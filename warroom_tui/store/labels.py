@@ -20,7 +20,7 @@ def values(labels: Labels) -> dict[int, dict[str, bool]]:
 
 
 BULK = 16
-"""Codings from which a batch is cheaper to check once (three more statements) than row by row."""
+"""A batch of this many codings or more is cheaper to check once (three more statements) than row by row."""
 
 
 class CoderKindError(StoreError):
