@@ -83,17 +83,15 @@ class LabelQueries(Queries):
                 "SELECT run_id, nickname, name, model FROM agents ORDER BY run_id, idx"):
             if wanted is None or run_id in wanted:
                 names.setdefault(run_id, []).append([nickname, name, model, model.rsplit("/", 1)[-1]])
-        for run_id, idx, nickname in await self._all(
-                "SELECT run_id, agent_idx, nickname FROM messages WHERE agent_idx IS NOT NULL AND nickname != ''"
-                " GROUP BY run_id, agent_idx, nickname ORDER BY run_id, MIN(seq)"):
-            group = names.get(run_id)
-            if group is not None and 0 <= idx < len(group) and nickname not in group[idx]:
-                group[idx].append(nickname)
         crashed: dict[int, set[int]] = {}
-        for run_id, idx in await self._all(
-                "SELECT DISTINCT run_id, agent_idx FROM messages"
-                " WHERE agent_idx IS NOT NULL AND is_error=1 AND error_kind='permanent'"):
-            crashed.setdefault(run_id, set()).add(idx)
+        for run_id, idx, nickname, failed in await self._all(  # one pass over the messages for both
+                "SELECT run_id, agent_idx, nickname, MAX(is_error=1 AND error_kind='permanent') FROM messages"
+                " WHERE agent_idx IS NOT NULL GROUP BY run_id, agent_idx, nickname ORDER BY run_id, MIN(seq)"):
+            group = names.get(run_id)
+            if nickname and group is not None and 0 <= idx < len(group) and nickname not in group[idx]:
+                group[idx].append(nickname)
+            if failed:
+                crashed.setdefault(run_id, set()).add(idx)
         return {run_id: RunRoster(tuple(tuple(dict.fromkeys(n for n in g if n)) for g in group),
                                   frozenset(crashed.get(run_id, ())))
                 for run_id, group in names.items()}
