@@ -118,3 +118,15 @@ def sim_lab(tmp_path, scenario: str = "sim-demo", pause_after: int | None = 1, a
 def screen_text(widget) -> str:
     """The plain text a RichLog shows."""
     return "\n".join(strip.text for strip in widget.lines)
+
+
+def events_of(session, kind: type) -> list:
+    """Every event of `kind` the session publishes from now on."""
+    seen: list = []
+
+    async def grab(event) -> None:
+        if isinstance(event, kind):
+            seen.append(event)
+
+    session.subscribe(grab)
+    return seen

@@ -22,7 +22,7 @@ from warroom_tui.session import RunSession
 from warroom_tui.store.db import Store
 from warroom_tui.store.finetune import collect, write
 
-from conftest import FakeProvider, scenario_dict
+from conftest import FakeProvider, events_of, scenario_dict
 
 DEBATE = """
 name = "sim-debate"
@@ -201,13 +201,7 @@ async def test_the_session_publishes_live_debate_scores(tmp_path):
     scenario = parse_scenario({**_toml(DEBATE), "rounds": 1})
     async with Store.open(tmp_path / "w.db") as store:
         session = RunSession(scenario, store=store, gateway=Gateway(), virtual=True)
-        seen = []
-
-        async def grab(event):
-            if isinstance(event, DebateSnapshot):
-                seen.append(event)
-
-        session.subscribe(grab)
+        seen = events_of(session, DebateSnapshot)
         await session.run()
         await session.close()
     assert len(seen) == 8 and seen[-1].answer == "12"
@@ -378,13 +372,7 @@ async def test_a_resumed_debate_scores_its_stored_rounds_too(tmp_path):
         [run] = await store.runs()
         assert run.status == "interrupted"
         again = RunSession(scenario, store=store, gateway=Gateway(), virtual=True, resume=run)
-        snaps = []
-
-        async def grab(event):
-            if isinstance(event, DebateSnapshot):
-                snaps.append(event)
-
-        again.subscribe(grab)
+        snaps = events_of(again, DebateSnapshot)
         await again.run()
         await again.close()
         msgs = await store.messages(run.id)

@@ -24,6 +24,8 @@ from warroom_tui.scenario import load_scenario, scenarios_dir
 from warroom_tui.store.db import Store
 from warroom_tui.store.recorder import Recorder
 
+from conftest import events_of
+
 CB = load_codebook()
 ROSTER = Roster(
     aliases=(("Agent-A", "LLaMA 3.3 70B", "llama-3.3-70b-versatile"), ("Agent-B", "Kimi K2", "kimi-k2"),
@@ -252,13 +254,7 @@ async def test_worker_keeps_up_with_a_fast_simulated_run(tmp_path):
         scenario = with_backend(load_scenario(scenarios_dir() / "sim-demo.toml"), "sim")
         session = RunSession(scenario, store=store, gateway=Gateway(), judges=[BuiltinJudge(CB)], codebook=CB,
                              virtual=True)
-        snapshots = []
-
-        async def grab(event):
-            if isinstance(event, JudgeSnapshot):
-                snapshots.append(event)
-
-        session.subscribe(grab)
+        snapshots = events_of(session, JudgeSnapshot)
         await session.run()
         worker = session.judge
         await worker.drain()

@@ -19,6 +19,9 @@ _INSERT_MESSAGE = (
     " study, copy_share, copied, partners, partner_how) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
+UNTAGGED_IMPORT = "family='' AND base='' AND recipe='' AND run_id IN (SELECT id FROM runs WHERE source='import')"
+"""An agent of an imported run without any tag (`fill_imported_tags` gives it those of its model id)."""
+
 class RunQueries(Queries):
     # -- writing -------------------------------------------------------------
     async def create_run(self, *, uid: str, scenario: str, series: str, brief: str, agents: list[AgentRow],
@@ -171,8 +174,7 @@ class RunQueries(Queries):
         async with self.transaction():
             for model, t in tags.items():
                 cur = await self.db.execute(
-                    "UPDATE agents SET family=?, base=?, recipe=? WHERE model=? AND family='' AND base=''"
-                    " AND recipe='' AND run_id IN (SELECT id FROM runs WHERE source='import')",
+                    f"UPDATE agents SET family=?, base=?, recipe=? WHERE model=? AND {UNTAGGED_IMPORT}",
                     (t.get("family", ""), t.get("base", ""), t.get("recipe", ""), model))
                 changed += cur.rowcount
         return changed
@@ -180,8 +182,7 @@ class RunQueries(Queries):
     async def has_untagged_imports(self) -> bool:
         """Whether an agent of an imported run has no tag at all (what `fill_imported_tags` would fill)."""
         rows = await self._all(
-            "SELECT EXISTS (SELECT 1 FROM agents WHERE family='' AND base='' AND recipe=''"
-            " AND run_id IN (SELECT id FROM runs WHERE source='import'))")
+            f"SELECT EXISTS (SELECT 1 FROM agents WHERE {UNTAGGED_IMPORT})")
         return bool(rows[0][0])
 
     async def runs_without_partners(self) -> list[int]:
