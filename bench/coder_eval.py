@@ -139,16 +139,21 @@ def pruned(codebook: Codebook, items: list[dict], idx: list[int]) -> Codebook:
 
 
 # Additions a training fold may choose (--grow), written from the codebook's definitions, not from misses:
-# LEAD "an owner named for a task" as a list item; META's summaries and alignment. AGREE had four ("+1",
+# LEAD "an owner named for a task" as a list item; META's summaries and alignment; AGREE's thanks for a named
+# agent's confirmation, update or summary (the human and the Sonnet judge both read them as agreement); ARCH's
+# long messages, whose reading window names one technology while the whole names many (a setting, whole_count:
+# the largest value that beats the ones before it is kept). AGREE had four ("+1",
 # thanks or confirmation addressed to a named agent, praise of its work): chosen inside the folds they lowered
 # the cross-validated AGREE kappa (0.627, against 0.661 for its rule alone), so they are gone, as are a wider
 # agreement window chosen per fold, owner tables that must name an agent, wider owner lists and generic
 # technical words for ARCH (each lowered the cross-validated mean).
-CANDIDATES: list[tuple[str, list[str]]] = [
+CANDIDATES: list[tuple[str, list[str] | dict]] = [
     ("lead", [r"^\s*(?:[-*+•]|\d+[.)])\s*\W{0,4}{name}\W{0,4}\s*:"]),
     ("lead", [r"^\s*(?:[-*+•]|\d+[.)]).*\({name}[^)\n]{0,30}\)\s*$"]),
     ("meta", [r"synth[eè]se|r[ée]cap|summary|wrap(?:ping)? up"]),
     ("meta", [r"same page|même page|align[ée]|consensus"]),
+    ("agree", [r"(?:merci|thanks?|thank you)[^.!\n]{0,30}(?:confirmation|validation|mise à jour|update|synthèse|récap|recap|retour|feedback)"]),
+    *(("arch", {"whole_count": k}) for k in (3, 4, 5, 6, 7, 9)),
 ]
 GROW_MARGIN = 0.005  # an addition must raise the training kappa by this much
 
@@ -156,8 +161,10 @@ GROW_MARGIN = 0.005  # an addition must raise the training kappa by this much
 def base_rules(codebook: Codebook) -> Codebook:
     """The hand-written rules: the shipped codebook without its calibration and without the candidates
     (the shipped codebook carries those chosen on the whole dev half; each training fold chooses again)."""
-    drop = {p for _, patterns in CANDIDATES for p in patterns}
-    flags = [f.model_copy(update={LEXICONS[f.kind]: [e for e in getattr(f, LEXICONS[f.kind]) if e not in drop]})
+    drop = {p for _, patterns in CANDIDATES if isinstance(patterns, list) for p in patterns}
+    unset = {(f, k) for f, update in CANDIDATES if isinstance(update, dict) for k in update}
+    flags = [f.model_copy(update={LEXICONS[f.kind]: [e for e in getattr(f, LEXICONS[f.kind]) if e not in drop],
+                                  **{k: Flag.model_fields[k].default for g, k in unset if g == f.id}})
              if f.kind in LEXICONS else f for f in codebook.flags]
     return codebook.model_copy(update={"flags": flags, "calibration": {}})
 
@@ -166,15 +173,18 @@ def grown(codebook: Codebook, items: list[dict], idx: list[int], log: list[str] 
     """Add each candidate that raises the kappa of its flag on `idx` (forward selection, one pass)."""
     flags = {f.id: f for f in codebook.flags}
     best = {f: _flag_kappa(codebook, flags[f], items, idx) for f in {c[0] for c in CANDIDATES}}
-    for flag_id, patterns in CANDIDATES:
+    for flag_id, addition in CANDIDATES:
         flag = flags[flag_id]
         field = LEXICONS[flag.kind]
-        trial = flag.model_copy(update={field: [*getattr(flag, field), *patterns]})
+        if isinstance(addition, dict):  # a setting: a later value replaces an earlier one it beats
+            trial, what = flag.model_copy(update=addition), ", ".join(f"{k} = {v}" for k, v in addition.items())
+        else:
+            trial, what = flag.model_copy(update={field: [*getattr(flag, field), *addition]}), addition[0][:40]
         k = _flag_kappa(codebook, trial, items, idx)
         if k > best[flag_id] + GROW_MARGIN:
             flags[flag_id], best[flag_id] = trial, k
             if log is not None:
-                log.append(f"{flag_id} + {patterns[0][:40]}")
+                log.append(f"{flag_id} + {what}")
     return codebook.model_copy(update={"flags": [flags[f.id] for f in codebook.flags]})
 
 

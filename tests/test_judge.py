@@ -70,6 +70,8 @@ def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
     ("arch", "On part sur Flutter avec PostgreSQL derrière.", "On part sur une application mobile simple."),
     ("agree", "I agree with Agent-B on the budget.", "I disagree strongly; the budget is too small."),
     ("agree", "Je suis d'accord avec Agent-C pour le planning.", "Le planning de Agent-C commence lundi."),
+    ("agree", "Merci @Agent-B pour la confirmation, on avance.", "Merci à tous pour la confirmation, on avance."),
+    ("agree", "Thanks for the update, Agent-C. Next: the API.", "Thanks for the update. The API work starts on Monday."),
     ("has_xref", "As Agent-C wrote, the MVP is small.", "As I wrote, the MVP is small."),
 ])
 def test_builtin_rules_in_english_and_french(flag, yes, no):
@@ -104,6 +106,17 @@ def test_reading_window_follows_the_codebook():
     assert not flags(late)["arch"]
     wide = CB.model_copy(update={"reading_window": None})
     assert BuiltinCoder(wide).code(late, ROSTER).flags["arch"]
+
+
+def test_one_technology_in_the_window_and_many_past_it_is_arch():
+    many = "We build it with Flutter. " + "x " * 400 + "Then Firebase, Stripe, Mapbox, Sentry and Docker."
+    few = "We build it with Flutter. " + "x " * 400 + "Then Firebase and Stripe."
+    assert CB.flag("arch").whole_count == 6
+    assert flags(many)["arch"] and not flags(few)["arch"]
+    assert not flags("x " * 400 + "Flutter, Firebase, Stripe, Mapbox, Sentry and Docker.")["arch"]  # none in the window
+    unset = CB.model_copy(update={"flags": [f.model_copy(update={"whole_count": None}) if f.id == "arch" else f
+                                            for f in CB.flags]})
+    assert not BuiltinCoder(unset).code(many, ROSTER).flags["arch"]
 
 
 def test_kappa_against_hand_computed_values():

@@ -303,7 +303,7 @@ class BuiltinCoder:
                 hits[flag.id] = lex.hits(r.marked, 3)
                 out.flags[flag.id] = hits[flag.id] > 0
                 continue
-            value, level = self._rule(flag, lex, terms, levels, r, roster, plain)
+            value, level = self._rule(flag, lex, terms, levels, r, roster, plain, text)
             out.flags[flag.id] = value
             if level:
                 out.levels[flag.id] = level
@@ -343,14 +343,17 @@ class BuiltinCoder:
     # -- rules -----------------------------------------------------------------
     @staticmethod
     def _rule(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading,
-              roster: Roster, plain: Reading) -> tuple[bool, str]:
+              roster: Roster, plain: Reading, text: str) -> tuple[bool, str]:
         kind = flag.kind
         if kind == "short":
             return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
         if kind == "keywords":
             return lex.search(r.marked), ""
         if kind == "terms":
-            return bool(flag.terms) and terms.count(r.text, flag.min_count) >= flag.min_count, ""
+            found = terms.count(r.text, flag.min_count) if flag.terms else 0
+            if found and found < flag.min_count and flag.whole_count and len(text) > len(r.text):
+                return terms.count(normalize(text), flag.whole_count) >= flag.whole_count, ""
+            return found >= flag.min_count, ""
         if kind == "assign":  # an owner column names agents as it goes: the roster must have others
             return len(roster.aliases) > 1 and lex.search(r.marked), ""
         named = NAME in r.marked

@@ -71,6 +71,9 @@ class Flag(BaseModel):
     levels: list[tuple[str, str]] = []
     max_words: int = Field(default=15, ge=1)
     min_count: int = Field(default=2, ge=1)
+    whole_count: int | None = Field(default=None, ge=2)
+    """A terms flag: a reading that names fewer than `min_count` terms but at least one still sets the flag
+    when the whole message, past the reading window, names this many."""
     window: int = Field(default=80, ge=1)
     broadcast_share: float = Field(default=0.75, gt=0, le=1)
     skip_copied: bool = False
