@@ -5,8 +5,11 @@ are never on both sides), next to the shipped coder's fit on all of it and the h
 alone. Cohen's kappa per flag and the mean, with 95% bootstrap intervals (resampling runs, 2,000
 draws, seed 42) over the out-of-fold predictions.
 
-    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--fit] [--verbose]
+    .venv/bin/python bench/coder_eval.py [../shared/warroom-data] [--folds 5] [--splits 1] [--fit] [--verbose]
                                          [--prune] [--no-grow] [--no-calibrate]
+
+`--splits N` repeats the cross-validation over N random fold splits (seeds 42, 43, ...) and reports the
+mean and the range: one split's figure moves by about ±0.01 with the split alone.
 
 What is fitted is fitted inside each training fold only, then the held-out fold is coded:
 - candidate cues (CANDIDATES) are added when they raise the training kappa (forward selection);
@@ -23,6 +26,7 @@ import asyncio
 import json
 import math
 import random
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -298,7 +302,8 @@ def train(codebook: Codebook, items: list[dict], idx: list[int], prune: bool, ca
     return calibrated(codebook, items, idx, log) if calibrate else codebook
 
 
-def evaluate(items: list[dict], k: int, prune: bool = False, calibrate: bool = True, grow: bool = True) -> dict:
+def evaluate(items: list[dict], k: int, prune: bool = False, calibrate: bool = True, grow: bool = True,
+             seed: int = 42) -> dict:
     shipped = load_codebook()
     rules = base_rules(shipped)
     read_all(rules, items)
@@ -307,7 +312,7 @@ def evaluate(items: list[dict], k: int, prune: bool = False, calibrate: bool = T
     rule_preds = coded(rules, items, everything)
     oof: dict[int, dict] = {}
     per_fold, logs = [], []
-    for n, test in enumerate(folds_by_run(items, k)):
+    for n, test in enumerate(folds_by_run(items, k, seed)):
         held = set(test)
         log: list[str] = []
         trained = train(rules, items, [i for i in everything if i not in held], prune, calibrate, log, grow)
@@ -344,6 +349,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", type=Path, default=default)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--splits", type=int, default=1, help="repeat the cross-validation over this many fold splits")
     ap.add_argument("--prune", action="store_true", help="also drop lexicon entries inside each training fold")
     ap.add_argument("--no-grow", action="store_true", help="do not choose candidate additions")
     ap.add_argument("--no-calibrate", action="store_true", help="fit no calibration models")
@@ -365,6 +371,14 @@ def main() -> None:
         print(f"wrote {CALIBRATION}")
     res = evaluate(items, args.folds, args.prune, not args.no_calibrate, not args.no_grow)
     print(table(res))
+    if args.splits > 1:  # the same cross-validation over other random fold splits: how much the figure moves
+        cvs = [res["cv"]] + [evaluate(items, args.folds, args.prune, not args.no_calibrate, not args.no_grow,
+                                      seed=42 + n)["cv"] for n in range(1, args.splits)]
+        cols = [*HUMAN_FLAGS, "mean"]
+        print(f"| cross-validated, mean of {args.splits} fold splits | "
+              + " | ".join(f"{statistics.fmean(c[f] for c in cvs):.3f}" for f in cols) + " |")
+        print("| lowest–highest split | " + " | ".join(
+            f"{min(c[f] for c in cvs):.2f}–{max(c[f] for c in cvs):.2f}" for f in cols) + " |")
     print("calibrated flags (shipped):", ", ".join(res["calibrated"]) or "none")
     if args.verbose:
         print("\n".join(res["logs"]))

@@ -110,6 +110,12 @@ def test_reading_window_follows_the_codebook():
     assert BuiltinCoder(wide).code(late, ROSTER).flags["arch"]
 
 
+def test_agreement_with_a_broadcast_list_is_not_agreement_with_an_agent():
+    assert flags("@Agent-B merci pour la confirmation !")["agree"]
+    assert not flags("@Agent-B @Agent-C @Agent-G merci pour la confirmation !")["agree"]
+    assert flags("@Agent-B @Agent-C @Agent-G\nJe suis d'accord avec Agent-C sur le budget.")["agree"]
+
+
 def test_one_technology_in_the_window_and_many_past_it_is_arch():
     many = "We build it with Flutter. " + "x " * 400 + "Then Firebase, Stripe, Mapbox, Sentry and Docker."
     few = "We build it with Flutter. " + "x " * 400 + "Then Firebase and Stripe."

@@ -362,7 +362,7 @@ class BuiltinCoder:
         if not named:
             return False, ""
         if kind == "agree":
-            return _agree(flag, lex, r), ""
+            return _agree(flag, lex, r, roster), ""
         if kind == "crashed":  # the speaker's own words name it; the failure may be talked of in words it quotes
             if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(plain.low)):
                 return False, ""
@@ -373,14 +373,19 @@ class BuiltinCoder:
         return False, ""
 
 
-def _agree(flag: Flag, lex: Lexicon, r: Reading) -> bool:
-    """An agreement cue within `window` characters of a mention of another agent."""
+def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:
+    """An agreement cue within `window` characters of a mention of another agent outside a broadcast
+    @-list (a line naming `broadcast_share` of the roster addresses the group, not an agent)."""
     text = r.marked
+    broadcast = _broadcast_lines(flag, r, roster)
     spots = []
     at = text.find(NAME)
     while at >= 0:
-        spots.append(at)
+        if not broadcast or text.count("\n", 0, at) not in broadcast:
+            spots.append(at)
         at = text.find(NAME, at + 1)
+    if not spots:
+        return False
     for gate, rest, rx in lex.entries:
         if gate in text and (not rest or _has(text, rest)):
             for m in rx.finditer(text):
@@ -388,6 +393,14 @@ def _agree(flag: Flag, lex: Lexicon, r: Reading) -> bool:
                 if any(abs(c - s) <= flag.window for s in spots):
                     return True
     return False
+
+
+def _broadcast_lines(flag: Flag, r: Reading, roster: Roster) -> set[int]:
+    by_line: dict[int, set[int]] = {}
+    for line, who in r.mentions:
+        by_line.setdefault(line, set()).add(min(who))
+    wide = max(2, flag.broadcast_share * len(roster.aliases))
+    return {line for line, who in by_line.items() if len(who) >= wide}
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:

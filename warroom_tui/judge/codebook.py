@@ -76,6 +76,7 @@ class Flag(BaseModel):
     when the whole message, past the reading window, names this many."""
     window: int = Field(default=80, ge=1)
     broadcast_share: float = Field(default=0.75, gt=0, le=1)
+    """COMP and AGREE: a line naming this share of the roster is a broadcast @-list, not a reference."""
     skip_copied: bool = False
     """Do not read words the agent repeated verbatim from what it had seen (echoed errors, peers)."""
 
