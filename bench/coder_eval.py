@@ -378,7 +378,7 @@ def main() -> None:
         print(f"| cross-validated, mean of {args.splits} fold splits | "
               + " | ".join(f"{statistics.fmean(c[f] for c in cvs):.3f}" for f in cols) + " |")
         print("| lowest–highest split | " + " | ".join(
-            f"{min(c[f] for c in cvs):.2f}–{max(c[f] for c in cvs):.2f}" for f in cols) + " |")
+            f"{min(c[f] for c in cvs):.3f}–{max(c[f] for c in cvs):.3f}" for f in cols) + " |")
     print("calibrated flags (shipped):", ", ".join(res["calibrated"]) or "none")
     if args.verbose:
         print("\n".join(res["logs"]))
