@@ -64,6 +64,7 @@ def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
     ("phatic", "Merci à tous !", "Le budget de 50k couvre le MVP et trois sprints de développement."),
     ("phatic", "All set. See you at 09:30 sharp!", "Ready:\n1. YES\n2. YES\n3. NO"),
     ("phatic", "RAS de mon côté, à demain 9 h 55.", "On a 40 k€ pour tout le festival."),
+    ("phatic", "See you Monday at 10 AM, 10h00 or 10 h UTC+1!", "Let me work it out step by step. Answer: 11"),
     ("meta", "Let me summarize our discussion so far.", "The payment screen needs a retry button."),
     ("meta", "Voici un résumé de la discussion : on avance bien.", "L'écran de paiement doit gérer les erreurs."),
     ("lead", "Agent-B, can you take the payment flow?", "I will take the payment flow myself."),
