@@ -250,8 +250,9 @@ async def test_texts_are_read_by_id_in_the_order_asked(tmp_path):
         todo = await store.uncoded_messages(1)
         bare = await store.uncoded_messages(1, texts=False)
     ids = [m.id for m in reversed(todo)]
-    assert message_texts(tmp_path / "w.db", [*ids, 10**9]) == [m.text for m in reversed(todo)] + [""]
-    assert [m.id for m in bare] == [m.id for m in todo] and {m.text for m in bare} == {""}
+    assert message_texts(tmp_path / "w.db", [*ids, 10**9]) == [(m.text, m.copied) for m in reversed(todo)] + [("", "")]
+    assert [m.id for m in bare] == [m.id for m in todo] and {(m.text, m.copied) for m in bare} == {("", "")}
+    assert any(m.copied for m in todo)
     close_texts(tmp_path / "w.db")
 
 

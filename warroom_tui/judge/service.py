@@ -91,11 +91,11 @@ class Jobs(Sequence[tuple[str, Roster]]):
     only those of its own chunks."""
 
     def __init__(self, todo: Sequence[UncodedMessage], rosters: RosterCache,
-                 texts: Callable[[list[int]], list[str]] | None = None) -> None:
+                 texts: Callable[[list[int]], list[tuple[str, str]]] | None = None) -> None:
         self.todo = todo
         self.rosters = rosters
         self.texts = texts
-        """Reads the texts of messages listed without them (by id), in the process that makes their jobs."""
+        """Reads (text, copied spans) of messages listed without them, by id, in the process making their jobs."""
 
     def __len__(self) -> int:
         return len(self.todo)
@@ -109,8 +109,8 @@ class Jobs(Sequence[tuple[str, Roster]]):
     def __getitem__(self, i: int | slice) -> tuple[str, Roster] | list[tuple[str, Roster]]:
         roster = self.rosters.roster
         part = self.todo[i] if isinstance(i, slice) else [self.todo[i]]
-        texts = self.texts([m.id for m in part]) if self.texts else [m.text for m in part]
-        jobs = [(text, roster(m.run_id, m.agent, m.copied)) for m, text in zip(part, texts)]
+        read = self.texts([m.id for m in part]) if self.texts else [(m.text, m.copied) for m in part]
+        jobs = [(text, roster(m.run_id, m.agent, copied)) for m, (text, copied) in zip(part, read)]
         return jobs if isinstance(i, slice) else jobs[0]
 
 

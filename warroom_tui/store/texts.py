@@ -13,17 +13,17 @@ _OPEN: dict[tuple[int, str], sqlite3.Connection] = {}
 """(process id, database file) -> connection: a forked process never uses its parent's."""
 
 
-def message_texts(path: Path, ids: Sequence[int]) -> list[str]:
-    """The texts of these messages, in the order asked ("" for one deleted since it was listed: storing its
-    coding then fails, as for any message deleted while it is coded)."""
+def message_texts(path: Path, ids: Sequence[int]) -> list[tuple[str, str]]:
+    """(text, copied spans as stored) of these messages, in the order asked (both "" for one deleted since it
+    was listed: storing its coding then fails, as for any message deleted while it is coded)."""
     key = (os.getpid(), str(path))
     db = _OPEN.get(key)
     if db is None:
         db = _OPEN[key] = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         db.execute("PRAGMA query_only=ON")
-    found = dict(db.execute("SELECT id, text FROM messages WHERE id IN (SELECT value FROM json_each(?))",
-                            (json.dumps(list(ids)),)))
-    return [found.get(i, "") for i in ids]
+    found = {i: (text, copied) for i, text, copied in db.execute(
+        "SELECT id, text, copied FROM messages WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),))}
+    return [found.get(i, ("", "")) for i in ids]
 
 
 def close_texts(path: Path) -> None:
