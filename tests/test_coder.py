@@ -4,6 +4,8 @@ with one process, and copied text is measured rather than coded."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataclasses import replace
 
@@ -273,3 +275,12 @@ async def test_a_batch_inside_a_transaction_codes_the_texts_it_sees(tmp_path, mo
     for m in todo:
         assert {f: v for f, (v, _) in labels[m.id].items()} == want.code(REQUEST, rosters.roster(m.run_id, m.agent,
                                                                                                 m.copied)).flags
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from("ab é_1 .,\n-"), max_size=60), words=st.integers(1, 6),
+       a=st.integers(0, 70), b=st.integers(0, 70))
+def test_the_echo_pattern_counts_a_spans_words_as_word_does(text, words, a, b):
+    from warroom_tui.judge.builtin import WORD, echo_pattern
+
+    assert (echo_pattern(words).match(text, a, b) is not None) == (len(WORD.findall(text, a, b)) >= words)
