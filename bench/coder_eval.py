@@ -35,7 +35,7 @@ import numpy as np
 
 from warroom_tui.analysis.agreement import cohen_kappa, mean_kappa
 from warroom_tui.judge.builtin import BuiltinCoder
-from warroom_tui.judge.codebook import DEFAULT_CODEBOOK, Calibration, Codebook, Flag, load_codebook
+from warroom_tui.judge.codebook import DEFAULT_CODEBOOK, FLAG_DEFAULTS, Calibration, Codebook, Flag, load_codebook
 from warroom_tui.judge.copying import copy_mask, seen_limit
 from warroom_tui.judge.human import read_human_csv
 from warroom_tui.judge.roster import crashed_agents, roster_for, run_aliases
@@ -168,7 +168,7 @@ def base_rules(codebook: Codebook) -> Codebook:
     drop = {p for _, patterns in CANDIDATES if isinstance(patterns, list) for p in patterns}
     unset = {(f, k) for f, update in CANDIDATES if isinstance(update, dict) for k in update}
     flags = [f.model_copy(update={LEXICONS[f.kind]: [e for e in getattr(f, LEXICONS[f.kind]) if e not in drop],
-                                  **{k: Flag.model_fields[k].default for g, k in unset if g == f.id}})
+                                  **{k: FLAG_DEFAULTS[k] for g, k in unset if g == f.id}})
              if f.kind in LEXICONS else f for f in codebook.flags]
     return codebook.model_copy(update={"flags": flags, "calibration": {}})
 

@@ -4,6 +4,8 @@ with one process, and copied text is measured rather than coded."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataclasses import replace
 
@@ -240,3 +242,45 @@ def test_a_job_met_again_in_a_batch_gets_the_same_verdict_as_alone():
     jobs = [("Got it.", ECHO_ROSTER), (REQUEST, ECHO_ROSTER), ("Got it.", ECHO_ROSTER), ("", ECHO_ROSTER),
             (REQUEST, replace(ECHO_ROSTER, speaker=2)), ("", ECHO_ROSTER)]
     assert service._code_all(coder, jobs) == [coder.code(text, roster) for text, roster in jobs]
+
+
+async def test_texts_are_read_by_id_in_the_order_asked(tmp_path):
+    from warroom_tui.store.texts import close_texts, message_texts
+
+    async with Store.open(tmp_path / "w.db") as store:
+        await sim_run(store, rounds=2)
+        todo = await store.uncoded_messages(1)
+        bare = await store.uncoded_messages(1, texts=False)
+    ids = [m.id for m in reversed(todo)]
+    assert message_texts(tmp_path / "w.db", [*ids, 10**9]) == [(m.text, m.copied) for m in reversed(todo)] + [("", "")]
+    assert [m.id for m in bare] == [m.id for m in todo] and {(m.text, m.copied) for m in bare} == {("", "")}
+    assert any(m.copied for m in todo)
+    close_texts(tmp_path / "w.db")
+
+
+async def test_a_batch_inside_a_transaction_codes_the_texts_it_sees(tmp_path, monkeypatch):
+    """Texts written but not yet committed are not read on another connection: the batch reads them itself."""
+    monkeypatch.setattr(service, "POOL_MIN", 4)
+    monkeypatch.setattr(service, "CHUNK", 4)
+    async with Store.open(tmp_path / "w.db") as store:
+        await sim_run(store, rounds=3)
+        async with store.transaction():
+            await store.db.execute("UPDATE messages SET text=? WHERE agent_idx IS NOT NULL", (REQUEST,))
+            await judge_store(store, [BuiltinJudge(CB)], CB)
+        labels = await store.labels({c.name: c.id for c in await store.coders()}["builtin@v4"])
+        todo = await store.uncoded_messages(10**6)
+        rosters = await service.RosterCache(store).load()
+    want = BuiltinCoder(CB)
+    assert len(todo) >= 8 and all(m.text == REQUEST for m in todo)
+    for m in todo:
+        assert {f: v for f, (v, _) in labels[m.id].items()} == want.code(REQUEST, rosters.roster(m.run_id, m.agent,
+                                                                                                m.copied)).flags
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from("ab é_1 .,\n-"), max_size=60), words=st.integers(1, 6),
+       a=st.integers(0, 70), b=st.integers(0, 70))
+def test_the_echo_pattern_counts_a_spans_words_as_word_does(text, words, a, b):
+    from warroom_tui.judge.builtin import WORD, echo_pattern
+
+    assert (echo_pattern(words).match(text, a, b) is not None) == (len(WORD.findall(text, a, b)) >= words)

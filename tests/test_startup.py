@@ -18,3 +18,15 @@ def test_a_simulated_run_never_imports_litellm(tmp_path):
             "print(rc, 'litellm' in sys.modules, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-3:] == ["0", "False", "False"]  # nor Ray: only `--executor ray` imports it
+
+
+def test_judging_with_the_builtin_coder_never_imports_pydantic(tmp_path):
+    """The codebook is checked without pydantic (0.2 s of `warroom judge`'s start) when it is valid as written."""
+    db = tmp_path / "w.db"
+    subprocess.run([sys.executable, "-m", "warroom_tui", "run", "sim-demo", "--backend", "sim", "--runs", "1",
+                    "--quiet", "--db", str(db)], capture_output=True, text=True, check=True)
+    code = ("import sys; from warroom_tui.cli import main;"
+            f"rc = main(['judge', '--judge', 'builtin', '--db', r'{db}']);"
+            "print(rc, 'pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["0", "False"]

@@ -224,6 +224,12 @@ def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
     return Names(re.compile("(" + trie_pattern(list(owners)) + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()})
 
 
+def echo_pattern(words: int) -> re.Pattern:
+    """Matches at a span's start when the span holds at least `words` words (as WORD finds them), without
+    making the list of them: possessive, so a span of fewer fails without backtracking."""
+    return re.compile(r"\W*+\w++(?:\W++\w++){%d}" % (words - 1))
+
+
 @dataclass
 class Reading:
     """A message as the rules read it."""
@@ -279,6 +285,7 @@ class BuiltinCoder:
         self.counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
                         if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
         self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
+        self.echo_rx = echo_pattern(codebook.echo_words)
 
     def readings(self, text: str, roster: Roster) -> tuple[Reading, Reading]:
         """The message as read (within the reading window), and as read without its echoes: the roster's
@@ -287,7 +294,7 @@ class BuiltinCoder:
         window = self.codebook.reading_window
         plain = read(text, roster, window)
         echoes = tuple(s for s in roster.copied if s[1] - s[0] >= self.echo_chars and (window is None or s[0] < window)
-                       and len(WORD.findall(text, s[0], s[1])) >= self.codebook.echo_words)
+                       and self.echo_rx.match(text, s[0], s[1]) is not None)
         return plain, read(blank(text, echoes), roster, window) if echoes else plain
 
     def code(self, text: str, roster: Roster) -> Coding:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Any, Literal, Self
 
 from warroom_tui.tomlfile import field_error, read_toml
 
@@ -21,111 +21,76 @@ class CodebookError(Exception):
 
 
 FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_chars|copied_chars)$")
+FLAG_ID = re.compile(r"[a-z][a-z0-9_]{0,30}")
+KINDS = ("short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none")
+Kind = Literal["short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none"]
 
 
-class Calibration(BaseModel):
+class _Model:
+    """What callers use of a pydantic model (the schema, with its checks, is codebook_schema.py)."""
+
+    def model_copy(self, update: dict[str, Any] | None = None) -> Self:
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+    def model_dump(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Calibration(_Model):
     """A small L2-regularised logistic model over the built-in coder's own readings of a message, deciding
     one flag (fitted on the human-coded development half by bench/coder_eval.py --fit). Features:
     `rule:<flag>` (that flag's rule, 0/1), `hits:<flag>` (how many of its patterns match, up to 3),
     `log_chars` (log of 1 + the message's length), `copied_chars` (share of its characters copied)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    features: list[str] = Field(min_length=1)
+    features: list[str]
     mean: list[float]
     scale: list[float]
     weights: list[float]
     bias: float
     note: str = ""
 
-    @field_validator("features")
-    @classmethod
-    def _known(cls, features: list[str]) -> list[str]:
-        for f in features:
-            if not FEATURE.match(f):
-                raise ValueError(f"unknown feature {f!r}")
-        return features
 
-    @model_validator(mode="after")
-    def _sizes(self) -> "Calibration":
-        if not len(self.mean) == len(self.scale) == len(self.weights) == len(self.features):
-            raise ValueError("features, mean, scale and weights must have one value each")
-        if any(s <= 0 for s in self.scale):
-            raise ValueError("scale values must be positive")
-        return self
-
-
-class Flag(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")
+@dataclass(frozen=True)
+class Flag(_Model):
+    id: str
     label: str = ""
-    description: str = Field(min_length=1)
+    description: str = ""
     trait: bool = True
     """Part of an agent's profile (reactive flags such as COMP are reported apart)."""
-    kind: Literal["short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none"] = "keywords"
-    patterns: list[str] = []
-    cues: list[str] = []
-    terms: list[str] = []
-    substance: list[str] = []
-    levels: list[tuple[str, str]] = []
-    max_words: int = Field(default=15, ge=1)
-    min_count: int = Field(default=2, ge=1)
-    whole_count: int | None = Field(default=None, ge=2)
+    kind: Kind = "keywords"
+    patterns: list[str] = field(default_factory=list)
+    cues: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    substance: list[str] = field(default_factory=list)
+    levels: list[tuple[str, str]] = field(default_factory=list)
+    max_words: int = 15
+    min_count: int = 2
+    whole_count: int | None = None
     """A terms flag: a reading that names fewer than `min_count` terms but at least one still sets the flag
     when the whole message, past the reading window, names this many."""
-    window: int = Field(default=80, ge=1)
-    broadcast_share: float = Field(default=0.75, gt=0, le=1)
+    window: int = 80
+    broadcast_share: float = 0.75
     """COMP and AGREE: a line naming this share of the roster is a broadcast @-list, not a reference."""
     skip_copied: bool = False
     """Do not read words the agent repeated verbatim from what it had seen (echoed errors, peers)."""
-
-    @field_validator("patterns", "cues", "terms", "substance")
-    @classmethod
-    def _compiles(cls, values: list[str]) -> list[str]:
-        for v in values:
-            try:
-                re.compile(v.replace("{name}", "x"))
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {v!r}: {exc}") from None
-        return values
 
     @property
     def name(self) -> str:
         return self.label or self.id.upper()
 
 
-class Codebook(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    reading_window: int | None = Field(default=None, ge=1)
-    echo_words: int = Field(default=20, ge=1)
+@dataclass(frozen=True)
+class Codebook(_Model):
+    name: str
+    reading_window: int | None = None
+    echo_words: int = 20
     """A run of this many words copied verbatim from what the agent had seen is an echo, not its own
     words: flags with `skip_copied` do not read it."""
-    flags: list[Flag] = Field(min_length=1)
-    calibration: dict[str, Calibration] = {}
+    flags: list[Flag] = field(default_factory=list)
+    calibration: dict[str, Calibration] = field(default_factory=dict)
     """Flags the built-in coder decides with a fitted model over its readings, instead of its rule alone.
     In the TOML: a JSON file name, next to the codebook (else one shipped with warroom)."""
-
-    @field_validator("flags")
-    @classmethod
-    def _unique(cls, flags: list[Flag]) -> list[Flag]:
-        ids = [f.id for f in flags]
-        if len(set(ids)) != len(ids):
-            raise ValueError("flag ids must be unique")
-        return flags
-
-    @model_validator(mode="after")
-    def _calibrated_flags(self) -> "Codebook":
-        ids = set(self.ids)
-        for flag, cal in self.calibration.items():
-            if flag not in ids:
-                raise ValueError(f"calibration for an unknown flag {flag!r}")
-            for f in cal.features:
-                if ":" in f and f.split(":", 1)[1] not in ids:
-                    raise ValueError(f"calibration of {flag}: feature {f!r} names an unknown flag")
-        return self
 
     @property
     def ids(self) -> list[str]:
@@ -149,6 +114,15 @@ class Codebook(BaseModel):
         return next(f for f in self.flags if f.id == flag_id)
 
 
+def compile_error(pattern: str) -> str:
+    """Why a pattern of a flag does not compile ('' when it does)."""
+    try:
+        re.compile(pattern.replace("{name}", "x"))
+    except re.error as exc:
+        return f"bad regular expression {pattern!r}: {exc}"
+    return ""
+
+
 def shipped_codebook(name: str) -> Path:
     return Path(__file__).with_name(f"codebook_{name}.toml")
 
@@ -167,8 +141,105 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
             data["calibration"] = json.loads(where.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc}") from None
+    quick = checked(data)
+    if quick is not None:
+        return quick
+    from pydantic import ValidationError
+
+    from warroom_tui.judge.codebook_schema import validate
+
     try:
-        return Codebook.model_validate(data)
+        values = validate(data)
     except ValidationError as exc:
         bad = where if exc.errors()[0]["loc"][:1] == ("calibration",) else path
         raise CodebookError(f"{bad}: {field_error(exc)}") from None
+    return _codebook(values)
+
+
+# -- the quick check: a document as the schema would take it, or None (the schema then decides) -------------
+def checked(data: dict) -> Codebook | None:
+    """The codebook when `data` is valid as it is (every value of the type it must have: nothing for pydantic
+    to coerce), else None. Stricter than the schema, never looser: what it refuses, the schema decides."""
+    if not data.keys() <= {"name", "reading_window", "echo_words", "flags", "calibration"}:
+        return None
+    name, window, echo = data.get("name"), data.get("reading_window"), data.get("echo_words", 20)
+    flags, cals = data.get("flags"), data.get("calibration", {})
+    if not (type(name) is str and name and (window is None or _count(window)) and _count(echo)
+            and type(flags) is list and flags and type(cals) is dict):
+        return None
+    made = [_flag(f) for f in flags]
+    ids = [f.id for f in made if f is not None]
+    if len(ids) != len(flags) or len(set(ids)) != len(ids):
+        return None
+    calibration: dict[str, Calibration] = {}
+    for flag_id, cal in cals.items():
+        c = _calibration(cal)
+        if c is None or flag_id not in ids or any(":" in f and f.split(":", 1)[1] not in ids for f in c.features):
+            return None
+        calibration[flag_id] = c
+    return Codebook(name, window, echo, [f for f in made if f is not None], calibration)
+
+
+FLAG_DEFAULTS = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                 for f in dataclasses.fields(Flag) if f.name != "id"}
+
+
+def _flag(data: Any) -> Flag | None:
+    if type(data) is not dict or not data.keys() <= FLAG_DEFAULTS.keys() | {"id"}:
+        return None
+    v = {**FLAG_DEFAULTS, **data}
+    fid, share = v.pop("id", None), v["broadcast_share"]
+    if not (type(fid) is str and FLAG_ID.fullmatch(fid) and type(v["label"]) is str
+            and type(v["description"]) is str and v["description"] and type(v["trait"]) is bool
+            and type(v["skip_copied"]) is bool and type(v["kind"]) is str and v["kind"] in KINDS
+            and all(_count(v[k]) for k in ("max_words", "min_count", "window"))
+            and (v["whole_count"] is None or (_count(v["whole_count"]) and v["whole_count"] >= 2))
+            and type(share) in (int, float) and 0 < share <= 1):
+        return None
+    for k in ("patterns", "cues", "terms", "substance"):
+        if not (type(v[k]) is list and all(type(p) is str and not compile_error(p) for p in v[k])):
+            return None
+        v[k] = list(v[k])
+    levels = v["levels"]
+    if not (type(levels) is list and all(type(lv) in (list, tuple) and len(lv) == 2
+                                         and all(type(x) is str for x in lv) for lv in levels)):
+        return None
+    v["levels"] = [tuple(lv) for lv in levels]
+    v["broadcast_share"] = float(share)
+    return Flag(fid, **v)
+
+
+def _calibration(data: Any) -> Calibration | None:
+    keys = {"features", "mean", "scale", "weights", "bias"}
+    if type(data) is not dict or not keys <= data.keys() <= keys | {"note"}:
+        return None
+    features, note = data["features"], data.get("note", "")
+    mean, scale, weights = (_floats(data[k]) for k in ("mean", "scale", "weights"))
+    bias = _floats([data["bias"]])
+    if not (type(features) is list and features and all(type(f) is str and FEATURE.match(f) for f in features)
+            and type(note) is str and mean is not None and scale is not None and weights is not None and bias):
+        return None
+    if not len(mean) == len(scale) == len(weights) == len(features) or any(s <= 0 for s in scale):
+        return None
+    return Calibration(list(features), mean, scale, weights, bias[0], note)
+
+
+def _count(v: Any) -> bool:
+    return type(v) is int and v >= 1
+
+
+def _floats(values: Any) -> list[float] | None:
+    """Numbers as floats, as pydantic reads them; None when any is not a number."""
+    if type(values) is not list or not all(type(x) in (int, float) for x in values):
+        return None
+    try:
+        return [float(x) for x in values]
+    except OverflowError:
+        return None
+
+
+def _codebook(values: dict) -> Codebook:
+    """The codebook from the schema's validated values."""
+    return Codebook(values["name"], values["reading_window"], values["echo_words"],
+                    [Flag(**f) for f in values["flags"]],
+                    {k: Calibration(**c) for k, c in values["calibration"].items()})

@@ -9,8 +9,9 @@ import os
 import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import AsyncIterator, Callable, Iterator, Sequence, overload
 
 from warroom_tui.judge.builtin import BuiltinCoder
@@ -20,6 +21,7 @@ from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import CodingRow, RunRoster, UncodedMessage
+from warroom_tui.store.texts import close_texts, message_texts
 
 class BuiltinJudge:
     """The built-in coder as a judge: one message in a thread, many in chunks (in forked processes when
@@ -40,7 +42,7 @@ class BuiltinJudge:
         workers = min(os.cpu_count() or 1, 4)
         if len(jobs) < max(POOL_MIN, 2 * CHUNK) or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for i in range(0, len(jobs), CHUNK):
-                yield await asyncio.to_thread(_code_all, self.coder, jobs[i:i + CHUNK])
+                yield await asyncio.to_thread(_code_slice, self.coder, jobs, i, i + CHUNK)
             return
         # fork, not spawn: the workers start with the coder imported and its patterns compiled, and
         # inherit the jobs (never pickled): each is sent only the bounds of a chunk
@@ -88,9 +90,12 @@ class Jobs(Sequence[tuple[str, Roster]]):
     """The coder's jobs (text, roster) of uncoded messages, each made when it is read: a forked worker makes
     only those of its own chunks."""
 
-    def __init__(self, todo: Sequence[UncodedMessage], rosters: RosterCache) -> None:
+    def __init__(self, todo: Sequence[UncodedMessage], rosters: RosterCache,
+                 texts: Callable[[list[int]], list[tuple[str, str]]] | None = None) -> None:
         self.todo = todo
         self.rosters = rosters
+        self.texts = texts
+        """Reads (text, copied spans) of messages listed without them, by id, in the process making their jobs."""
 
     def __len__(self) -> int:
         return len(self.todo)
@@ -103,10 +108,10 @@ class Jobs(Sequence[tuple[str, Roster]]):
 
     def __getitem__(self, i: int | slice) -> tuple[str, Roster] | list[tuple[str, Roster]]:
         roster = self.rosters.roster
-        if isinstance(i, slice):
-            return [(m.text, roster(m.run_id, m.agent, m.copied)) for m in self.todo[i]]
-        m = self.todo[i]
-        return m.text, roster(m.run_id, m.agent, m.copied)
+        part = self.todo[i] if isinstance(i, slice) else [self.todo[i]]
+        read = self.texts([m.id for m in part]) if self.texts else [(m.text, m.copied) for m in part]
+        jobs = [(text, roster(m.run_id, m.agent, copied)) for m, (text, copied) in zip(part, read)]
+        return jobs if isinstance(i, slice) else jobs[0]
 
 
 def chunks(n: int, most: int, workers: int) -> list[tuple[int, int]]:
@@ -141,29 +146,36 @@ class RosterCache:
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
                       on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
     report = JudgeReport()
-    with _collector_spares_what_is_read():
-        rosters = await RosterCache(store).load()
-        for judge in judges:
-            cid = await store.coder_id(judge.name, judge.kind, codebook.name)
-            todo = await store.uncoded_messages(cid)
-            gc.freeze()  # what was just read lives through the batch too
-            report.coded[judge.name] = report.uncoded[judge.name] = 0
-            report.reasons[judge.name] = Counter()
-            done = 0
-            async for part in judge.code_many(Jobs(todo, rosters)):
-                rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
-                await store.save_codings(cid, rows)
-                for row in rows:
-                    if row.status == "coded":
-                        report.coded[judge.name] += 1
-                    else:
-                        report.uncoded[judge.name] += 1
-                        report.reasons[judge.name][row.reason.split(":")[0]] += 1
-                done += len(part)
-                if on_progress:
-                    on_progress(judge.name, done, len(todo))
-        if len(judges) >= 2:
-            report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
+    try:
+        with _collector_spares_what_is_read():
+            rosters = await RosterCache(store).load()
+            for judge in judges:
+                cid = await store.coder_id(judge.name, judge.kind, codebook.name)
+                # the built-in coder's workers read the texts of their own chunks, in parallel, from another
+                # connection: only once what this one wrote is committed (it is outside a transaction)
+                lazy = isinstance(judge, BuiltinJudge) and store.path.is_file() and not store.db.in_transaction
+                todo = await store.uncoded_messages(cid, texts=not lazy)
+                gc.freeze()  # what was just read lives through the batch too
+                report.coded[judge.name] = report.uncoded[judge.name] = 0
+                report.reasons[judge.name] = Counter()
+                done = 0
+                texts = partial(message_texts, store.path) if lazy else None
+                async for part in judge.code_many(Jobs(todo, rosters, texts)):
+                    rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
+                    await store.save_codings(cid, rows)
+                    for row in rows:
+                        if row.status == "coded":
+                            report.coded[judge.name] += 1
+                        else:
+                            report.uncoded[judge.name] += 1
+                            report.reasons[judge.name][row.reason.split(":")[0]] += 1
+                    done += len(part)
+                    if on_progress:
+                        on_progress(judge.name, done, len(todo))
+            if len(judges) >= 2:
+                report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
+    finally:
+        close_texts(store.path)  # this process' connection, when its jobs read texts
     return report
 
 
@@ -188,7 +200,6 @@ def _row(mid: int, verdict: Verdict) -> CodingRow:
 
 CHUNK = 2000  # messages coded, then committed, together: an interrupted judge keeps every finished chunk
 POOL_MIN = 4000  # messages: below this, forking a second process costs more than it saves
-WORKER_NICE = 5  # the coding workers yield the cores to the process storing what they coded
 
 
 _WORK: tuple[BuiltinCoder, Sequence[tuple[str, Roster]]] | None = None  # a worker process's coder and jobs
@@ -197,14 +208,18 @@ _WORK: tuple[BuiltinCoder, Sequence[tuple[str, Roster]]] | None = None  # a work
 def _worker_init(codebook: Codebook, jobs: Sequence[tuple[str, Roster]]) -> None:
     global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
-    with suppress(OSError):  # the parent, which stores each chunk, goes first: its backlog would be the tail
-        os.nice(WORKER_NICE)
+    # no nice: the chunks shrink towards the end, so the parent's backlog after the last one stays small
+    # (0.05 s on the corpus), and niced workers lose the cores to any other process of the machine
     _WORK = (BuiltinCoder(codebook), jobs)
 
 
 def _code_range(start: int, end: int) -> list[Verdict]:
     assert _WORK is not None
-    coder, jobs = _WORK
+    return _code_slice(*_WORK, start, end)
+
+
+def _code_slice(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]], start: int, end: int) -> list[Verdict]:
+    """The verdicts of jobs[start:end], the jobs made here (their texts may be read here)."""
     return _code_all(coder, jobs[start:end])
 
 

@@ -165,6 +165,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_without_partners ON messages(run_id) WHERE agent_idx IS NOT NULL AND partners IS NULL;
     """,
+    # 9: the agent messages' columns a batch of coding lists them by (who, in which run, in what order) and the
+    #    rosters read: both queries read this index instead of the whole messages table, texts and all
+    """
+    CREATE INDEX messages_coding ON messages(run_id, seq, agent_idx, is_error, nickname, error_kind, round)
+        WHERE agent_idx IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

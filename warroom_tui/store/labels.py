@@ -65,10 +65,12 @@ class LabelQueries(Queries):
                 if rows[0][0]:
                     raise sqlite3.IntegrityError("FOREIGN KEY constraint failed")
 
-    async def uncoded_messages(self, coder_id: int) -> list[UncodedMessage]:
-        """Agent messages (not errors) that this coder has not coded yet."""
+    async def uncoded_messages(self, coder_id: int, texts: bool = True) -> list[UncodedMessage]:
+        """Agent messages (not errors) that this coder has not coded yet; `texts=False`: each with text and
+        copied spans "" (whoever codes them reads them: texts.message_texts)."""
+        text = "m.text, m.copied" if texts else "'', ''"
         rows = await self._all(
-            "SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, m.text, m.copied FROM messages m"
+            f"SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, {text} FROM messages m"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
             " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
             " ORDER BY m.run_id, m.seq", (coder_id,))
