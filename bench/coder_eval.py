@@ -156,7 +156,7 @@ CANDIDATES: list[tuple[str, list[str] | dict]] = [
     ("lead", [r"^\s*(?:[-*+•]|\d+[.)]).*\({name}[^)\n]{0,30}\)\s*$"]),
     ("meta", [r"synth[eè]se|r[ée]cap|summary|wrap(?:ping)? up"]),
     ("meta", [r"same page|même page|align[ée]|consensus"]),
-    ("agree", [r"(?:merci|thanks?|thank you)[^.!\n]{0,30}(?:confirmation|validation|mise à jour|update|synthèse|récap|recap|retour|feedback)"]),
+    ("agree", [r"(?:merci|thanks?|thank you)\W*(?:{name}\W*)?(?:pour|for)\b[^.!\n]{0,25}(?:confirmation|validation|mise à jour|update|synthèse|récap|recap|retour|feedback)"]),
     *(("arch", {"whole_count": k}) for k in (3, 4, 5, 6, 7, 9)),
 ]
 GROW_MARGIN = 0.005  # an addition must raise the training kappa by this much

@@ -215,6 +215,10 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     (tmp_path / "mine.json").write_text("{not json")
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err
+    (tmp_path / "mine.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep for the JSON reader
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mine.toml: calibration: cannot read mine.json" in err
 
 
 @pytest.mark.parametrize("n,most,workers", [(14427, 2000, 2), (8, 4, 2), (9, 4, 2), (10, 3, 4), (1, 2000, 2), (0, 5, 2)])

@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import math
+import re
 
 import pytest
 
@@ -50,6 +51,9 @@ def test_default_codebook_is_the_studys_v4():
     ('name = "x"\n[[flags]]\nid = "Bad Id"\ndescription = "d"\n', "flags.0.id"),
     ('name = "x"\nflags = []\n', "flags"),
     ('name = \n', "invalid TOML"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nlevels = [["L1", "("]]\n', "flags.0.levels"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars\\n"]\n'
+     'mean = [0.0]\nscale = [1.0]\nweights = [1.0]\nbias = 0.0\n', "calibration.a.features"),
 ])
 def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
     path = tmp_path / "cb.toml"
@@ -65,6 +69,9 @@ def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
     ("phatic", "All set. See you at 09:30 sharp!", "Ready:\n1. YES\n2. YES\n3. NO"),
     ("phatic", "RAS de mon côté, à demain 9 h 55.", "On a 40 k€ pour tout le festival."),
     ("phatic", "See you Monday at 10 AM, 10h00 or 10 h UTC+1!", "Let me work it out step by step. Answer: 11"),
+    ("phatic", "Call at 10 a.m. or 10 h UTC-5 then!", "Answer:11"),
+    ("phatic", "Ok, all good on my side.", "We need +2 developers."),
+    ("phatic", "Merci, à demain 09:30 !", "Score 3:2 for the Flutter team."),
     ("meta", "Let me summarize our discussion so far.", "The payment screen needs a retry button."),
     ("meta", "Voici un résumé de la discussion : on avance bien.", "L'écran de paiement doit gérer les erreurs."),
     ("lead", "Agent-B, can you take the payment flow?", "I will take the payment flow myself."),
@@ -115,6 +122,18 @@ def test_agreement_with_a_broadcast_list_is_not_agreement_with_an_agent():
     assert flags("@Agent-B merci pour la confirmation !")["agree"]
     assert not flags("@Agent-B @Agent-C @Agent-G merci pour la confirmation !")["agree"]
     assert flags("@Agent-B @Agent-C @Agent-G\nJe suis d'accord avec Agent-C sur le budget.")["agree"]
+    # the speaker's own name is not part of a broadcast, and two agents are not one
+    assert flags("Agent-A: I agree with Agent-B and Agent-C.")["agree"]
+    two = Roster(aliases=ROSTER.aliases[:2], speaker=0, crashed=frozenset())
+    assert flags("Agent-A: I agree with Agent-B.", two)["agree"]
+    assert not flags("Thanks, I still need the update from Agent-B before we decide.")["agree"]
+
+
+def test_a_term_that_can_match_empty_text_ends():
+    from warroom_tui.judge.builtin import _term_in
+
+    rx = re.compile(r"(?:(?:Redis)?)(?!\w)")  # as the coder wraps a term
+    assert not _term_in(rx, "ab")  # its only match is empty, at the end, after a letter
 
 
 def test_one_technology_in_the_window_and_many_past_it_is_arch():

@@ -153,6 +153,8 @@ def _term_in(rx: re.Pattern, text: str) -> bool:
         start = m.start()
         if not start or not (text[start - 1].isalnum() or text[start - 1] in "_."):
             return True
+        if start >= len(text):  # an empty match at the end: searching on would find it again
+            return False
         m = rx.search(text, start + 1)
     return False
 
@@ -403,10 +405,12 @@ def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:
 
 
 def _broadcast_lines(flag: Flag, r: Reading, roster: Roster) -> set[int]:
+    """Lines naming at least three other agents and `broadcast_share` of them (the speaker not counted)."""
     by_line: dict[int, set[int]] = {}
     for line, who in r.mentions:
-        by_line.setdefault(line, set()).add(min(who))
-    wide = max(2, flag.broadcast_share * len(roster.aliases))
+        if who - {roster.speaker}:
+            by_line.setdefault(line, set()).add(min(who - {roster.speaker}))
+    wide = max(3, flag.broadcast_share * (len(roster.aliases) - 1))
     return {line for line, who in by_line.items() if len(who) >= wide}
 
 

@@ -20,7 +20,7 @@ class CodebookError(Exception):
     """One line naming the file and the field."""
 
 
-FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_chars|copied_chars)$")
+FEATURE = re.compile(r"^(?:(?:rule|hits):[a-z][a-z0-9_]{0,30}|log_chars|copied_chars)\Z")
 FLAG_ID = re.compile(r"[a-z][a-z0-9_]{0,30}")
 KINDS = ("short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none")
 Kind = Literal["short", "keywords", "terms", "assign", "agree", "crashed", "xref", "none"]
@@ -139,7 +139,7 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
             where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
         try:
             data["calibration"] = json.loads(where.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc}") from None
     quick = checked(data)
     if quick is not None:
@@ -202,7 +202,8 @@ def _flag(data: Any) -> Flag | None:
         v[k] = list(v[k])
     levels = v["levels"]
     if not (type(levels) is list and all(type(lv) in (list, tuple) and len(lv) == 2
-                                         and all(type(x) is str for x in lv) for lv in levels)):
+                                         and all(type(x) is str for x in lv) and not compile_error(lv[1])
+                                         for lv in levels)):
         return None
     v["levels"] = [tuple(lv) for lv in levels]
     v["broadcast_share"] = float(share)

@@ -67,6 +67,15 @@ class Flag(BaseModel):
                 raise ValueError(problem)
         return values
 
+    @field_validator("levels")
+    @classmethod
+    def _levels_compile(cls, values: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for _, pattern in values:
+            problem = compile_error(pattern)
+            if problem:
+                raise ValueError(problem)
+        return values
+
 
 class Codebook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
