@@ -384,7 +384,7 @@ class BuiltinCoder:
 
 def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:
     """An agreement cue within `window` characters of a mention of another agent outside a broadcast
-    @-list (a line naming `broadcast_share` of the roster addresses the group, not an agent)."""
+    @-list (see _broadcast_lines: such a line addresses the group, not an agent)."""
     text = r.marked
     broadcast = _broadcast_lines(flag, r, roster)
     spots = []
