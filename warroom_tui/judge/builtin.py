@@ -404,14 +404,20 @@ def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:
     return False
 
 
-def _broadcast_lines(flag: Flag, r: Reading, roster: Roster) -> set[int]:
-    """Lines naming at least three other agents and `broadcast_share` of them (the speaker not counted)."""
+def _agents_by_line(r: Reading, leave_out: frozenset[int] = frozenset()) -> dict[int, set[int]]:
+    """Line -> the agents it names (one per alias; those in `leave_out` not counted)."""
     by_line: dict[int, set[int]] = {}
     for line, who in r.mentions:
-        if who - {roster.speaker}:
-            by_line.setdefault(line, set()).add(min(who - {roster.speaker}))
+        if who - leave_out:
+            by_line.setdefault(line, set()).add(min(who - leave_out))
+    return by_line
+
+
+def _broadcast_lines(flag: Flag, r: Reading, roster: Roster) -> set[int]:
+    """Lines naming at least three other agents and `broadcast_share` of them (the speaker not counted)."""
     wide = max(3, flag.broadcast_share * (len(roster.aliases) - 1))
-    return {line for line, who in by_line.items() if len(who) >= wide}
+    speaker = frozenset() if roster.speaker is None else frozenset({roster.speaker})
+    return {line for line, who in _agents_by_line(r, speaker).items() if len(who) >= wide}
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:
@@ -419,9 +425,7 @@ def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:
     dead = roster.crashed - {roster.speaker}
     if not dead:
         return False
-    by_line: dict[int, set[int]] = {}
-    for line, who in r.mentions:
-        by_line.setdefault(line, set()).add(min(who))
+    by_line = _agents_by_line(r)
     wide = max(2, flag.broadcast_share * len(roster.aliases))
     for line, who in r.mentions:
         if who & dead and len(by_line[line]) < wide:
