@@ -187,7 +187,7 @@ async def test_replaying_a_run_never_changes_its_labels(tmp_path):
         await live.judge.drain()
         await live.close()
         # a later correction of one label (another coder version, a fix by hand) must survive a replay
-        await store.db.execute("UPDATE labels SET value = 1 - value WHERE rowid = (SELECT MIN(rowid) FROM labels)")
+        await store.db.execute("UPDATE labels SET value = 1 - value WHERE (coder_id, message_id, flag) = (SELECT coder_id, message_id, flag FROM labels LIMIT 1)")
 
         async def rows():
             return (await store.db.execute_fetchall("SELECT * FROM labels ORDER BY message_id, coder_id, flag"),

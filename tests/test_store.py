@@ -107,6 +107,32 @@ async def test_a_version_2_database_migrates_its_json_fields_to_named_columns(tm
         assert [r.status for r in await store.runs()] == [RunStatus.DONE, RunStatus.DONE]
 
 
+async def test_a_version_9_database_keeps_its_labels_clustered_by_coder_and_deletes_still_cascade(tmp_path):
+    from warroom_tui.store.db import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript("".join(MIGRATIONS[:9]) + "PRAGMA user_version=9;")
+    con.execute("INSERT INTO runs (id, uid, source, status) VALUES (1, 'r', 'live', 'done')")
+    con.execute("INSERT INTO messages (id, run_id, seq, round, agent_idx, sender, text) VALUES"
+                " (1, 1, 0, 0, 0, 'a', 'x'), (2, 1, 1, 0, 0, 'a', 'y')")
+    con.execute("INSERT INTO coders (id, name, kind) VALUES (1, 'b', 'builtin'), (2, 'h', 'human')")
+    old = [(m, c, f, (m + c) % 2, "L1" if f == "comp" else "") for m in (1, 2) for c in (1, 2) for f in ("comp", "meta")]
+    con.executemany("INSERT INTO labels VALUES (?,?,?,?,?)", old)
+    con.commit()
+    con.close()
+    async with Store.open(path) as store:
+        assert sorted(map(tuple, await store.db.execute_fetchall("SELECT * FROM labels"))) == sorted(old)
+        assert await store.labels(2) == {1: {"comp": (True, "L1"), "meta": (True, "")},
+                                         2: {"comp": (False, "L1"), "meta": (False, "")}}
+        await store.db.execute("DELETE FROM messages WHERE id=1")
+        await store.db.commit()
+        assert {r[0] for r in await store.db.execute_fetchall("SELECT message_id FROM labels")} == {2}
+        plan = " ".join(r[3] for r in await store.db.execute_fetchall(
+            "EXPLAIN QUERY PLAN SELECT * FROM labels WHERE message_id=2"))
+        assert "labels_message" in plan  # a message's labels are found by index, not by scanning them all
+
+
 async def test_codings_of_a_missing_message_or_coder_are_refused_whole_and_the_keys_checked_again(tmp_path):
     from warroom_tui.store.labels import BULK
     from warroom_tui.store.rows import CodingRow

@@ -171,6 +171,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_coding ON messages(run_id, seq, agent_idx, is_error, nickname, error_kind, round)
         WHERE agent_idx IS NOT NULL;
     """,
+    # 10: labels clustered by coder (a batch of coding appends its rows, one B-tree each instead of three;
+    #     a coder's labels are one range), with an index by message for deletes and the message view
+    """
+    CREATE TABLE labels_by_coder (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        coder_id INTEGER NOT NULL REFERENCES coders(id) ON DELETE CASCADE,
+        flag TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        level TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (coder_id, message_id, flag)
+    ) WITHOUT ROWID;
+    INSERT INTO labels_by_coder (message_id, coder_id, flag, value, level)
+        SELECT message_id, coder_id, flag, value, level FROM labels ORDER BY coder_id, message_id, flag;
+    DROP TABLE labels;
+    ALTER TABLE labels_by_coder RENAME TO labels;
+    CREATE INDEX labels_message ON labels(message_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
