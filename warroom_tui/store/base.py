@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, cast
 
 import aiosqlite
 
@@ -24,6 +24,13 @@ class Queries:
 
     async def _all(self, sql: str, args: tuple = ()) -> list[aiosqlite.Row]:
         return list(await self.db.execute_fetchall(sql, args))
+
+    async def _tuples(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows as plain tuples: for the large reads, where a Row object each costs more than the query."""
+        async with self.db.cursor() as cur:
+            cur.row_factory = None
+            await cur.execute(sql, args)
+            return cast(list[tuple], list(await cur.fetchall()))  # no row factory: tuples
 
     @asynccontextmanager
     async def transaction(self, checks_keys: bool = True) -> AsyncIterator[bool]:

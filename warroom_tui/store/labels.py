@@ -69,24 +69,24 @@ class LabelQueries(Queries):
         """Agent messages (not errors) that this coder has not coded yet; `texts=False`: each with text and
         copied spans "" (whoever codes them reads them: texts.message_texts)."""
         text = "m.text, m.copied" if texts else "'', ''"
-        rows = await self._all(
+        rows = await self._tuples(
             f"SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, {text} FROM messages m"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
             " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
             " ORDER BY m.run_id, m.seq", (coder_id,))
-        return [UncodedMessage(*r) for r in rows]
+        return list(map(UncodedMessage._make, rows))
 
     async def rosters(self, run_ids: Iterable[int] | None = None) -> dict[int, RunRoster]:
         """Who was in each run (every run, or those asked for): agents' names in roster order, any other
         nickname an agent had in its messages (in the order they appear), and who failed permanently."""
         wanted = None if run_ids is None else set(run_ids)
         names: dict[int, list[list[str]]] = {}
-        for run_id, nickname, name, model in await self._all(
+        for run_id, nickname, name, model in await self._tuples(
                 "SELECT run_id, nickname, name, model FROM agents ORDER BY run_id, idx"):
             if wanted is None or run_id in wanted:
                 names.setdefault(run_id, []).append([nickname, name, model, model.rsplit("/", 1)[-1]])
         crashed: dict[int, set[int]] = {}
-        for run_id, idx, nickname, failed in await self._all(  # one pass over the messages for both
+        for run_id, idx, nickname, failed in await self._tuples(  # one pass over the messages for both
                 "SELECT run_id, agent_idx, nickname, MAX(is_error=1 AND error_kind='permanent') FROM messages"
                 " WHERE agent_idx IS NOT NULL GROUP BY run_id, agent_idx, nickname ORDER BY run_id, MIN(seq)"):
             group = names.get(run_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
@@ -97,8 +97,7 @@ class CodingRow:
     """flag -> (value, level)"""
 
 
-@dataclass(frozen=True)
-class UncodedMessage:
+class UncodedMessage(NamedTuple):  # a tuple: a batch lists thousands
     id: int
     run_id: int
     seq: int
