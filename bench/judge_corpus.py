@@ -14,6 +14,10 @@ its modules at each start, as an editable install without `make install`'s compi
 `python -m compileall DIR` first compares the code alone. The live worker's cost per message (one `code`
 call in a thread, as the lab's judge worker pays it) is measured in-process.
 
+Each run judges a copy of the imported database, written to disk (`os.sync`) before it starts: left in the page
+cache, the copy's 40 MB would be written out by the judge's first fsync (60-75 ms here), a cost of this
+benchmark, not of judging (an import writes its database out before it ends).
+
 The labels each version wrote are compared too: the first run's database of every version is read back
 (the `labels` table, and `codings` without its time stamp) and must be the same rows, byte for byte, as
 the first version's (`labels_identical`); a difference fails the benchmark.
@@ -68,6 +72,7 @@ def measure(data: Path, repeat: int = 5, before: Path | None = None) -> dict:
             for name, package in versions.items():
                 db = Path(tmp) / f"{name}{i}.db"
                 shutil.copy(fresh[name], db)
+                os.sync()  # a copy made just now leaves 40 MB unwritten: the judge's first fsync would pay for it
                 load = os.getloadavg()[0]
                 out, wall, cpu = warroom("judge", "--judge", "builtin", "--db", str(db), package=package)
                 assert "14427" in out.stdout, out.stdout

@@ -107,7 +107,7 @@ async def test_a_version_2_database_migrates_its_json_fields_to_named_columns(tm
         assert [r.status for r in await store.runs()] == [RunStatus.DONE, RunStatus.DONE]
 
 
-async def test_a_version_9_database_keeps_its_labels_clustered_by_coder_and_deletes_still_cascade(tmp_path):
+async def test_a_version_9_database_keeps_every_label_and_the_labels_view_reads_and_writes_as_the_table_did(tmp_path):
     from warroom_tui.store.db import MIGRATIONS
 
     path = tmp_path / "old.db"
@@ -115,22 +115,46 @@ async def test_a_version_9_database_keeps_its_labels_clustered_by_coder_and_dele
     con.executescript("".join(MIGRATIONS[:9]) + "PRAGMA user_version=9;")
     con.execute("INSERT INTO runs (id, uid, source, status) VALUES (1, 'r', 'live', 'done')")
     con.execute("INSERT INTO messages (id, run_id, seq, round, agent_idx, sender, text) VALUES"
-                " (1, 1, 0, 0, 0, 'a', 'x'), (2, 1, 1, 0, 0, 'a', 'y')")
+                " (1, 1, 0, 0, 0, 'a', 'x'), (2, 1, 1, 0, 0, 'a', 'y'), (3, 1, 2, 0, 0, 'a', 'z')")
     con.execute("INSERT INTO coders (id, name, kind) VALUES (1, 'b', 'builtin'), (2, 'h', 'human')")
     old = [(m, c, f, (m + c) % 2, "L1" if f == "comp" else "") for m in (1, 2) for c in (1, 2) for f in ("comp", "meta")]
     con.executemany("INSERT INTO labels VALUES (?,?,?,?,?)", old)
+    con.executemany("INSERT INTO codings (message_id, coder_id, status) VALUES (?,?,'coded')", [(1, 1), (1, 2), (2, 1)])
+    con.execute("INSERT INTO codings (message_id, coder_id, status, reason) VALUES (3, 1, 'uncoded', 'timeout')")
     con.commit()
     con.close()
     async with Store.open(path) as store:
-        assert sorted(map(tuple, await store.db.execute_fetchall("SELECT * FROM labels"))) == sorted(old)
+        db = store.db
+        assert sorted(map(tuple, await db.execute_fetchall("SELECT * FROM labels"))) == sorted(old)
         assert await store.labels(2) == {1: {"comp": (True, "L1"), "meta": (True, "")},
                                          2: {"comp": (False, "L1"), "meta": (False, "")}}
-        await store.db.execute("DELETE FROM messages WHERE id=1")
-        await store.db.commit()
-        assert {r[0] for r in await store.db.execute_fetchall("SELECT message_id FROM labels")} == {2}
-        plan = " ".join(r[3] for r in await store.db.execute_fetchall(
-            "EXPLAIN QUERY PLAN SELECT * FROM labels WHERE message_id=2"))
-        assert "labels_message" in plan  # a message's labels are found by index, not by scanning them all
+        assert (await store.table_sizes())["codings"] == 5  # (2, 2) had labels and no coding: it has one now
+        # a hand correction through the view, as on the table: update, insert, delete
+        await db.execute("UPDATE labels SET value = 1 - value, level = 'L2' WHERE message_id=1 AND coder_id=1 AND flag='comp'")
+        await db.execute("INSERT INTO labels (message_id, coder_id, flag, value, level) VALUES (3, 2, 'meta', 1, '')")
+        await db.execute("DELETE FROM labels WHERE message_id=2 AND coder_id=2 AND flag='meta'")
+        await db.commit()
+        assert (await store.labels(1))[1]["comp"] == (True, "L2")
+        assert (await store.labels(2))[3] == {"meta": (True, "")}
+        assert (await store.labels(2))[2] == {"comp": (False, "L1")}
+        await db.execute("DELETE FROM messages WHERE id=1")
+        await db.commit()
+        assert {r[0] for r in await db.execute_fetchall("SELECT message_id FROM labels")} == {2, 3}
+
+
+async def test_a_new_coding_of_a_message_replaces_its_labels_whole(tmp_path):
+    from warroom_tui.store.rows import CodingRow
+
+    async with Store.open(tmp_path / "w.db") as store:
+        run = await store.create_run(uid="r", scenario="s", series="S", brief="", agents=[])
+        mid = await store.add_message(run, Message(seq=0, sender="agent1", text="hi", agent=0))
+        cid = await store.coder_id("h", "human")
+        await store.save_codings(cid, [CodingRow(mid, "coded", "", {"meta": (True, ""), "comp": (True, "L1")})])
+        await store.save_codings(cid, [CodingRow(mid, "coded", "", {"meta": (False, "")})])
+        assert await store.labels(cid) == {mid: {"meta": (False, "")}}
+        assert await store.message_labels("r", 0) == {"h": {"meta": (False, "")}}
+        await store.save_codings(cid, [CodingRow(mid, "uncoded", "timeout")])
+        assert await store.labels(cid) == {} and await store.message_labels("r", 0) == {}
 
 
 async def test_codings_of_a_missing_message_or_coder_are_refused_whole_and_the_keys_checked_again(tmp_path):

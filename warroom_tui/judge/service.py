@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import AsyncIterator, Callable, Iterator, Sequence, overload
+from typing import AsyncIterator, Callable, Iterator, Mapping, Sequence, TypeVar, overload
 
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
@@ -20,8 +20,12 @@ from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
+from warroom_tui.store.labels import EncodedCoding, encode_codings
 from warroom_tui.store.rows import CodingRow, RunRoster, UncodedMessage
 from warroom_tui.store.texts import close_texts, message_texts
+
+T = TypeVar("T")
+
 
 class BuiltinJudge:
     """The built-in coder as a judge: one message in a thread, many in chunks (in forked processes when
@@ -37,12 +41,19 @@ class BuiltinJudge:
     async def code(self, text: str, roster: Roster) -> Coding:
         return await asyncio.to_thread(self.coder.code, text, roster)  # never blocks the lab
 
-    async def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
+    def code_many(self, jobs: Sequence[tuple[str, Roster]]) -> AsyncIterator[list[Verdict]]:
         """Yields chunks of CHUNK codings: the caller commits each, so an interruption keeps them."""
+        return self._chunks(jobs, _code_slice)
+
+    def code_rows(self, jobs: Jobs) -> AsyncIterator[list[EncodedCoding]]:
+        """As `code_many`, each coding encoded as the store keeps it, where it was coded (a forked worker)."""
+        return self._chunks(jobs, _rows_slice)
+
+    async def _chunks(self, jobs: Sequence[tuple[str, Roster]], work: Callable[..., list[T]]) -> AsyncIterator[list[T]]:
         workers = min(os.cpu_count() or 1, 4)
         if len(jobs) < max(POOL_MIN, 2 * CHUNK) or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for i in range(0, len(jobs), CHUNK):
-                yield await asyncio.to_thread(_code_slice, self.coder, jobs, i, i + CHUNK)
+                yield await asyncio.to_thread(work, self.coder, jobs, i, i + CHUNK)
             return
         # fork, not spawn: the workers start with the coder imported and its patterns compiled, and
         # inherit the jobs (never pickled): each is sent only the bounds of a chunk
@@ -50,7 +61,7 @@ class BuiltinJudge:
                                    initargs=(self.codebook, jobs))
         try:
             loop = asyncio.get_running_loop()
-            pending = [loop.run_in_executor(pool, _code_range, a, b) for a, b in chunks(len(jobs), CHUNK, workers)]
+            pending = [loop.run_in_executor(pool, _in_worker, work, a, b) for a, b in chunks(len(jobs), CHUNK, workers)]
             for part in pending:
                 yield await part
         finally:
@@ -160,16 +171,17 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                 report.reasons[judge.name] = Counter()
                 done = 0
                 texts = partial(message_texts, store.path) if lazy else None
-                async for part in judge.code_many(Jobs(todo, rosters, texts)):
-                    rows = [_row(m.id, v) for m, v in zip(todo[done:done + len(part)], part)]
-                    await store.save_codings(cid, rows)
-                    for row in rows:
-                        if row.status == "coded":
+                jobs = Jobs(todo, rosters, texts)
+                parts = judge.code_rows(jobs) if isinstance(judge, BuiltinJudge) else _rows_of(judge, jobs)
+                async for rows in parts:
+                    await store.save_encoded(cid, rows)
+                    for _, status, reason, _ in rows:
+                        if status == "coded":
                             report.coded[judge.name] += 1
                         else:
                             report.uncoded[judge.name] += 1
-                            report.reasons[judge.name][row.reason.split(":")[0]] += 1
-                    done += len(part)
+                            report.reasons[judge.name][reason.split(":")[0]] += 1
+                    done += len(rows)
                     if on_progress:
                         on_progress(judge.name, done, len(todo))
             if len(judges) >= 2:
@@ -192,6 +204,13 @@ def _collector_spares_what_is_read() -> Iterator[None]:
         gc.unfreeze()
 
 
+async def _rows_of(judge: Judge, jobs: Jobs) -> AsyncIterator[list[EncodedCoding]]:
+    done = 0
+    async for part in judge.code_many(jobs):
+        yield encode_codings(_row(m.id, v) for m, v in zip(jobs.todo[done:done + len(part)], part))
+        done += len(part)
+
+
 def _row(mid: int, verdict: Verdict) -> CodingRow:
     if isinstance(verdict, JudgeFailure):
         return CodingRow(mid, "uncoded", str(verdict))
@@ -211,16 +230,32 @@ def _worker_init(codebook: Codebook, jobs: Sequence[tuple[str, Roster]]) -> None
     # no nice: the chunks shrink towards the end, so the parent's backlog after the last one stays small
     # (0.05 s on the corpus), and niced workers lose the cores to any other process of the machine
     _WORK = (BuiltinCoder(codebook), jobs)
+    gc.disable()  # a worker lives for one batch; what it makes (readings, rows) holds no reference cycles
 
 
-def _code_range(start: int, end: int) -> list[Verdict]:
+def _in_worker(work: Callable[..., list[T]], start: int, end: int) -> list[T]:
     assert _WORK is not None
-    return _code_slice(*_WORK, start, end)
+    return work(*_WORK, start, end)
 
 
 def _code_slice(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]], start: int, end: int) -> list[Verdict]:
     """The verdicts of jobs[start:end], the jobs made here (their texts may be read here)."""
     return _code_all(coder, jobs[start:end])
+
+
+def _rows_slice(coder: BuiltinCoder, jobs: Jobs, start: int, end: int) -> list[EncodedCoding]:
+    """The codings of jobs[start:end], encoded to store: a verdict met again (see _code_all) is encoded once."""
+    flags: dict[int, Mapping[str, tuple[bool, str]]] = {}
+    rows = []
+    for m, verdict in zip(jobs.todo[start:end], _code_slice(coder, jobs, start, end)):
+        if isinstance(verdict, JudgeFailure):
+            rows.append(CodingRow(m.id, "uncoded", str(verdict)))
+            continue
+        known = flags.get(id(verdict))
+        if known is None:
+            known = flags[id(verdict)] = _row(m.id, verdict).flags
+        rows.append(CodingRow(m.id, "coded", "", known))
+    return encode_codings(rows)
 
 
 def _code_all(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]]) -> list[Verdict]:

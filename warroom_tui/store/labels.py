@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Iterable
 
@@ -47,22 +48,22 @@ class LabelQueries(Queries):
         return found.id
 
     async def save_codings(self, coder_id: int, codings: Iterable[CodingRow]) -> None:
-        """One transaction: a batch is stored whole or not at all. The foreign keys of a large batch's rows
-        (about 8 a message, each checked by SQLite in two lookups) are checked once for the whole batch instead."""
-        codings = list(codings)
+        """One transaction: a batch is stored whole or not at all, each coding with its labels (replacing any
+        earlier coding of the message by this coder)."""
+        await self.save_encoded(coder_id, encode_codings(codings))
+
+    async def save_encoded(self, coder_id: int, codings: list[EncodedCoding]) -> None:
+        """As `save_codings`, for codings encoded already (where they were made: a coding worker). The foreign
+        keys of a large batch's rows are checked once for the whole batch instead of row by row."""
         async with self.transaction(checks_keys=len(codings) < BULK) as check:
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO codings (message_id, coder_id, status, reason) VALUES (?,?,?,?)",
-                [(c.message_id, coder_id, c.status, c.reason) for c in codings])
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO labels (message_id, coder_id, flag, value, level) VALUES (?,?,?,?,?)",
-                [(c.message_id, coder_id, flag, int(bool(v)), lvl or "") for c in codings
-                 for flag, (v, lvl) in c.flags.items()])
+            await self.db.executemany(  # the coder's id is an int: written into the statement, not into each row
+                f"INSERT OR REPLACE INTO codings (message_id, coder_id, status, reason, flags) VALUES (?,{int(coder_id)},?,?,?)",
+                codings)
             if check:
-                rows = await self._all(
+                found = await self._all(
                     "SELECT NOT EXISTS (SELECT 1 FROM coders WHERE id=?) OR EXISTS (SELECT 1 FROM json_each(?)"
-                    " WHERE value NOT IN (SELECT id FROM messages))", (coder_id, dump([c.message_id for c in codings])))
-                if rows[0][0]:
+                    " WHERE value NOT IN (SELECT id FROM messages))", (coder_id, dump([c[0] for c in codings])))
+                if found[0][0]:
                     raise sqlite3.IntegrityError("FOREIGN KEY constraint failed")
 
     async def uncoded_messages(self, coder_id: int, texts: bool = True) -> list[UncodedMessage]:
@@ -99,37 +100,30 @@ class LabelQueries(Queries):
                 for run_id, group in names.items()}
 
     async def labels(self, coder_id: int, run_id: int | None = None) -> Labels:
-        sql = ("SELECT l.message_id, l.flag, l.value, l.level FROM labels l JOIN messages m ON m.id=l.message_id"
-               " WHERE l.coder_id=?")
+        sql = "SELECT c.message_id, c.flags FROM codings c"
         args: tuple = (coder_id,)
         if run_id is not None:
-            sql += " AND m.run_id=?"
+            sql += " JOIN messages m ON m.id=c.message_id WHERE c.coder_id=? AND m.run_id=?"
             args += (run_id,)
-        out: Labels = {}
-        for mid, flag, value, level in await self._all(sql, args):
-            out.setdefault(mid, {})[flag] = (bool(value), level)
-        return out
+        else:
+            sql += " WHERE c.coder_id=?"
+        return {mid: labels for mid, flags in await self._tuples(sql + " AND c.flags != '{}'", args)
+                if (labels := _flags(flags))}
 
     async def labels_by_run(self, coder_id: int) -> list[tuple[int, int, int, dict[str, tuple[bool, str]]]]:
         """(run id, message id, agent index, flags) for every message the coder labelled, in run order."""
-        rows = await self._all(
-            "SELECT m.run_id, m.id, m.agent_idx, l.flag, l.value, l.level FROM labels l"
-            " JOIN messages m ON m.id = l.message_id WHERE l.coder_id = ? ORDER BY m.run_id, m.seq", (coder_id,))
-        out: dict[int, tuple[int, int, int, dict[str, tuple[bool, str]]]] = {}
-        for run_id, mid, agent, flag, value, level in rows:
-            out.setdefault(mid, (run_id, mid, agent, {}))[3][flag] = (bool(value), level)
-        return list(out.values())
+        rows = await self._tuples(
+            "SELECT m.run_id, m.id, m.agent_idx, c.flags FROM codings c JOIN messages m ON m.id = c.message_id"
+            " WHERE c.coder_id = ? AND c.flags != '{}' ORDER BY m.run_id, m.seq", (coder_id,))
+        return [(run_id, mid, agent, labels) for run_id, mid, agent, flags in rows if (labels := _flags(flags))]
 
     async def message_labels(self, run_uid: str, seq: int) -> dict[str, dict[str, tuple[bool, str]]]:
         """One message's labels: coder name -> flag -> (value, level) (the message details view)."""
-        rows = await self._all(
-            "SELECT c.name, l.flag, l.value, l.level FROM labels l JOIN coders c ON c.id=l.coder_id"
-            " JOIN messages m ON m.id=l.message_id JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?"
-            " ORDER BY c.id, l.flag", (run_uid, seq))
-        out: dict[str, dict[str, tuple[bool, str]]] = {}
-        for name, flag, value, level in rows:
-            out.setdefault(name, {})[flag] = (bool(value), level)
-        return out
+        rows = await self._tuples(
+            "SELECT k.name, c.flags FROM codings c JOIN coders k ON k.id=c.coder_id"
+            " JOIN messages m ON m.id=c.message_id JOIN runs r ON r.id=m.run_id WHERE r.uid=? AND m.seq=?"
+            " AND c.flags != '{}' ORDER BY k.id", (run_uid, seq))
+        return {name: dict(sorted(labels.items())) for name, flags in rows if (labels := _flags(flags))}
 
     async def agent_message(self, run_id: int, nickname: str, round_: int) -> int | None:
         """The id of the message an agent (by nickname) wrote in a round."""
@@ -165,6 +159,27 @@ class LabelQueries(Queries):
         rows = await self._all(
             "SELECT (SELECT COUNT(*) FROM runs WHERE status != 'running'), (SELECT COUNT(*) FROM codings)")
         return rows[0][0], rows[0][1]
+
+
+_quoted = json.encoder.encode_basestring  # a JSON string, as json.dumps(ensure_ascii=False) writes it
+EncodedCoding = tuple[int, str, str, str]
+"""A coding as stored: message id, status, reason, labels as JSON (flag -> [value 0/1, level])."""
+
+
+def encode_codings(codings: Iterable[CodingRow]) -> list[EncodedCoding]:
+    encoded: dict[int, str] = {}  # a batch's codings often share their flags (a verdict met again)
+    out = []
+    for c in codings:
+        flags = encoded.get(id(c.flags))
+        if flags is None:
+            flags = encoded[id(c.flags)] = "{" + ",".join(
+                [f"{_quoted(f)}:[{1 if v else 0},{_quoted(lvl or '')}]" for f, (v, lvl) in c.flags.items()]) + "}"
+        out.append((c.message_id, c.status, c.reason, flags))
+    return out
+
+
+def _flags(stored: str) -> dict[str, tuple[bool, str]]:
+    return {f: (bool(v), lvl) for f, (v, lvl) in json.loads(stored).items()}
 
 
 def _coder(r: aiosqlite.Row) -> CoderRow:

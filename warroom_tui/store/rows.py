@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.modelid import is_simulated
@@ -85,15 +86,14 @@ class CoderRow:
     config: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class CodingRow:
+class CodingRow(NamedTuple):  # a tuple: a batch of coding writes thousands, from worker processes
     """One coder's verdict on one message: coded with flags, or uncoded with a reason."""
 
     message_id: int
     status: str
     """coded | uncoded"""
     reason: str = ""
-    flags: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    flags: Mapping[str, tuple[bool, str]] = MappingProxyType({})
     """flag -> (value, level)"""
 
 
