@@ -1,3 +1,3 @@
-from warroom_tui.cli import main
+from warroom_tui.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

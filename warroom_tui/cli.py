@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sqlite3
 import sys
 from pathlib import Path
@@ -139,6 +140,14 @@ def with_default_command(argv: list[str], commands) -> list[str]:
     if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):
         return argv
     return ["lab", *argv]
+
+
+def entry() -> int:
+    """The `warroom` command: `main`, then the process ends, and what is still alive goes with it. Frozen, it is
+    skipped by the cycle collector's last pass over everything at exit (0.1 s after coding a corpus)."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,22 +71,35 @@ def _needs(seq) -> tuple[tuple[str, ...], ...]:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Patterns, each behind a cheap test: the most telling literal it needs (lower-cased, '' when it
-    needs none), then the other literals it needs, then the regex."""
+    """Patterns, each behind cheap tests: the most telling literal it needs (lower-cased, '' when it
+    needs none), then the other literals it needs, then (or None) that literal with the word boundaries the
+    pattern puts around it, then the regex."""
 
-    entries: tuple[tuple[str, tuple[tuple[str, ...], ...], re.Pattern], ...]
+    entries: tuple[tuple[str, tuple[tuple[str, ...], ...], re.Pattern | None, re.Pattern], ...]
 
     def search(self, text: str) -> bool:
-        for gate, rest, rx in self.entries:
-            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+        missing = None  # the entries are sorted by gate: a gate not in the text is looked for once
+        for gate, rest, word, rx in self.entries:
+            if gate is missing:
+                continue
+            if gate not in text:
+                missing = gate
+            elif (not rest or _has(text, rest)) and (word is None or word.search(text) is not None) \
+                    and rx.search(text) is not None:
                 return True
         return False
 
     def hits(self, text: str, enough: int) -> int:
         """How many patterns match (counting stops at `enough`)."""
         n = 0
-        for gate, rest, rx in self.entries:
-            if gate in text and (not rest or _has(text, rest)) and rx.search(text) is not None:
+        missing = None
+        for gate, rest, word, rx in self.entries:
+            if gate is missing:
+                continue
+            if gate not in text:
+                missing = gate
+            elif (not rest or _has(text, rest)) and (word is None or word.search(text) is not None) \
+                    and rx.search(text) is not None:
                 n += 1
                 if n >= enough:
                     break
@@ -108,12 +121,36 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
     out = []
     for p in patterns:
         p = p.replace("{name}", NAME)
-        needs = [tuple({n.lower(): 0 for n in one}) for one in _needs(sre.parse(p))]
+        parsed = sre.parse(p)
+        needs = [tuple({n.lower(): 0 for n in one}) for one in _needs(parsed)]
         singles = [one[0] for one in needs if len(one) == 1]
         gate = max(singles, key=len) if singles else ""
         rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
-        out.append((gate, rest, re.compile(p, re.IGNORECASE | re.MULTILINE)))
-    return Lexicon(tuple(out))
+        word = _bounded(list(parsed), gate) if gate else None
+        flags = re.IGNORECASE | re.MULTILINE
+        out.append((gate, rest, word and re.compile(word, flags), re.compile(p, flags)))
+    # grouped by gate (which patterns match does not depend on the order they are tried in), each gate one object
+    gates = {gate: gate for gate, *_ in out}
+    return Lexicon(tuple((gates[gate], *more) for gate, *more in sorted(out, key=lambda e: e[0])))
+
+
+def _bounded(seq: list, gate: str) -> str | None:
+    """`gate` with the word boundaries around it in the pattern's top level, when it has any there and something
+    that is not a boundary comes before it (a pattern starting with a literal is searched for it first): a test much faster than the pattern's (which has no literal to search for first) that every
+    match passes ('(?:^|[*][*])\\W*fin\\b' needs 'fin\\b', and 'fin' alone is in 'final' and 'define')."""
+    run, start = "", 0
+    for i, (op, arg) in enumerate([*seq, (None, None)]):
+        if op is sre.LITERAL:
+            if not run:
+                start = i
+            run += chr(arg)
+            continue
+        if run and run.lower() == gate and any(o is not sre.AT for o, _ in seq[:start]):
+            before, after = seq[start - 1] == (sre.AT, sre.AT_BOUNDARY), (op, arg) == (sre.AT, sre.AT_BOUNDARY)
+            if before or after:
+                return (r"\b" if before else "") + re.escape(run) + (r"\b" if after else "")
+        run = ""
+    return None
 
 
 @dataclass(frozen=True)
@@ -395,8 +432,13 @@ def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:
         at = text.find(NAME, at + 1)
     if not spots:
         return False
-    for gate, rest, rx in lex.entries:
-        if gate in text and (not rest or _has(text, rest)):
+    missing = None
+    for gate, rest, word, rx in lex.entries:
+        if gate is missing:
+            continue
+        if gate not in text:
+            missing = gate
+        elif (not rest or _has(text, rest)) and (word is None or word.search(text) is not None):
             for m in rx.finditer(text):
                 c = m.start()
                 if any(abs(c - s) <= flag.window for s in spots):
