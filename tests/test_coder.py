@@ -288,3 +288,43 @@ def test_the_echo_pattern_counts_a_spans_words_as_word_does(text, words, a, b):
     from warroom_tui.judge.builtin import WORD, echo_pattern
 
     assert (echo_pattern(words).match(text, a, b) is not None) == (len(WORD.findall(text, a, b)) >= words)
+
+
+LEXICON_WORDS = ["fin", "final", "**", "# ", "thread", "agree", "down", "model", "à ", "demain", "pl", "plaisir de",
+                 "merci", "pour", "la confirmation", "\ue000", "|", " owner ", "\n", "- ", ": ", "it seems", "x"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(LEXICON_WORDS), max_size=14))
+def test_a_lexicons_cheap_tests_never_change_which_patterns_match(parts):
+    """The gates (a literal each pattern needs, the boundaries around it, entries grouped by gate) only skip
+    work: search and hits answer as every pattern tried alone does."""
+    from warroom_tui.judge.builtin import NAME, lexicon
+
+    text = "".join(parts)
+    for flag in CB.flags:
+        patterns = tuple(flag.substance if flag.kind == "short" else flag.patterns if flag.kind == "keywords"
+                         else flag.cues)
+        if not patterns:
+            continue
+        lex = lexicon(patterns)
+        alone = [lexicon((p,)).entries[0][3] for p in patterns]
+        matching = sum(rx.search(text) is not None for rx in alone)
+        assert lex.search(text) == (matching > 0), (flag.id, text)
+        assert lex.hits(text, 3) == min(matching, 3), (flag.id, text)
+    assert lexicon((r"(?:^|\*\*|#\s)\W*fin\b",)).entries[0][2] is not None  # gated on 'fin\b', not on 'fin'
+    assert NAME == "\ue000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(flags=st.dictionaries(st.text(max_size=8), st.tuples(st.booleans(), st.one_of(st.none(), st.text(max_size=8)))))
+def test_labels_are_stored_as_json_would_write_them(flags):
+    import json
+
+    from warroom_tui.store.labels import encode_codings
+    from warroom_tui.store.rows import CodingRow
+
+    [(_, _, _, stored)] = encode_codings([CodingRow(1, "coded", "", flags)])
+    assert json.loads(stored) == {f: [int(v), lvl or ""] for f, (v, lvl) in flags.items()}
+    assert stored == json.dumps({f: [int(v), lvl or ""] for f, (v, lvl) in flags.items()}, ensure_ascii=False,
+                                separators=(",", ":"))

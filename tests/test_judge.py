@@ -54,6 +54,15 @@ def test_default_codebook_is_the_studys_v4():
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nlevels = [["L1", "("]]\n', "flags.0.levels"),
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars\\n"]\n'
      'mean = [0.0]\nscale = [1.0]\nweights = [1.0]\nbias = 0.0\n', "calibration.a.features"),
+    # each compiled alone, these passed the check, then failed in the coder (a term is read inside a group,
+    # `{name}` as the mention character); a repeat count past what a regex takes; weights that decide nothing
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["(?i)react"]\n', "flags.0.terms"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(?P<{name}>x)"]\n', "flags.0.patterns"),
+    ('name = "x"\necho_words = 4294967296\n[[flags]]\nid = "a"\ndescription = "d"\n', "echo_words"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars"]\n'
+     'mean = [0.0]\nscale = [1.0]\nweights = [nan]\nbias = 0.0\n', "calibration.a.weights"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars"]\n'
+     'mean = [0.0]\nscale = [1.0]\nweights = [1.0]\nbias = inf\n', "calibration.a.bias"),
 ])
 def test_bad_codebooks_name_file_and_field(tmp_path, text, field):
     path = tmp_path / "cb.toml"

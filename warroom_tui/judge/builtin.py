@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from re import _parser as sre  # type: ignore[attr-defined]
 
-from warroom_tui.judge.codebook import Codebook, Flag
+from warroom_tui.judge.codebook import MENTION, Codebook, Flag
 from warroom_tui.judge.copying import blank
 from warroom_tui.judge.types import Coding, Roster
 
-NAME = "\ue000"  # a private-use character: not a word character, never in model text we keep
+NAME = MENTION  # what {name} stands for: one private-use character (not a word character, never in model text)
 PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2212", "-"),
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")
@@ -128,10 +128,10 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
         rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
         word = _bounded(list(parsed), gate) if gate else None
         flags = re.IGNORECASE | re.MULTILINE
-        out.append((gate, rest, word and re.compile(word, flags), re.compile(p, flags)))
+        out.append((gate, rest, re.compile(word, flags) if word else None, re.compile(p, flags)))
     # grouped by gate (which patterns match does not depend on the order they are tried in), each gate one object
-    gates = {gate: gate for gate, *_ in out}
-    return Lexicon(tuple((gates[gate], *more) for gate, *more in sorted(out, key=lambda e: e[0])))
+    gates = {e[0]: e[0] for e in out}
+    return Lexicon(tuple((gates[gate], rest, word, rx) for gate, rest, word, rx in sorted(out, key=lambda e: e[0])))
 
 
 def _bounded(seq: list, gate: str) -> str | None:

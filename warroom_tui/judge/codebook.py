@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,11 +115,20 @@ class Codebook(_Model):
         return next(f for f in self.flags if f.id == flag_id)
 
 
-def compile_error(pattern: str) -> str:
-    """Why a pattern of a flag does not compile ('' when it does)."""
+MENTION = "\ue000"
+"""What `{name}` stands for in a pattern: the one character every mention of another agent is read as (a
+private-use character: not a word character, never in model text kept)."""
+
+
+def compile_error(pattern: str, term: bool = False) -> str:
+    """Why a pattern of a flag does not compile as the built-in coder compiles it ('' when it does): a
+    technology term inside a group with a word's end after it, any other with `{name}` read as a mention."""
     try:
-        re.compile(pattern.replace("{name}", "x"))
-    except re.error as exc:
+        if term:
+            re.compile(r"(?:" + pattern + r")(?!\w)")
+        else:
+            re.compile(pattern.replace("{name}", MENTION), re.IGNORECASE | re.MULTILINE)
+    except (re.error, OverflowError) as exc:
         return f"bad regular expression {pattern!r}: {exc}"
     return ""
 
@@ -164,7 +174,7 @@ def checked(data: dict) -> Codebook | None:
         return None
     name, window, echo = data.get("name"), data.get("reading_window"), data.get("echo_words", 20)
     flags, cals = data.get("flags"), data.get("calibration", {})
-    if not (type(name) is str and name and (window is None or _count(window)) and _count(echo)
+    if not (type(name) is str and name and (window is None or _count(window)) and _count(echo) and echo <= ECHO_MAX
             and type(flags) is list and flags and type(cals) is dict):
         return None
     made = [_flag(f) for f in flags]
@@ -197,7 +207,7 @@ def _flag(data: Any) -> Flag | None:
             and type(share) in (int, float) and 0 < share <= 1):
         return None
     for k in ("patterns", "cues", "terms", "substance"):
-        if not (type(v[k]) is list and all(type(p) is str and not compile_error(p) for p in v[k])):
+        if not (type(v[k]) is list and all(type(p) is str and not compile_error(p, k == "terms") for p in v[k])):
             return None
         v[k] = list(v[k])
     levels = v["levels"]
@@ -225,6 +235,10 @@ def _calibration(data: Any) -> Calibration | None:
     return Calibration(list(features), mean, scale, weights, bias[0], note)
 
 
+ECHO_MAX = 10_000
+"""The most words `echo_words` may ask for (a pattern repeats a word that many times)."""
+
+
 def _count(v: Any) -> bool:
     return type(v) is int and v >= 1
 
@@ -234,9 +248,10 @@ def _floats(values: Any) -> list[float] | None:
     if type(values) is not list or not all(type(x) in (int, float) for x in values):
         return None
     try:
-        return [float(x) for x in values]
+        out = [float(x) for x in values]
     except OverflowError:
         return None
+    return out if all(map(math.isfinite, out)) else None
 
 
 def _codebook(values: dict) -> Codebook:

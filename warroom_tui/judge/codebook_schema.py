@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from warroom_tui.judge.codebook import FEATURE, compile_error
+from warroom_tui.judge.codebook import ECHO_MAX, FEATURE, compile_error
 
 
 class Calibration(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a NaN weight decides nothing
 
     features: list[str] = Field(min_length=1)
     mean: list[float]
@@ -60,9 +60,9 @@ class Flag(BaseModel):
 
     @field_validator("patterns", "cues", "terms", "substance")
     @classmethod
-    def _compiles(cls, values: list[str]) -> list[str]:
+    def _compiles(cls, values: list[str], info: ValidationInfo) -> list[str]:
         for v in values:
-            problem = compile_error(v)
+            problem = compile_error(v, info.field_name == "terms")
             if problem:
                 raise ValueError(problem)
         return values
@@ -82,7 +82,7 @@ class Codebook(BaseModel):
 
     name: str = Field(min_length=1)
     reading_window: int | None = Field(default=None, ge=1)
-    echo_words: int = Field(default=20, ge=1)
+    echo_words: int = Field(default=20, ge=1, le=ECHO_MAX)
     flags: list[Flag] = Field(min_length=1)
     calibration: dict[str, Calibration] = {}
 
