@@ -175,6 +175,8 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                 parts = judge.code_rows(jobs) if isinstance(judge, BuiltinJudge) else _rows_of(judge, jobs)
                 async for rows in parts:
                     await store.save_encoded(cid, rows)
+                    if lazy:  # a batch of workers: the WAL goes into the file as they code, not all at the end
+                        await store.checkpoint()
                     for _, status, reason, _ in rows:
                         if status == "coded":
                             report.coded[judge.name] += 1

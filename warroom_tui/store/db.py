@@ -246,6 +246,11 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
     async def close(self) -> None:
         await self.db.close()
 
+    async def checkpoint(self) -> None:
+        """Write what the WAL holds into the database file now, without waiting for readers (closing the last
+        connection does it too, then with all of it left to write)."""
+        await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     async def check_pages(self) -> None:
         """Refuse a database with corrupted pages before numbers are taken from it: a page SQLite never
         reads would otherwise leave rows out of a report silently. Reads the whole file (about 0.3 s for the
