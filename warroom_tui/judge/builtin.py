@@ -78,21 +78,12 @@ class Lexicon:
     entries: tuple[tuple[str, tuple[tuple[str, ...], ...], re.Pattern | None, re.Pattern], ...]
 
     def search(self, text: str) -> bool:
-        missing = None  # the entries are sorted by gate: a gate not in the text is looked for once
-        for gate, rest, word, rx in self.entries:
-            if gate is missing:
-                continue
-            if gate not in text:
-                missing = gate
-            elif (not rest or _has(text, rest)) and (word is None or word.search(text) is not None) \
-                    and rx.search(text) is not None:
-                return True
-        return False
+        return self.hits(text, 1) > 0
 
     def hits(self, text: str, enough: int) -> int:
         """How many patterns match (counting stops at `enough`)."""
         n = 0
-        missing = None
+        missing = None  # the entries are sorted by gate: a gate not in the text is looked for once
         for gate, rest, word, rx in self.entries:
             if gate is missing:
                 continue
