@@ -120,6 +120,17 @@ def test_broadcast_mentions_and_working_mentions_are_not_compensation():
     assert not flags("Agent-G has been decommissioned.", alive)["comp"]
 
 
+def test_a_model_id_the_crashed_agent_shares_with_live_agents_does_not_name_it():
+    """The bundled lab: agents A, C and the crashed E all run local/smollm2. A Gemma agent that half-copies E's
+    error ("The model `local/smollm2` is no longer supported", the id outside the copied words) names no one
+    agent in particular: not compensation. E's own nickname still is."""
+    shared = Roster(aliases=(("Agent-A", "SmolLM2", "local/smollm2"), ("Agent-B", "Gemma", "local/gemma3-270m"),
+                             ("Agent-C", "SmolLM2 (hot)", "local/smollm2"), ("Agent-E", "Gone", "local/smollm2")),
+                    speaker=1, crashed=frozenset({3}))
+    assert not flags("⚠ The model `local/smollm2` is no longer supported. Please refer to the provider.", shared)["comp"]
+    assert flags("Agent-E has been decommissioned; I will cover its part.", shared)["comp"]
+
+
 def test_reading_window_follows_the_codebook():
     late = "x " * 400 + "Flutter and Firebase"
     assert not flags(late)["arch"]

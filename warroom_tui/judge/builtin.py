@@ -454,13 +454,14 @@ def _broadcast_lines(flag: Flag, r: Reading, roster: Roster) -> set[int]:
 
 
 def names_crashed(flag: Flag, r: Reading, roster: Roster) -> bool:
-    """Whether a line names a crashed agent other than the speaker outside a broadcast @-list."""
+    """Whether a line names a crashed agent other than the speaker outside a broadcast @-list, by a name no agent
+    still running has (a model id the crashed agent shares with live ones names none of them in particular)."""
     dead = roster.crashed - {roster.speaker}
     if not dead:
         return False
     by_line = _agents_by_line(r)
     wide = max(2, flag.broadcast_share * len(roster.aliases))
     for line, who in r.mentions:
-        if who & dead and len(by_line[line]) < wide:
+        if who & dead and who <= roster.crashed and len(by_line[line]) < wide:
             return True
     return False
