@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import AsyncIterator, Callable, Iterator, Mapping, Sequence, TypeVar, overload
+from typing import AsyncIterator, Callable, Iterator, Sequence, TypeVar, overload
 
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
@@ -247,16 +247,11 @@ def _code_slice(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]], start: 
 
 def _rows_slice(coder: BuiltinCoder, jobs: Jobs, start: int, end: int) -> list[EncodedCoding]:
     """The codings of jobs[start:end], encoded to store: a verdict met again (see _code_all) is encoded once."""
-    flags: dict[int, Mapping[str, tuple[bool, str]]] = {}
+    made: dict[int, CodingRow] = {}
     rows = []
     for m, verdict in zip(jobs.todo[start:end], _code_slice(coder, jobs, start, end)):
-        if isinstance(verdict, JudgeFailure):
-            rows.append(CodingRow(m.id, "uncoded", str(verdict)))
-            continue
-        known = flags.get(id(verdict))
-        if known is None:
-            known = flags[id(verdict)] = _row(m.id, verdict).flags
-        rows.append(CodingRow(m.id, "coded", "", known))
+        first = made.get(id(verdict))
+        rows.append(first._replace(message_id=m.id) if first else made.setdefault(id(verdict), _row(m.id, verdict)))
     return encode_codings(rows)
 
 
