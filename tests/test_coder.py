@@ -211,14 +211,26 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     db.touch()
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "mine.json: calibration.meta" in err and "one value each" in err
+    assert err.count("\n") == 0 and "mine.json: meta: " in err and "one value each" in err
+    good = json.loads(DEFAULT_CODEBOOK.with_name("calibration_v4.json").read_text())["meta"]
+    for bad, field in [({"nosuch": good}, "mine.json: nosuch: no flag"),
+                       ({"meta": {**good, "features": [*good["features"][:-1], "hits:nosuch"]}},
+                        "mine.json: meta.features.1: 'hits:nosuch' names no flag")]:
+        (tmp_path / "mine.json").write_text(json.dumps(bad))  # the cross-checks name the file and field too
+        assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and field in err, err
     (tmp_path / "mine.json").write_text("{not json")
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
-    assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err
+    assert "mine.json: not a calibration (JSON)" in capsys.readouterr().err
     (tmp_path / "mine.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep for the JSON reader
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "mine.toml: calibration: cannot read mine.json" in err
+    assert err.count("\n") == 0 and "mine.json: not a calibration (JSON)" in err
+    (tmp_path / "mine.json").unlink()  # the TOML names a file that is not there: the TOML's field is wrong
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err
+    assert db.stat().st_size == 0  # nothing written
 
 
 @pytest.mark.parametrize("n,most,workers", [(14427, 2000, 2), (8, 4, 2), (9, 4, 2), (10, 3, 4), (1, 2000, 2), (0, 5, 2)])

@@ -148,9 +148,13 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         if not where.is_file() and (DEFAULT_CODEBOOK.parent / data["calibration"]).is_file():
             where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
         try:
-            data["calibration"] = json.loads(where.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raw = where.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # the TOML's field names a file that is not there
             raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc}") from None
+        try:
+            data["calibration"] = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise CodebookError(f"{where}: not a calibration (JSON): {exc}") from None
     quick = checked(data)
     if quick is not None:
         return quick
@@ -161,8 +165,10 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     try:
         values = validate(data)
     except ValidationError as exc:
-        bad = where if exc.errors()[0]["loc"][:1] == ("calibration",) else path
-        raise CodebookError(f"{bad}: {field_error(exc)}") from None
+        what = field_error(exc)
+        if where != path and what.startswith("calibration"):  # the calibration file's own field
+            raise CodebookError(f"{where}: {what.removeprefix('calibration').lstrip('.:') or what}") from None
+        raise CodebookError(f"{path}: {what}") from None
     return _codebook(values)
 
 

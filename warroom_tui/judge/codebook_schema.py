@@ -99,10 +99,10 @@ class Codebook(BaseModel):
         ids = {f.id for f in self.flags}
         for flag, cal in self.calibration.items():
             if flag not in ids:
-                raise ValueError(f"calibration for an unknown flag {flag!r}")
-            for f in cal.features:
+                raise ValueError(f"calibration.{flag}: no flag of the codebook has this id")
+            for i, f in enumerate(cal.features):
                 if ":" in f and f.split(":", 1)[1] not in ids:
-                    raise ValueError(f"calibration of {flag}: feature {f!r} names an unknown flag")
+                    raise ValueError(f"calibration.{flag}.features.{i}: {f!r} names no flag of the codebook")
         return self
 
 
