@@ -30,3 +30,21 @@ def test_judging_with_the_builtin_coder_never_imports_pydantic(tmp_path):
             "print(rc, 'pydantic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-2:] == ["0", "False"]
+
+
+def test_ctrl_c_at_any_point_of_the_start_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Before a command catches its own Ctrl+C, the modules load and the arguments are read: the command's first
+    module loads nothing else (checked in a fresh interpreter), and an interruption after it is one line."""
+    code = "import sys, warroom_tui.start; print(sorted(m for m in sys.modules if m.startswith(('warroom', 'asyncio'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['warroom_tui', 'warroom_tui.start']"
+
+    import warroom_tui.cli
+    from warroom_tui.start import entry
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt  # as if pressed while `cli` (asyncio, argparse, ...) was still loading
+
+    monkeypatch.setattr(warroom_tui.cli, "main", interrupted)
+    assert entry() == 130
+    assert capsys.readouterr().err == "warroom: interrupted\n"

@@ -39,6 +39,34 @@ async def test_not_a_database_is_refused(tmp_path):
         await Store.connect(path)
 
 
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_opening_interrupted_at_any_point_leaves_no_connection_behind(tmp_path, read_only):
+    """Ctrl+C cancels the command while it opens its store: the connection's thread must end before the event
+    loop closes, or it reports into a closed loop (a traceback after "interrupted") or keeps the process alive."""
+    import asyncio
+    import threading
+
+    path = tmp_path / "w.db"
+    async with Store.open(path):
+        pass
+    before = set(threading.enumerate())
+    for yields in range(40):  # cancelled after 0, 1, ... turns of the loop: at every step of opening
+        task = asyncio.ensure_future(Store.connect(path, read_only))
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            store = await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            await store.close()
+        left = [t for t in threading.enumerate() if t not in before and "connection_worker" in t.name]  # aiosqlite's
+        for t in left:
+            t.join(timeout=10)
+        assert not any(t.is_alive() for t in left), yields
+
+
 async def test_recorder_stores_run_messages_and_condition_events(tmp_path):
     data = scenario_dict(2, rounds=2, series="S1")
     data["conditions"] = {"crashes": [{"agent": "Model 1", "kind": "permanent", "from_round": 1}]}

@@ -1,3 +1,3 @@
-from warroom_tui.cli import entry
+from warroom_tui.start import entry
 
 raise SystemExit(entry())

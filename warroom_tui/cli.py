@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any, Callable, Coroutine
 
 from warroom_tui import __version__
 from warroom_tui.errors import CliError
@@ -142,12 +142,12 @@ def with_default_command(argv: list[str], commands) -> list[str]:
     return ["lab", *argv]
 
 
-def entry() -> int:
-    """The `warroom` command: `main`, then the process ends, and what is still alive goes with it. Frozen, it is
-    skipped by the cycle collector's last pass over everything at exit (0.1 s after coding a corpus)."""
-    code = main()
-    gc.freeze()
-    return code
+def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace) -> int:
+    """An async command in a new event loop, the loop made before the command's coroutine: a Ctrl+C while the
+    loop is being made leaves no coroutine that never ran (a warning at exit)."""
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        return runner.run(command(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,25 +164,25 @@ def main(argv: list[str] | None = None) -> int:
             return lab_command(args)
         if command == "run":
             from warroom_tui.commands import run_command
-            return asyncio.run(run_command(args))
+            return _run(run_command, args)
         if command == "sweep":
             from warroom_tui.factorial_commands import sweep_command
-            return asyncio.run(sweep_command(args))
+            return _run(sweep_command, args)
         if command == "import":
             from warroom_tui.commands import import_command
-            return asyncio.run(import_command(args))
+            return _run(import_command, args)
         if command == "judge":
             from warroom_tui.commands import judge_command
-            return asyncio.run(judge_command(args))
+            return _run(judge_command, args)
         if command == "report":
             from warroom_tui.commands import report_command
-            return asyncio.run(report_command(args))
+            return _run(report_command, args)
         if command == "power":
             from warroom_tui.factorial_commands import power_command
-            return asyncio.run(power_command(args))
+            return _run(power_command, args)
         if command == "export":
             from warroom_tui.commands import export_command
-            return asyncio.run(export_command(args))
+            return _run(export_command, args)
         if command == "models":
             from warroom_tui.factorial_commands import models_command
             return models_command(args)

@@ -7,6 +7,7 @@ Every SQL statement of warroom lives in this package: `runs.py` (runs, agents, m
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -204,6 +205,19 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+async def _connection(target: str, uri: bool = False) -> aiosqlite.Connection:
+    """A connection (its own thread). Cancelled while it connects (Ctrl+C), aiosqlite stops the thread; it is
+    waited for here, so it never reports into an event loop closed meanwhile (a traceback after "interrupted")."""
+    pending = aiosqlite.connect(target, uri=uri, isolation_level=None)
+    try:
+        db = await pending
+    except BaseException:
+        await asyncio.to_thread(pending._thread.join)
+        raise
+    db.row_factory = aiosqlite.Row
+    return db
+
+
 class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
     """One database file. Use `async with Store.open(path) as store:`."""
 
@@ -227,8 +241,7 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
             raise StoreError(f"{path}: the database is read-only (a command that writes needs write access)")
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)  # transactions are explicit
-        db.row_factory = aiosqlite.Row
+        db = await _connection(str(path))  # transactions are explicit
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
@@ -238,9 +251,11 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
             # only costs fresh memory (page faults) on whole-table scans, which no cache of the corpus holds
             await db.execute("PRAGMA cache_size=-8192")
             await migrate(db)
-        except Exception as exc:
+        except BaseException as exc:  # Ctrl+C too: the connection is closed before the event loop is
             await db.close()
-            raise StoreError(describe_error(path, exc)) from None
+            if isinstance(exc, Exception):
+                raise StoreError(describe_error(path, exc)) from None
+            raise
         return cls(db, path)
 
     async def close(self) -> None:
@@ -267,14 +282,15 @@ async def _connect_read_only(path: Path) -> aiosqlite.Connection:
     # A folder nobody can write to (a read-only mount) holds no live writer's WAL: read it as immutable,
     # since SQLite cannot create the shared-memory file there.
     immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
-    db = await aiosqlite.connect(f"file:{path}?mode=ro{immutable}", uri=True, isolation_level=None)
-    db.row_factory = aiosqlite.Row
+    db = await _connection(f"file:{path}?mode=ro{immutable}", uri=True)
     try:
         await db.execute("PRAGMA busy_timeout=5000")
         version = list(await db.execute_fetchall("PRAGMA user_version"))[0][0]
-    except Exception as exc:
+    except BaseException as exc:
         await db.close()
-        raise StoreError(describe_error(path, exc)) from None
+        if isinstance(exc, Exception):
+            raise StoreError(describe_error(path, exc)) from None
+        raise
     if version != SCHEMA_VERSION:
         await db.close()
         raise StoreError(f"{path}: schema version {version}, this warroom reads {SCHEMA_VERSION}"
