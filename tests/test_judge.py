@@ -9,6 +9,7 @@ import pytest
 
 from warroom_tui.analysis.agreement import cohen_kappa
 from warroom_tui.cli import main
+from warroom_tui.errors import CliError
 from warroom_tui.engine.clock import VirtualClock
 from warroom_tui.engine.loop import Engine
 from warroom_tui.judge.builtin import BuiltinCoder
@@ -289,6 +290,78 @@ def test_cli_judge_and_coded_csv_export(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.glob("coded_*.csv"))
     assert names == ["coded_builtin@v4.csv", "coded_panel-intersection@v4.csv", "coded_panel-union@v4.csv",
                      "coded_sim%2Fjudge@v4.csv"]
+
+
+def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_path, capsys):
+    """Labels made with two versions of a codebook under one coder would mix two coders in every number: a
+    changed codebook that keeps its name is refused (one line, exit 2, nothing written) until it is renamed
+    or every message is coded again with it (--recode)."""
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+    from warroom_tui.tui.launch import _check_writable
+
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0
+    changed = tmp_path / "v4.toml"  # the shipped codebook, its name kept, one rule changed
+    text = DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{DEFAULT_CODEBOOK.with_name("calibration_v4.json")}"')
+    changed.write_text(text.replace("max_words = 15", "max_words = 2", 1))
+    assert load_codebook(changed).digest != CB.digest
+    same = tmp_path / "same.toml"
+    same.write_text(text)  # another file, the same content: the same codebook
+    assert load_codebook(same).digest == CB.digest
+
+    async def labels() -> dict:
+        async with Store.open(db) as store:
+            return await store.labels((await store.coder("builtin@v4")).id)
+
+    before = asyncio.run(labels())
+    capsys.readouterr()
+    assert main(["run", "sim-demo", "--runs", "1", "--fresh", "--db", db, "--quiet", "--seed", "9"]) == 0
+    assert main(["judge", "--db", db, "--codebook", str(changed)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{changed}: coder 'builtin@v4' coded messages" in err and "--recode" in err
+    assert asyncio.run(labels()) == before  # nothing written
+    with pytest.raises(CliError, match="another version of codebook 'v4'"):
+        _check_writable(db, ["builtin"], load_codebook(changed), str(changed))  # the lab refuses it before it opens
+    assert main(["judge", "--db", db, "--codebook", str(same)]) == 0  # the new run coded, as the shipped one would
+    coded = asyncio.run(labels())
+    assert len(coded) > len(before) and {k: coded[k] for k in before} == before
+    assert main(["judge", "--db", db, "--codebook", str(changed), "--recode"]) == 0
+    recoded = asyncio.run(labels())
+    assert recoded.keys() == coded.keys() and recoded != coded  # every message again, with the changed rule
+    assert main(["judge", "--db", db]) == 2  # and now the shipped codebook is the other version
+
+
+async def test_a_coder_keeps_the_digest_of_its_first_codebook(tmp_path):
+    from warroom_tui.store.labels import CodebookChangedError
+    from warroom_tui.store.rows import CodingRow
+
+    async with Store.open(tmp_path / "w.db") as store:
+        await store.save_codings(await store.coder_id("legacy", "builtin", "v4"), [])  # from before digests
+        assert await store.coder_id("legacy", "builtin", "v4", digest="aaaa") == 1  # its first digest is kept
+        assert (await store.coder("legacy")).config["codebook_digest"] == "aaaa"
+        assert await store.coder_id("legacy", "builtin", "v4", digest="bbbb") == 1  # no labels yet: nothing to mix
+        await sim_run(store, rounds=1)
+        mid = (await store.uncoded_messages(1))[0].id
+        await store.save_codings(1, [CodingRow(mid, "coded", "", {"meta": (True, "")})])
+        with pytest.raises(CodebookChangedError):
+            await store.coder_id("legacy", "builtin", "v4", digest="cccc")
+        assert await store.coder_id("legacy", "builtin", "v4", digest="bbbb") == 1
+        assert await store.coder_id("legacy", "builtin", "v4") == 1  # no digest asked: a reader
+
+
+def test_a_codebook_has_one_digest_however_it_was_checked():
+    from warroom_tui.judge.codebook import _codebook, DEFAULT_CODEBOOK, SHIPPED, shipped_codebook
+    from warroom_tui.judge.codebook_schema import validate
+    from warroom_tui.tomlfile import read_toml
+    import json
+
+    for name in SHIPPED:
+        path = shipped_codebook(name)
+        data = read_toml(path, CodebookError)
+        if isinstance(data.get("calibration"), str):
+            data["calibration"] = json.loads((path.parent / data["calibration"]).read_text())
+        assert _codebook(validate(data)).digest == load_codebook(path).digest  # pydantic's path and the quick one
 
 
 def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a judge: builtin (default) or any litellm model id; repeat for a panel")
     judge.add_argument("--codebook", type=Path, default=None, help="a codebook TOML (default: the study's v4)")
     judge.add_argument("--timeout", type=float, default=60.0, help="seconds per LLM judge call")
+    judge.add_argument("--recode", action="store_true",
+                       help="delete these judges' labels and code every message again (needed after the codebook"
+                            " changed without a new name)")
     db_arg(judge)
 
     rep = sub.add_parser("report", help="the study's statistics for the runs in the database")

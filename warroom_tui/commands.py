@@ -293,6 +293,8 @@ def _codebook(path):
 
 async def judge_command(args) -> int:
     from warroom_tui.judge.service import judge_store, make_judges
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+    from warroom_tui.store.labels import CodebookChangedError
 
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
@@ -320,8 +322,13 @@ async def judge_command(args) -> int:
             from warroom_tui.scenario import shipped_tags
 
             await store.fill_imported_tags(shipped_tags())
-        with progress:
-            report = await judge_store(store, judges, codebook, on_progress=on_progress)
+        try:
+            with progress:
+                report = await judge_store(store, judges, codebook, on_progress=on_progress, recode=args.recode)
+        except CodebookChangedError as exc:
+            raise CliError(f"{args.codebook or DEFAULT_CODEBOOK}: {exc}: labels of two codebooks would be mixed under"
+                           " one name: give the changed codebook a name of its own (its `name`), or pass --recode"
+                           " to code every message again with it") from None
     finally:
         for j in judges:
             await j.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -90,6 +91,13 @@ class Codebook(_Model):
     words: flags with `skip_copied` do not read it."""
     flags: list[Flag] = field(default_factory=list)
     calibration: dict[str, Calibration] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """What the codebook says, hashed (its name too): a coder's labels are stored with it, so labels by two
+        versions of a codebook that kept its name are never mixed under one coder."""
+        text = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=True, allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
     """Flags the built-in coder decides with a fitted model over its readings, instead of its rule alone.
     In the TOML: a JSON file name, next to the codebook (else one shipped with warroom)."""
 

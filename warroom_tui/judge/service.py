@@ -78,6 +78,7 @@ def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: flo
     for spec in specs or ["builtin"]:
         if spec == "builtin":
             judges.append(BuiltinJudge(codebook))
+            assert (judges[-1].name, judges[-1].kind) == judge_identity(spec, codebook)
         else:
             from warroom_tui.judge.llm import LLMJudge  # the providers: off the built-in coder's path
 
@@ -87,6 +88,19 @@ def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: flo
                 gateway = Gateway()
             judges.append(LLMJudge(spec, codebook, gateway, timeout=timeout, owns_gateway=owns))
     return judges
+
+
+def judge_identity(spec: str, codebook: Codebook) -> tuple[str, str]:
+    """The coder name and kind a judge spec stores its labels under (as make_judges' judges do)."""
+    return (f"builtin@{codebook.name}", "builtin") if spec == "builtin" else (f"{spec}@{codebook.name}", "llm")
+
+
+async def check_coders(store: Store, specs: list[str], codebook: Codebook) -> None:
+    """Refuse (CodebookChangedError) judges whose labels in the store were made with another version of the
+    codebook, before a session codes anything live."""
+    for spec in specs:
+        name, kind = judge_identity(spec, codebook)
+        await store.coder_id(name, kind, codebook.name, digest=codebook.digest)
 
 
 @dataclass
@@ -155,13 +169,15 @@ class RosterCache:
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
-                      on_progress: Callable[[str, int, int], None] | None = None) -> JudgeReport:
+                      on_progress: Callable[[str, int, int], None] | None = None, recode: bool = False) -> JudgeReport:
+    """Code what each judge has not coded (`recode`: every message again, its earlier labels deleted first).
+    A judge whose labels were made with another version of the codebook is refused (CodebookChangedError)."""
     report = JudgeReport()
     try:
         with _collector_spares_what_is_read():
             rosters = await RosterCache(store).load()
             for judge in judges:
-                cid = await store.coder_id(judge.name, judge.kind, codebook.name)
+                cid = await _coder(store, judge.name, judge.kind, codebook, recode)
                 # the built-in coder's workers read the texts of their own chunks, in parallel, from another
                 # connection: only once what this one wrote is committed (it is outside a transaction)
                 lazy = isinstance(judge, BuiltinJudge) and store.path.is_file() and not store.db.in_transaction
@@ -187,7 +203,7 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                     if on_progress:
                         on_progress(judge.name, done, len(todo))
             if len(judges) >= 2:
-                report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
+                report.kappa = await adjudicate(store, [j.name for j in judges], codebook, recode)
     finally:
         close_texts(store.path)  # this process' connection, when its jobs read texts
     return report
@@ -269,7 +285,13 @@ def _code_all(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]]) -> list[V
     return out
 
 
-async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
+async def _coder(store: Store, name: str, kind: str, codebook: Codebook, recode: bool, config: dict | None = None) -> int:
+    if recode and (old := await store.coder(name)) is not None:
+        await store.forget_codings(old.id)
+    return await store.coder_id(name, kind, codebook.name, config, digest=codebook.digest)
+
+
+async def adjudicate(store: Store, names: list[str], codebook: Codebook, recode: bool = False) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
     from warroom_tui.analysis.agreement import kappa_table  # numpy: off the built-in coder's path
 
@@ -279,8 +301,8 @@ async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict
                    for mid, flags in (await store.labels(coders[n])).items()} for n in names}
     common = sorted(set.intersection(*(set(v) for v in codings.values()))) if codings else []
     for mode in MODES:
-        cid = await store.coder_id(f"panel-{mode}@{codebook.name}", "adjudicated", codebook.name,
-                                   {"judges": names, "mode": mode})
+        cid = await _coder(store, f"panel-{mode}@{codebook.name}", "adjudicated", codebook, recode,
+                           {"judges": names, "mode": mode})
         await store.save_codings(cid, [_row(mid, combine([codings[n][mid] for n in names], mode, codebook.ids))
                                        for mid in common])
     plain = {n: {mid: codings[n][mid].flags for mid in common} for n in names}

@@ -28,6 +28,10 @@ class CoderKindError(StoreError):
     """A coder name already used by a coder of another kind (human and judge labels never share a coder)."""
 
 
+class CodebookChangedError(StoreError):
+    """A coder's labels were made with another version of the codebook (same name, other content)."""
+
+
 class LabelQueries(Queries):
     async def coder(self, name: str) -> CoderRow | None:
         rows = await self._all("SELECT * FROM coders WHERE name=?", (name,))
@@ -36,16 +40,35 @@ class LabelQueries(Queries):
     async def coders(self) -> list[CoderRow]:
         return [_coder(r) for r in await self._all("SELECT * FROM coders ORDER BY id")]
 
-    async def coder_id(self, name: str, kind: str, codebook: str = "", config: dict | None = None) -> int:
-        """The coder's id, created on first use. A name taken by a coder of another kind is refused."""
+    async def coder_id(self, name: str, kind: str, codebook: str = "", config: dict | None = None,
+                       digest: str = "") -> int:
+        """The coder's id, created on first use. A name taken by a coder of another kind is refused, and so is
+        a codebook `digest` other than the one the coder's labels were made with (one is kept from first use)."""
+        config = {**(config or {}), **({"codebook_digest": digest} if digest else {})}
         async with self.transaction():  # OR IGNORE: two workers may ask for the same new coder at once
             await self.db.execute("INSERT OR IGNORE INTO coders (name, kind, codebook, config) VALUES (?,?,?,?)",
-                                  (name, kind, codebook, dump(config or {})))
+                                  (name, kind, codebook, dump(config)))
         found = await self.coder(name)
         assert found is not None
         if found.kind != kind:
             raise CoderKindError(f"coder {name!r} already holds {found.kind} labels; {kind} labels need another name")
+        if digest and found.config.get("codebook_digest") != digest:
+            if "codebook_digest" in found.config and await self.coded_count(found.id):
+                raise CodebookChangedError(
+                    f"coder {name!r} coded messages of this database with another version of codebook {codebook!r}")
+            async with self.transaction():  # labels from before digests were kept, or none at all: this one now
+                await self.db.execute("UPDATE coders SET config=json_set(config, '$.codebook_digest', ?) WHERE id=?",
+                                      (digest, found.id))
         return found.id
+
+    async def coded_count(self, coder_id: int) -> int:
+        return (await self._tuples("SELECT count(*) FROM codings WHERE coder_id=?", (coder_id,)))[0][0]
+
+    async def forget_codings(self, coder_id: int) -> int:
+        """Delete every coding (and so every label) of a coder; how many there were."""
+        async with self.transaction():
+            cur = await self.db.execute("DELETE FROM codings WHERE coder_id=?", (coder_id,))
+        return cur.rowcount
 
     async def save_codings(self, coder_id: int, codings: Iterable[CodingRow]) -> None:
         """One transaction: a batch is stored whole or not at all, each coding with its labels (replacing any

@@ -19,6 +19,10 @@ def _settings() -> Settings:
     return settings
 
 
+CHANGED_HINT = ("labels of two codebooks would be mixed under one name: give the changed codebook a name of its own"
+                " (its `name`), or code every message again with it (warroom judge --recode)")
+
+
 def lab_command(args) -> int:
     scenario = _scenario(args.scenario)
     settings = _settings()
@@ -26,33 +30,41 @@ def lab_command(args) -> int:
         settings = settings.model_copy(update={"judges": [] if args.judges == ["none"] else args.judges})
     if getattr(args, "codebook", None):
         settings = settings.model_copy(update={"codebook": str(args.codebook)})
+    codebook = None
     if settings.judges:
         from warroom_tui.judge.codebook import CodebookError, load_codebook
 
         try:
-            load_codebook(settings.codebook)
+            codebook = load_codebook(settings.codebook)
         except CodebookError as exc:
             raise CliError(str(exc)) from None
     from warroom_tui.tui.app import LabApp
 
     db = args.db or default_db()
-    _check_writable(db)
+    _check_writable(db, settings.judges, codebook, settings.codebook)
     LabApp(scenario, db_path=db, settings=settings, backend=args.backend, settings_file=settings_path()).run()
     return 0
 
 
-def _check_writable(db) -> None:
-    """The lab writes every run: a database it cannot open for writing is one line, before the screen opens."""
+def _check_writable(db, judges: list[str] | None = None, codebook=None, where=None) -> None:
+    """The lab writes every run: a database it cannot open for writing is one line, before the screen opens; so
+    is a live judge whose labels there were made with another version of the codebook."""
     import asyncio
 
     from warroom_tui.store.db import Store, StoreError
+    from warroom_tui.store.labels import CodebookChangedError
 
     async def check() -> None:
-        async with Store.open(db):
-            pass
+        async with Store.open(db) as store:
+            if judges and codebook is not None:
+                from warroom_tui.judge.service import check_coders
+
+                await check_coders(store, judges, codebook)
 
     try:
         asyncio.run(check())
+    except CodebookChangedError as exc:
+        raise CliError(f"{where or codebook.name}: {exc}: {CHANGED_HINT}") from None
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
