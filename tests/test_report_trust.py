@@ -96,3 +96,33 @@ def test_rq1_tests_agents_within_one_series_by_default():
     assert rq1_default(["B (sim)", "A (sim)"]) == "A (sim)"  # simulated runs included: their A
     assert rq1_default(["C", "B", "B"]) == "B"  # no A: the series with the most runs, never all pooled
     assert rq1_default([]) is None
+
+
+def test_a_partly_coded_store_is_reported_with_a_warning(tmp_path, capsys):
+    """Runs added after the last `warroom judge`, or messages a judge failed on, are not in the numbers: the
+    report says how many of the messages its coder coded, and what to run (text and JSON)."""
+    db = str(tmp_path / "w.db")
+    for seed in ("1", "2"):
+        assert main(["run", "sim-demo", "--runs", "1", "--seed", seed, "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0
+    assert main(["report", "--include-simulated", "--db", db]) == 0
+    assert "partly coded" not in capsys.readouterr().out  # every message coded: no warning
+    assert main(["run", "sim-demo", "--runs", "1", "--seed", "3", "--db", db, "--quiet"]) == 0
+
+    async def fail_one() -> tuple[int, int]:
+        async with Store.open(db) as store:
+            cid = (await store.coder("builtin@v4")).id
+            coded = await store.labels(cid)
+            await store.save_codings(cid, [CodingRow(min(coded), "uncoded", "refused: no answer")])
+            return len(coded), len(await store.uncoded_messages(cid))
+
+    coded, new = asyncio.run(fail_one())
+    capsys.readouterr()
+    assert main(["report", "--include-simulated", "--db", db]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"warning: partly coded: builtin@v4 coded {coded - 1} of the {coded + new} messages of these runs (1 could"
+            f" not be coded, {new} not yet (`warroom judge` codes them)); the numbers leave the rest out, and 1 run"
+            " without labels entirely") in out
+    assert main(["report", "--include-simulated", "--json", "--db", db]) == 0
+    got = json.loads(capsys.readouterr().out)["coverage"]
+    assert got == {"messages": coded + new, "coded": coded - 1, "uncoded": 1, "runs_without_labels": 1}

@@ -406,7 +406,7 @@ async def report_command(args) -> int:
         print(json.dumps(strict_json({**(rep or {}), "debate": debate}), indent=2, allow_nan=False,
                          default=lambda v: None))
         return 0
-    from warroom_tui.report import simulated_note
+    from warroom_tui.report import coverage_note, simulated_note
 
     if rep is None:
         console.print(f"{debate['runs']} debates (no labels yet: `warroom judge` adds the study's statistics)"
@@ -416,6 +416,8 @@ async def report_command(args) -> int:
         return 0
     console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
+    if note := coverage_note(rep):
+        console.print(f"[bold yellow]warning[/]: {escape(note)}")
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))

@@ -183,7 +183,7 @@ async def power_command(args) -> int:
     from warroom_tui.analysis.profiles import mean_pairwise_cosine
     from warroom_tui.analysis.stats import run_profiles
     from warroom_tui.commands import _codebook
-    from warroom_tui.report import default_coder, load_runs
+    from warroom_tui.report import coverage_note, default_coder, load_runs
 
     x, sep, y = args.compare.partition(":")
     if not sep or not x or not y:
@@ -232,7 +232,7 @@ async def power_command(args) -> int:
                            + ("" if args.include_simulated else ", or --include-simulated for simulated runs") + ")")
     rep = await asyncio.to_thread(power_curve, values[x], values[y], args.delta, args.alpha, args.power)
     measure = f"{flag.upper()} rate per run" if flag else "mean pairwise cosine per run"
-    rep.update(x=x, y=y, measure=measure, coder=coder)
+    rep.update(x=x, y=y, measure=measure, coder=coder, coverage=loaded.coverage)
     if args.json:
         from warroom_tui.report import strict_json
 
@@ -241,6 +241,8 @@ async def power_command(args) -> int:
     console.print(f"{escape(measure)}, labels from {escape(coder)}; pilot: {escape(x)} n={rep['n_x']} mean "
                   f"{rep['mean_x']:.3f} (sd {rep['sd_x']:.3f}), {escape(y)} n={rep['n_y']} mean {rep['mean_y']:.3f} "
                   f"(sd {rep['sd_y']:.3f}); observed difference {rep['observed']:+.3f}")
+    if note := coverage_note(rep):
+        console.print(f"[bold yellow]warning[/]: {escape(note)}")
     if min(rep["n_x"], rep["n_y"]) < 10:
         console.print("a pilot of fewer than 10 runs a side gives a rough estimate: resampling cannot see more "
                       "spread than the pilot had")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from warroom_tui.analysis.stats import RunData
 from warroom_tui.judge.codebook import Codebook
@@ -49,8 +49,23 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     rep = await asyncio.to_thread(report, runs, codebook.trait_ids, pairs, rq1_series, correction)  # off the loop
     rep["coder"], rep["runs"] = coder, len(runs)
     rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
+    rep["coverage"] = loaded.coverage
     rep["labels_from"] = await labels_from(store, coder, codebook)
     return rep
+
+
+def coverage_note(rep: dict) -> str:
+    """A warning when the coder has not coded every message of the report's runs ('' when it has)."""
+    c = rep.get("coverage") or {}
+    if not c or c["coded"] >= c["messages"]:
+        return ""
+    left = c["messages"] - c["coded"] - c["uncoded"]
+    parts = [f"{c['uncoded']} could not be coded"] if c["uncoded"] else []
+    parts += [f"{left} not yet (`warroom judge` codes them)"] if left else []
+    runs = c["runs_without_labels"]
+    return (f"partly coded: {rep['coder']} coded {c['coded']:,} of the {c['messages']:,} messages of these runs"
+            f" ({', '.join(parts)}); the numbers leave the rest out"
+            + (f", and {runs} run{'s' * (runs != 1)} without labels entirely" if runs else ""))
 
 
 def rq1_default(series: list[str]) -> str | None:
@@ -98,6 +113,9 @@ class LoadedRuns:
     runs: list[RunData]
     simulated_left_out: int
     simulated_included: int
+    coverage: dict = field(default_factory=dict)
+    """Of the runs the report is about: agent `messages`, how many the coder `coded`, stored as `uncoded`
+    (a judge's failures), and `runs_without_labels` (left out whole)."""
 
 
 async def load_runs(store: Store, coder: str, codebook: Codebook, include_simulated: bool = False) -> LoadedRuns:
@@ -125,9 +143,14 @@ async def load_runs(store: Store, coder: str, codebook: Codebook, include_simula
             run.levels.append(flags[comp][1])
     labelled = [r for r in runs.values() if r.labels]
     sims = sum(r.run_id in simulated for r in labelled)
+    scope = [i for i in runs if include_simulated or i not in simulated]
+    counts = await store.coverage(found.id)
+    n, coded, uncoded = (sum(counts.get(i, (0, 0, 0))[k] for i in scope) for k in range(3))
+    coverage = {"messages": n, "coded": coded, "uncoded": uncoded,
+                "runs_without_labels": sum(1 for i in scope if not runs[i].labels and counts.get(i, (0,))[0])}
     if include_simulated:
-        return LoadedRuns(labelled, 0, sims)
-    return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0)
+        return LoadedRuns(labelled, 0, sims, coverage)
+    return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0, coverage)
 
 
 async def roles_by_run(store: Store) -> dict[int, str]:

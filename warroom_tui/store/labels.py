@@ -140,6 +140,14 @@ class LabelQueries(Queries):
             " WHERE c.coder_id = ? AND c.flags != '{}' ORDER BY m.run_id, m.seq", (coder_id,))
         return [(run_id, mid, agent, labels) for run_id, mid, agent, flags in rows if (labels := _flags(flags))]
 
+    async def coverage(self, coder_id: int) -> dict[int, tuple[int, int, int]]:
+        """Run id -> (agent messages, how many the coder coded, how many it stored as uncoded) for every run."""
+        rows = await self._tuples(
+            "SELECT m.run_id, count(*), coalesce(sum(c.status = 'coded'), 0), coalesce(sum(c.status = 'uncoded'), 0)"
+            " FROM messages m LEFT JOIN codings c ON c.message_id = m.id AND c.coder_id = ?"
+            " WHERE m.agent_idx IS NOT NULL AND m.is_error = 0 GROUP BY m.run_id", (coder_id,))
+        return {run_id: (n, coded, uncoded) for run_id, n, coded, uncoded in rows}
+
     async def message_labels(self, run_uid: str, seq: int) -> dict[str, dict[str, tuple[bool, str]]]:
         """One message's labels: coder name -> flag -> (value, level) (the message details view)."""
         rows = await self._tuples(

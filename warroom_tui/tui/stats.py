@@ -57,7 +57,7 @@ class StatsScreen(Screen):
             await self.action_refresh()
 
     async def action_refresh(self) -> None:
-        from warroom_tui.report import default_coder, simulated_note, study_report
+        from warroom_tui.report import coverage_note, default_coder, simulated_note, study_report
 
         self._seen = await self._fingerprint()
         status = self.query_one("#status", Static)
@@ -76,8 +76,9 @@ class StatsScreen(Screen):
             self.query_one("#tables", Static).update(factors)
             return
         self.report = rep
+        partly = coverage_note(rep)
         status.update(Text(clean_text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
-                                      " (r to refresh now)")))
+                                      " (r to refresh now)" + (f"\n{partly}" if partly else ""))))
         tables = report_group(rep)
         self.query_one("#tables", Static).update(Group(tables, factors) if self.factors else tables)
 
