@@ -215,7 +215,7 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     good = json.loads(DEFAULT_CODEBOOK.with_name("calibration_v4.json").read_text())["meta"]
     for bad, field in [({"nosuch": good}, "mine.json: nosuch: no flag"),
                        ({"meta": {**good, "features": [*good["features"][:-1], "hits:nosuch"]}},
-                        "mine.json: meta.features.1: 'hits:nosuch' names no flag")]:
+                        "mine.json: meta.features.8: 'hits:nosuch' names no flag")]:
         (tmp_path / "mine.json").write_text(json.dumps(bad))  # the cross-checks name the file and field too
         assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
         err = capsys.readouterr().err.strip()

@@ -11,6 +11,13 @@ def test_cli_and_engine_import_without_litellm_or_textual():
     assert out.split() == ["False", "False"]
 
 
+def test_the_judge_command_loads_its_terminal_output_only_once_codings_are_in():
+    """rich (about 60 ms of imports) loads beside the built-in coder's workers, not before they start."""
+    code = "import sys, warroom_tui.cli, warroom_tui.judging, warroom_tui.judge.service; print('rich' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
+
+
 def test_a_simulated_run_never_imports_litellm(tmp_path):
     """The simulator streams straight from the gateway; litellm (150 MB, seconds) is for real models only."""
     code = ("import sys; from warroom_tui.cli import main;"

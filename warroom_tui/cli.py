@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             from warroom_tui.commands import import_command
             return _run(import_command, args)
         if command == "judge":
-            from warroom_tui.commands import judge_command
+            from warroom_tui.judging import judge_command
             return _run(judge_command, args)
         if command == "report":
             from warroom_tui.commands import report_command

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from warroom_tui.errors import CliError
+from warroom_tui.opening import _checked, _codebook, _open_store
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
@@ -21,24 +22,6 @@ from warroom_tui.untrusted import clean_text
 # scenarios, the engine's events and pydantic models are imported by the commands that need them:
 # `warroom judge` starts without them. emoji=False: ":name:" in model text is text, never an emoji.
 console = CleanConsole(stderr=False, highlight=False, emoji=False)
-
-
-async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
-    """Reading commands open read-only: they never create or change a file."""
-    path = path or default_db()
-    if must_exist and not path.is_file():
-        raise CliError(f"{path}: no such database")
-    try:
-        return await Store.connect(path, read_only)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-
-
-async def _checked(store: Store) -> None:
-    try:
-        await store.check_pages()
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
 
 
 def _scenario(ref: str | None):
@@ -280,73 +263,6 @@ def unused_path(path: Path, taken: set[str]) -> Path:
         candidate = path.with_name(f"{path.stem}~{n}{path.suffix}")
     taken.add(str(candidate.resolve()).casefold())
     return candidate
-
-
-def _codebook(path):
-    from warroom_tui.judge.codebook import CodebookError, load_codebook
-
-    try:
-        return load_codebook(path)
-    except CodebookError as exc:
-        raise CliError(str(exc)) from None
-
-
-async def judge_command(args) -> int:
-    from warroom_tui.judge.service import judge_store, make_judges
-    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
-    from warroom_tui.store.labels import CodebookChangedError
-
-    codebook = _codebook(args.codebook)
-    judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
-    store = await _open_store(args.db, must_exist=True)
-    # the built-in coder reports in quick chunks: the bar is redrawn then, not by a thread that would
-    # compete for the interpreter with the batch (it cost the corpus' judging a second)
-    ticking = any(j.kind != "builtin" for j in judges)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, auto_refresh=ticking)
-    tasks: dict[str, TaskID] = {}
-
-    def on_progress(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = progress.add_task(escape(name), total=total)
-        progress.update(tasks[name], completed=done, total=total, refresh=not ticking)
-
-    try:
-        # each backfill imports what it needs (the engine, the scenarios) only when there is something to fill
-        runs = await store.runs_without_partners()
-        if runs:  # messages stored before partners were measured
-            from warroom_tui.store.recorder import backfill_partners
-
-            await backfill_partners(store, runs)
-        if await store.has_untagged_imports():  # study runs imported before agents had tags
-            from warroom_tui.scenario import shipped_tags
-
-            await store.fill_imported_tags(shipped_tags())
-        try:
-            with progress:
-                report = await judge_store(store, judges, codebook, on_progress=on_progress, recode=args.recode)
-        except CodebookChangedError as exc:
-            raise CliError(f"{args.codebook or DEFAULT_CODEBOOK}: {exc}: labels of two codebooks would be mixed under"
-                           " one name: give the changed codebook a name of its own (its `name`), or pass --recode"
-                           " to code every message again with it") from None
-    finally:
-        for j in judges:
-            await j.aclose()
-        await store.close()
-    table = Table(title=f"judged with codebook {escape(codebook.name)}")
-    for col in ("judge", "coded", "uncoded", "why uncoded"):
-        table.add_column(col)
-    for name in report.coded:
-        why = ", ".join(f"{k} {v}" for k, v in report.reasons[name].most_common(3)) or "-"
-        table.add_row(escape(name), str(report.coded[name]), str(report.uncoded[name]), escape(why))
-    console.print(table)
-    for (a, b), ks in report.kappa.items():
-        t = Table(title=f"Cohen's kappa {escape(a)} vs {escape(b)} (n={int(ks['n'])})")
-        for f in codebook.ids:
-            t.add_column(f)
-        t.add_row(*[f"{ks[f]:.3f}" for f in codebook.ids])
-        console.print(t)
-    return 0
 
 
 async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None,

@@ -8,8 +8,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import _checked, _open_store, console, executor_choice, on_interrupt, run_on
+from warroom_tui.commands import console, executor_choice, on_interrupt, run_on
 from warroom_tui.engine import events as ev
+from warroom_tui.opening import _checked, _open_store
 from warroom_tui.errors import CliError
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
@@ -182,7 +183,7 @@ async def power_command(args) -> int:
     from warroom_tui.analysis.power import power_curve
     from warroom_tui.analysis.profiles import mean_pairwise_cosine
     from warroom_tui.analysis.stats import run_profiles
-    from warroom_tui.commands import _codebook
+    from warroom_tui.opening import _codebook
     from warroom_tui.report import coverage_note, default_coder, load_runs
 
     x, sep, y = args.compare.partition(":")
