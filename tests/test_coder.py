@@ -3,6 +3,9 @@ with one process, and copied text is measured rather than coded."""
 
 from __future__ import annotations
 
+import functools
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -340,3 +343,69 @@ def test_labels_are_stored_as_json_would_write_them(flags):
     assert json.loads(stored) == {f: [int(v), lvl or ""] for f, (v, lvl) in flags.items()}
     assert stored == json.dumps({f: [int(v), lvl or ""] for f, (v, lvl) in flags.items()}, ensure_ascii=False,
                                 separators=(",", ":"))
+
+
+NAME_PARTS = ["agent-a", "agent-ab", "agent", "-", "x", " ", "]", "@", "[", "llama", "llama 3", "llama 3.3 70b", "meta-",
+              "meta-llama/llama-4", "gp", "gpt", "ag", "é", "\n", "a"]
+NAME_ALIASES = (("Agent-A", "Llama 3.3 70B", "gp"), ("Agent-AB", "meta-llama/llama-4", "ag"), ("llama", "LLAMA 3"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(NAME_PARTS), max_size=16))
+def test_names_are_found_where_a_head_is_as_the_whole_pattern_finds_them(parts):
+    """The pattern of the run's aliases is tried only where one of their first letters is: it finds the same
+    matches, each from where the last ended, as the pattern searching the whole text does."""
+    from warroom_tui.judge.builtin import names_index
+
+    names = names_index(NAME_ALIASES)
+    low = "".join(parts)
+    assert [m.span() for m in names.finditer(low)] == [m.span() for m in names.rx.finditer(low)]
+    assert set(names.heads) == {"ag", "gp", "lla", "met"}
+
+
+def _pattern_literals() -> list[str]:
+    from warroom_tui.judge.builtin import NAME, _literals
+    from warroom_tui.judge.codebook import load_codebook
+
+    words = set()
+    for cb in (CB, load_codebook("interaction")):
+        for f in cb.flags:
+            for p in (*f.patterns, *f.cues, *f.substance, *(p for _, p in f.levels)):
+                words.update(w for w in _literals(p.replace("{name}", NAME)) if w)
+    return sorted(words)
+
+
+@functools.lru_cache(maxsize=1)
+def _both_compiled() -> list:
+    from warroom_tui.judge.builtin import NAME, lowered
+    from warroom_tui.judge.codebook import load_codebook
+
+    out = []
+    for cb in (CB, load_codebook("interaction")):
+        for f in cb.flags:
+            for p in (*f.patterns, *f.cues, *f.substance, *(p for _, p in f.levels)):
+                p = p.replace("{name}", NAME)
+                out.append((p, re.compile(p, re.IGNORECASE | re.MULTILINE), lowered(p)))
+    return out
+
+
+CASE_PIECES = ["ſ", "ς", "σ", "ı", "İ", "k", "K", "ß", "é", "É", "ﬀ", "µ", "\ue000", "\n", " ", "*", "#", ":", "-", "1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(_pattern_literals() + CASE_PIECES), max_size=12))
+def test_a_pattern_lowered_matches_lower_cased_text_as_ignoring_case_does(parts):
+    """The coder's patterns read lower-cased text: compiled without IGNORECASE (their literals lower-cased, with
+    the characters the engine's IGNORECASE equates with them) they find the same matches, on every pattern of
+    the shipped codebooks, characters with several cases (ſ, ς, ı, K) included."""
+    text = "".join(parts).lower()
+    for p, ignoring, lowered in _both_compiled():
+        assert [m.span() for m in lowered.finditer(text)] == [m.span() for m in ignoring.finditer(text)], (p, text)
+
+
+@pytest.mark.parametrize("pattern", [r"(?i)abc", r"(a)\1", r"[\u0100-\uffff]x", r"(?-i:A)b"])
+def test_what_lowered_cannot_be_sure_of_is_left_to_ignorecase(pattern):
+    from warroom_tui.judge.builtin import lowered
+
+    assert lowered(pattern).flags & re.IGNORECASE
+    assert lowered("Straße[A-Z]s").search("strasse") is None and lowered("STRAßE ſ").search("straße s")
