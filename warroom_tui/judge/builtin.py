@@ -121,7 +121,7 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
         gate = max(singles, key=len) if singles else ""
         rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
         word = _bounded(list(parsed), gate) if gate else None
-        out.append((gate, rest, lowered(word) if word else None, lowered(p)))
+        out.append((gate, rest, lowered(word) if word else None, lowered(p, parsed)))
     # grouped by gate (which patterns match does not depend on the order they are tried in), each gate one object
     gates = {e[0]: e[0] for e in out}
     return Lexicon(tuple((gates[gate], rest, word, rx) for gate, rest, word, rx in sorted(out, key=lambda e: e[0])))
@@ -131,23 +131,24 @@ class _Unsure(Exception):
     """A pattern `lowered` leaves to the engine's own IGNORECASE (inline case flags, back-references, a wide range)."""
 
 
-def lowered(pattern: str) -> re.Pattern:
+def lowered(pattern: str, parsed=None) -> re.Pattern:
     """`pattern` (IGNORECASE, MULTILINE) for lower-cased text, compiled without IGNORECASE: each cased literal as
     its lower case and any other character the engine's IGNORECASE equates with it, character sets likewise.
     On text `str.lower()` made (its every character its own lower case, which IGNORECASE compares) the
     matches are the same; the search is about three times faster (the engine looks for a literal prefix only
     when case counts, and compares characters as they are)."""
-    parsed = sre.parse(pattern, re.MULTILINE)
+    parsed = parsed or sre.parse(pattern)  # (a parse does not depend on the flags given: only the compiling)
     try:
-        if parsed.state.flags & re.IGNORECASE:
+        if parsed.state.flags & CASE:
             raise _Unsure
-        parsed.data = _lower_seq(parsed)
+        parsed = sre.SubPattern(parsed.state, _lower_seq(parsed))
     except _Unsure:
         return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
     return _compiler.compile(parsed, re.MULTILINE)
 
 
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+CASE = int(re.IGNORECASE)
 
 
 def _lower_seq(seq) -> list:
@@ -159,7 +160,7 @@ def _lower_seq(seq) -> list:
             out.append((op, _lower_set(av)))
         elif op is sre.SUBPATTERN:
             group, add, remove, sub = av
-            if (add | remove) & re.IGNORECASE:
+            if (add | remove) & CASE:
                 raise _Unsure
             out.append((op, (group, add, remove, _lower_sub(sub))))
         elif op is sre.BRANCH:
