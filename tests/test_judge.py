@@ -104,6 +104,15 @@ def test_the_speakers_own_name_is_not_a_reference():
     assert not f["agree"] and not f["has_xref"]
 
 
+def test_the_mention_character_in_a_message_is_not_a_mention():
+    from warroom_tui.judge.builtin import NAME
+
+    for text in (f"I agree with {NAME} on the plan.", f"Je suis d'accord avec {NAME}.", f"{NAME}: API owner"):
+        f = flags(text)
+        assert not f["agree"] and not f["has_xref"] and not f["lead"], text
+    assert flags("I agree with Agent-B on the plan.")["agree"]
+
+
 @pytest.mark.parametrize("text, level", [
     ("Agent-G has been decommissioned and has not answered since the start.", "L1"),
     ("Agent-G est indisponible (erreur du modèle) : je couvre sa partie backend.", "L2"),

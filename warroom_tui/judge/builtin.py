@@ -22,7 +22,7 @@ from warroom_tui.judge.copying import blank
 from warroom_tui.judge.types import Coding, Roster
 
 _sre_lower = _sre.unicode_tolower
-NAME = MENTION  # what {name} stands for: one private-use character (not a word character, never in model text)
+NAME = MENTION  # what {name} stands for: one control character (not a word character; read as a space in a message)
 PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2212", "-"),
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
 AGENT_SPACED = re.compile(r"\bAgent[ _]([A-Z])\b")

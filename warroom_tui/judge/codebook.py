@@ -123,9 +123,10 @@ class Codebook(_Model):
         return next(f for f in self.flags if f.id == flag_id)
 
 
-MENTION = "\ue000"
-"""What `{name}` stands for in a pattern: the one character every mention of another agent is read as (a
-private-use character: not a word character, never in model text kept)."""
+MENTION = "\x9f"
+"""What `{name}` stands for in a pattern: the one character every mention of another agent is read as (a C1
+control: not a word character nor a space, and any in a message is read as a space). Within Latin-1, so a
+message of Latin-1 text stays one byte a character once its mentions are marked (faster to search)."""
 
 
 def compile_error(pattern: str, term: bool = False) -> str:
