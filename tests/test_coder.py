@@ -409,3 +409,39 @@ def test_what_lowered_cannot_be_sure_of_is_left_to_ignorecase(pattern):
 
     assert lowered(pattern).flags & re.IGNORECASE
     assert lowered("Straße[A-Z]s").search("strasse") is None and lowered("STRAßE ſ").search("straße s")
+
+
+def test_an_interrupted_batch_stops_its_workers_at_once(tmp_path):
+    """Ctrl+C during a batch in worker processes: the chunks being coded are lost anyway, so the workers are
+    stopped, not waited for (waiting, a second Ctrl+C left the command hanging at exit). Here the chunks never
+    end: waited for, the batch would never stop."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio, multiprocessing, threading
+        from warroom_tui.judge import service
+        from warroom_tui.judge.codebook import load_codebook
+        from warroom_tui.judge.types import Roster
+
+        def stuck(coder, jobs, start, end):
+            threading.Event().wait()
+
+        async def main():
+            judge = service.BuiltinJudge(load_codebook())
+            parts = judge._chunks([("hello", Roster(aliases=(("A",),)))] * 5000, stuck)
+            task = asyncio.ensure_future(parts.__anext__())
+            await asyncio.sleep(0)  # one turn of the loop: the chunks are submitted
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            print("stopped", len(multiprocessing.active_children()))
+
+        asyncio.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.stdout.split() == ["stopped", "0"], out.stderr
+    assert "Error" not in out.stderr and "never retrieved" not in out.stderr

@@ -7,6 +7,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -59,16 +60,44 @@ class BuiltinJudge:
         # inherit the jobs (never pickled): each is sent only the bounds of a chunk
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
                                    initargs=(self.codebook, jobs))
+        done, pending = False, []
         try:
             loop = asyncio.get_running_loop()
             pending = [loop.run_in_executor(pool, _in_worker, work, a, b) for a, b in chunks(len(jobs), CHUNK, workers)]
             for part in pending:
                 yield await part
+            done = True
         finally:
-            pool.shutdown(cancel_futures=True)
+            if done:
+                pool.shutdown()
+            else:  # interrupted (Ctrl+C): what the workers are coding would be lost anyway, so they stop now
+                for part in pending:
+                    part.add_done_callback(_retrieved)  # a chunk left: its BrokenProcessPool is not reported at exit
+                with _no_ctrl_c():  # a second Ctrl+C inside the pool's shutdown left it hanging at exit
+                    for process in list(pool._processes.values()):
+                        process.terminate()
+                    pool.shutdown(cancel_futures=True)
 
     async def aclose(self) -> None:
         pass
+
+
+def _retrieved(part: asyncio.Future) -> None:
+    if not part.cancelled():
+        part.exception()
+
+
+@contextmanager
+def _no_ctrl_c() -> Iterator[None]:
+    """Ctrl+C ignored inside (the main thread's handler; elsewhere nothing to change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: float = 60.0) -> list[Judge]:
