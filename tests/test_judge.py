@@ -314,10 +314,10 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     changed = tmp_path / "v4.toml"  # the shipped codebook, its name kept, one rule changed
     text = DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{DEFAULT_CODEBOOK.with_name("calibration_v4.json")}"')
     changed.write_text(text.replace("max_words = 15", "max_words = 2", 1))
-    assert load_codebook(changed).digest != CB.digest
+    assert load_codebook(changed).digest() != CB.digest()
     same = tmp_path / "same.toml"
     same.write_text(text)  # another file, the same content: the same codebook
-    assert load_codebook(same).digest == CB.digest
+    assert load_codebook(same).digest() == CB.digest()
 
     async def labels() -> dict:
         async with Store.open(db) as store:
@@ -339,6 +339,56 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     recoded = asyncio.run(labels())
     assert recoded.keys() == coded.keys() and recoded != coded  # every message again, with the changed rule
     assert main(["judge", "--db", db]) == 2  # and now the shipped codebook is the other version
+
+
+def test_a_refused_panel_writes_nothing_and_an_interrupted_recode_goes_on_without_it(tmp_path, capsys, monkeypatch):
+    """Every judge of a panel (and the panel's coders) is checked before any is written to; --recode deletes
+    every one's labels first, so when it is interrupted, running the command again (as it says) codes the rest."""
+    from warroom_tui.judge import service
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0  # builtin@v4, with the shipped codebook
+    changed = tmp_path / "v4.toml"
+    text = DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{DEFAULT_CODEBOOK.with_name("calibration_v4.json")}"')
+    changed.write_text(text.replace("max_words = 15", "max_words = 2", 1))
+
+    async def coders() -> dict:
+        async with Store.open(db) as store:
+            return {c.name: await store.coded_count(c.id) for c in await store.coders()}
+
+    before = asyncio.run(coders())
+    panel = ["--judge", "sim/judge", "--judge", "builtin"]
+    assert main(["judge", "--db", db, *panel, "--codebook", str(changed)]) == 2  # builtin@v4 is the other version
+    assert asyncio.run(coders()) == before  # sim/judge, first, was not coded (nor made)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # after both judges coded, before the panel's coders
+
+    monkeypatch.setattr(service, "adjudicate", interrupted)
+    assert main(["judge", "--db", db, *panel, "--codebook", str(changed), "--recode"]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["judge", "--db", db, *panel, "--codebook", str(changed)]) == 0  # as "interrupted" says: again
+    counts = asyncio.run(coders())
+    assert counts["builtin@v4"] == counts["sim/judge@v4"] == counts["panel-intersection@v4"] == before["builtin@v4"]
+
+
+def test_what_no_label_depends_on_leaves_the_digest_alone():
+    from dataclasses import replace
+
+    cal = CB.calibration["meta"]
+    noted = replace(CB, calibration={**CB.calibration, "meta": replace(cal, note="refit on Tuesday")})
+    described = replace(CB, flags=[replace(f, description=f.description + " More.") for f in CB.flags])
+    named = replace(CB, flags=[replace(f, label=f.name) for f in CB.flags])  # the default, written out
+    for kind in ("builtin", "llm", "adjudicated"):
+        assert noted.digest(kind) == named.digest(kind) == CB.digest(kind)
+    assert described.digest("builtin") == CB.digest("builtin")  # the built-in coder never reads descriptions
+    assert described.digest("llm") != CB.digest("llm")  # an LLM judge does
+    relabelled = replace(CB, flags=[replace(CB.flags[0], label="Small talk"), *CB.flags[1:]])
+    assert relabelled.digest("llm") != CB.digest("llm")  # the name it is shown
+    assert CB.digest("builtin") != CB.digest("llm")
 
 
 async def test_a_coder_keeps_the_digest_of_its_first_codebook(tmp_path):
@@ -370,7 +420,7 @@ def test_a_codebook_has_one_digest_however_it_was_checked():
         data = read_toml(path, CodebookError)
         if isinstance(data.get("calibration"), str):
             data["calibration"] = json.loads((path.parent / data["calibration"]).read_text())
-        assert _codebook(validate(data)).digest == load_codebook(path).digest  # pydantic's path and the quick one
+        assert _codebook(validate(data)).digest() == load_codebook(path).digest()  # pydantic's path and the quick one
 
 
 def test_a_user_added_flag_flows_through_the_pipeline(tmp_path):

@@ -92,12 +92,24 @@ class Codebook(_Model):
     flags: list[Flag] = field(default_factory=list)
     calibration: dict[str, Calibration] = field(default_factory=dict)
 
-    @property
-    def digest(self) -> str:
-        """What the codebook says, hashed (its name too): a coder's labels are stored with it, so labels by two
-        versions of a codebook that kept its name are never mixed under one coder."""
-        text = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=True, allow_nan=False)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    def digest(self, kind: str = "builtin") -> str:
+        """What the codebook tells a judge of this kind, hashed (its name too): a coder's labels are stored with
+        it, so labels by two versions of a codebook that kept its name are never mixed under one coder. What
+        no label depends on is left out: calibration notes; a flag's label as written (its display name
+        counts); for the built-in coder the descriptions (LLM judges read them), for LLM judges the
+        calibration (the built-in coder's)."""
+        doc = self.model_dump()
+        for f, flag in zip(doc["flags"], self.flags):
+            f["label"] = flag.name
+            if kind == "builtin":
+                del f["description"]
+        if kind == "llm":
+            del doc["calibration"]
+        else:
+            for cal in doc["calibration"].values():
+                cal.pop("note", None)
+        text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=False)
+        return hashlib.sha256(f"{kind}:{text}".encode()).hexdigest()[:16]
     """Flags the built-in coder decides with a fitted model over its readings, instead of its rule alone.
     In the TOML: a JSON file name, next to the codebook (else one shipped with warroom)."""
 

@@ -21,7 +21,7 @@ from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
-from warroom_tui.store.labels import EncodedCoding, encode_codings
+from warroom_tui.store.labels import CodebookChangedError, EncodedCoding, encode_codings
 from warroom_tui.store.rows import CodingRow, RunRoster, UncodedMessage
 from warroom_tui.store.texts import close_texts, message_texts
 
@@ -124,12 +124,18 @@ def judge_identity(spec: str, codebook: Codebook) -> tuple[str, str]:
     return (f"builtin@{codebook.name}", "builtin") if spec == "builtin" else (f"{spec}@{codebook.name}", "llm")
 
 
-async def check_coders(store: Store, specs: list[str], codebook: Codebook) -> None:
-    """Refuse (CodebookChangedError) judges whose labels in the store were made with another version of the
-    codebook, before a session codes anything live."""
-    for spec in specs:
-        name, kind = judge_identity(spec, codebook)
-        await store.coder_id(name, kind, codebook.name, digest=codebook.digest)
+async def check_coders(store: Store, identities: Sequence[tuple[str, str]], codebook: Codebook) -> None:
+    """Refuse (CodebookChangedError), writing nothing, when any of these coders (name, kind) holds labels made
+    with another version of the codebook: before a session or a batch codes anything."""
+    for name, kind in identities:
+        if await store.codebook_conflict(name, codebook.digest(kind)):
+            raise CodebookChangedError(
+                f"coder {name!r} coded messages of this database with another version of codebook {codebook.name!r}")
+
+
+def panel_identities(names: Sequence[str], codebook: Codebook) -> list[tuple[str, str]]:
+    """The adjudicated coders a panel of judges stores (none for one judge)."""
+    return [(f"panel-{mode}@{codebook.name}", "adjudicated") for mode in MODES] if len(names) >= 2 else []
 
 
 @dataclass
@@ -202,11 +208,19 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
     """Code what each judge has not coded (`recode`: every message again, its earlier labels deleted first).
     A judge whose labels were made with another version of the codebook is refused (CodebookChangedError)."""
     report = JudgeReport()
+    identities = [(j.name, j.kind) for j in judges]
+    identities += panel_identities([j.name for j in judges], codebook)
+    if not recode:  # every coder checked before any is written to
+        await check_coders(store, identities, codebook)
+    else:  # every coder's labels deleted first: an interrupted --recode goes on without it, its coders agreeing
+        for name, kind in identities:
+            if (old := await store.coder(name)) is not None:
+                await store.forget_codings(old.id)
     try:
         with _collector_spares_what_is_read():
             rosters = await RosterCache(store).load()
             for judge in judges:
-                cid = await _coder(store, judge.name, judge.kind, codebook, recode)
+                cid = await _coder(store, judge.name, judge.kind, codebook)
                 # the built-in coder's workers read the texts of their own chunks, in parallel, from another
                 # connection: only once what this one wrote is committed (it is outside a transaction)
                 lazy = isinstance(judge, BuiltinJudge) and store.path.is_file() and not store.db.in_transaction
@@ -232,7 +246,7 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                     if on_progress:
                         on_progress(judge.name, done, len(todo))
             if len(judges) >= 2:
-                report.kappa = await adjudicate(store, [j.name for j in judges], codebook, recode)
+                report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
     finally:
         close_texts(store.path)  # this process' connection, when its jobs read texts
     return report
@@ -314,13 +328,11 @@ def _code_all(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]]) -> list[V
     return out
 
 
-async def _coder(store: Store, name: str, kind: str, codebook: Codebook, recode: bool, config: dict | None = None) -> int:
-    if recode and (old := await store.coder(name)) is not None:
-        await store.forget_codings(old.id)
-    return await store.coder_id(name, kind, codebook.name, config, digest=codebook.digest)
+async def _coder(store: Store, name: str, kind: str, codebook: Codebook, config: dict | None = None) -> int:
+    return await store.coder_id(name, kind, codebook.name, config, digest=codebook.digest(kind))
 
 
-async def adjudicate(store: Store, names: list[str], codebook: Codebook, recode: bool = False) -> dict:
+async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict:
     """The study's panel: intersection (conservative) and union labels over messages every judge coded."""
     from warroom_tui.analysis.agreement import kappa_table  # numpy: off the built-in coder's path
 
@@ -330,7 +342,7 @@ async def adjudicate(store: Store, names: list[str], codebook: Codebook, recode:
                    for mid, flags in (await store.labels(coders[n])).items()} for n in names}
     common = sorted(set.intersection(*(set(v) for v in codings.values()))) if codings else []
     for mode in MODES:
-        cid = await _coder(store, f"panel-{mode}@{codebook.name}", "adjudicated", codebook, recode,
+        cid = await _coder(store, f"panel-{mode}@{codebook.name}", "adjudicated", codebook,
                            {"judges": names, "mode": mode})
         await store.save_codings(cid, [_row(mid, combine([codings[n][mid] for n in names], mode, codebook.ids))
                                        for mid in common])

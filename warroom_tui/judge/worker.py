@@ -136,7 +136,7 @@ class JudgeWorker:
         if judge.name not in self._coder_ids:
             assert self.store is not None
             self._coder_ids[judge.name] = await self.store.coder_id(judge.name, judge.kind, self.codebook.name,
-                                                                    digest=self.codebook.digest)
+                                                                    digest=self.codebook.digest(judge.kind))
         return self._coder_ids[judge.name]
 
     def _round_similarity(self, state: RunState, round_: int) -> None:

@@ -61,6 +61,12 @@ class LabelQueries(Queries):
                                       (digest, found.id))
         return found.id
 
+    async def codebook_conflict(self, name: str, digest: str) -> bool:
+        """Whether coder `name` holds labels made with another codebook digest than `digest` (writes nothing)."""
+        found = await self.coder(name)
+        return (found is not None and found.config.get("codebook_digest", digest) != digest
+                and await self.coded_count(found.id) > 0)
+
     async def coded_count(self, coder_id: int) -> int:
         return (await self._tuples("SELECT count(*) FROM codings WHERE coder_id=?", (coder_id,)))[0][0]
 

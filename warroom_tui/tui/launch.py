@@ -57,9 +57,9 @@ def _check_writable(db, judges: list[str] | None = None, codebook=None, where=No
     async def check() -> None:
         async with Store.open(db) as store:
             if judges and codebook is not None:
-                from warroom_tui.judge.service import check_coders
+                from warroom_tui.judge.service import check_coders, judge_identity
 
-                await check_coders(store, judges, codebook)
+                await check_coders(store, [judge_identity(spec, codebook) for spec in judges], codebook)
 
     try:
         asyncio.run(check())
