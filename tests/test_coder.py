@@ -225,11 +225,24 @@ def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
         assert err.count("\n") == 0 and field in err, err
     (tmp_path / "mine.json").write_text("{not json")
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
-    assert "mine.json: not a calibration (JSON)" in capsys.readouterr().err
+    assert "mine.json: not a calibration (UTF-8 JSON)" in capsys.readouterr().err
     (tmp_path / "mine.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep for the JSON reader
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "mine.json: not a calibration (JSON)" in err
+    assert err.count("\n") == 0 and "mine.json: not a calibration (UTF-8 JSON)" in err
+    for content, why in [(json.dumps({"meta": {**good, "bias": True}}).encode(), "mine.json: meta.bias: must be numbers"),
+                         (json.dumps({"meta": {**good, "note": "é"}}, ensure_ascii=False).encode("latin-1"),
+                          "mine.json: not a calibration (UTF-8 JSON)"),
+                         (b"[1]", "mine.json: Input should be a valid dictionary")]:
+        (tmp_path / "mine.json").write_bytes(content)
+        assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+        assert why in capsys.readouterr().err
+    (tmp_path / "mine.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"meta": good}).encode())  # a byte-order mark
+    assert load_codebook(cb).calibration["meta"].weights == good["weights"]
+    cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', '""'))
+    assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+    assert "mine.toml: calibration: must name a JSON file" in capsys.readouterr().err
+    cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', '"mine.json"'))
     (tmp_path / "mine.json").unlink()  # the TOML names a file that is not there: the TOML's field is wrong
     assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
     assert "mine.toml: calibration: cannot read mine.json" in capsys.readouterr().err

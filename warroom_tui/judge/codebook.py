@@ -168,14 +168,16 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         where = path.parent / data["calibration"]
         if not where.is_file() and (DEFAULT_CODEBOOK.parent / data["calibration"]).is_file():
             where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
+        if not data["calibration"].strip() or where.is_dir():
+            raise CodebookError(f"{path}: calibration: must name a JSON file (or be a table)")
         try:
-            raw = where.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:  # the TOML's field names a file that is not there
-            raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc}") from None
+            raw = where.read_bytes()
+        except OSError as exc:  # the TOML's field names a file that is not there
+            raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc.strerror or exc}") from None
         try:
-            data["calibration"] = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise CodebookError(f"{where}: not a calibration (JSON): {exc}") from None
+            data["calibration"] = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark, as some editors write
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise CodebookError(f"{where}: not a calibration (UTF-8 JSON): {exc}") from None
     quick = checked(data)
     if quick is not None:
         return quick
@@ -188,7 +190,7 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     except ValidationError as exc:
         what = field_error(exc)
         if where != path and what.startswith("calibration"):  # the calibration file's own field
-            raise CodebookError(f"{where}: {what.removeprefix('calibration').lstrip('.:') or what}") from None
+            raise CodebookError(f"{where}: {what.removeprefix('calibration').lstrip('.: ') or what}") from None
         raise CodebookError(f"{path}: {what}") from None
     return _codebook(values)
 

@@ -4,7 +4,7 @@ of `warroom judge`'s start."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -20,6 +20,13 @@ class Calibration(BaseModel):
     weights: list[float]
     bias: float
     note: str = ""
+
+    @field_validator("mean", "scale", "weights", "bias", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, list) and any(isinstance(x, bool) for x in v)):
+            raise ValueError("must be numbers, not true or false")
+        return v
 
     @field_validator("features")
     @classmethod
