@@ -125,4 +125,20 @@ def test_a_partly_coded_store_is_reported_with_a_warning(tmp_path, capsys):
             " without labels entirely") in out
     assert main(["report", "--include-simulated", "--json", "--db", db]) == 0
     got = json.loads(capsys.readouterr().out)["coverage"]
-    assert got == {"messages": coded + new, "coded": coded - 1, "uncoded": 1, "runs_without_labels": 1}
+    assert got == {"messages": coded + new, "coded": coded - 1, "uncoded": 1, "runs_without_labels": 1, "kind": "builtin"}
+
+
+def test_the_coverage_warning_says_what_to_run_for_each_kind_of_coder_and_counts_only_the_runs_asked_about():
+    from warroom_tui.analysis.stats import RunData
+    from warroom_tui.report import LoadedRuns, coverage_note, coverage_of
+
+    runs = [RunData(run_id=1, series="A", crashed=False, agents={0: "a"}, labels={0: [{"meta": True}]})]
+    counts = {1: (10, 8, 0), 2: (5, 0, 0)}  # run 2: no labels
+    panel = LoadedRuns(runs, 0, 0, counts=counts, coder={"kind": "adjudicated", "judges": ["builtin", "sim/judge"]})
+    note = coverage_note({"coder": "panel-intersection@v4", "coverage": coverage_of(panel)})
+    assert "8 of the 15 messages" in note and "7 not coded by every judge of the panel" in note
+    assert "`warroom judge --judge builtin --judge sim/judge`" in note and "1 run without labels" in note
+    llm = LoadedRuns(runs, 0, 0, counts=counts, coder={"kind": "llm", "judge": "groq/llama"})
+    assert "`warroom judge --judge groq/llama` codes them" in coverage_note({"coder": "x", "coverage": coverage_of(llm)})
+    assert coverage_of(panel, [1])["runs_without_labels"] == 0 and coverage_of(panel, [1])["messages"] == 10
+    assert coverage_note({"coder": "x", "coverage": coverage_of(panel, [])}) == ""  # nothing asked about

@@ -184,7 +184,7 @@ async def power_command(args) -> int:
     from warroom_tui.analysis.profiles import mean_pairwise_cosine
     from warroom_tui.analysis.stats import run_profiles
     from warroom_tui.opening import _codebook
-    from warroom_tui.report import coverage_note, default_coder, load_runs
+    from warroom_tui.report import coverage_note, coverage_of, default_coder, load_runs
 
     x, sep, y = args.compare.partition(":")
     if not sep or not x or not y:
@@ -233,7 +233,8 @@ async def power_command(args) -> int:
                            + ("" if args.include_simulated else ", or --include-simulated for simulated runs") + ")")
     rep = await asyncio.to_thread(power_curve, values[x], values[y], args.delta, args.alpha, args.power)
     measure = f"{flag.upper()} rate per run" if flag else "mean pairwise cosine per run"
-    rep.update(x=x, y=y, measure=measure, coder=coder, coverage=loaded.coverage)
+    compared = [i for i in loaded.counts if any(_side(side, rows[i], rows[i].series) for side in (x, y))]
+    rep.update(x=x, y=y, measure=measure, coder=coder, coverage=coverage_of(loaded, compared))
     if args.json:
         from warroom_tui.report import strict_json
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import Iterable
+from dataclasses import dataclass, field, replace
 
 from warroom_tui.analysis.stats import RunData
 from warroom_tui.judge.codebook import Codebook
@@ -61,11 +62,27 @@ def coverage_note(rep: dict) -> str:
         return ""
     left = c["messages"] - c["coded"] - c["uncoded"]
     parts = [f"{c['uncoded']} could not be coded"] if c["uncoded"] else []
-    parts += [f"{left} not yet (`warroom judge` codes them)"] if left else []
+    judges = c.get("judges") or []
+    if left and judges:  # a panel: its labels are the messages every judge coded
+        parts.append(f"{left} not coded by every judge of the panel"
+                     f" (`warroom judge {' '.join('--judge ' + j for j in judges)}` codes what they have not yet)")
+    elif left:
+        how = {"builtin": "`warroom judge`", "llm": f"`warroom judge --judge {c.get('judge', 'MODEL')}`",
+               "human": "coding by hand (h in the lab, or warroom import --human)"}.get(c.get("kind", ""), "its judge")
+        parts.append(f"{left} not yet ({how} codes them)")
     runs = c["runs_without_labels"]
     return (f"partly coded: {rep['coder']} coded {c['coded']:,} of the {c['messages']:,} messages of these runs"
             f" ({', '.join(parts)}); the numbers leave the rest out"
             + (f", and {runs} run{'s' * (runs != 1)} without labels entirely" if runs else ""))
+
+
+def coverage_of(loaded: "LoadedRuns", run_ids: Iterable[int] | None = None) -> dict:
+    """What `coverage_note` reads, over these of the loaded runs (all by default)."""
+    ids = list(loaded.counts if run_ids is None else run_ids)
+    n, coded, uncoded = (sum(loaded.counts.get(i, (0, 0, 0))[k] for i in ids) for k in range(3))
+    labelled = {r.run_id for r in loaded.runs}
+    return {"messages": n, "coded": coded, "uncoded": uncoded, **loaded.coder,
+            "runs_without_labels": sum(1 for i in ids if i not in labelled and loaded.counts.get(i, (0,))[0])}
 
 
 def rq1_default(series: list[str]) -> str | None:
@@ -115,7 +132,11 @@ class LoadedRuns:
     simulated_included: int
     coverage: dict = field(default_factory=dict)
     """Of the runs the report is about: agent `messages`, how many the coder `coded`, stored as `uncoded`
-    (a judge's failures), and `runs_without_labels` (left out whole)."""
+    (a judge's failures), and `runs_without_labels` (left out whole); the coder's `kind` (and a panel's
+    `judges`, a judge's model as `judge`), for what to run."""
+    counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    """Run id -> (agent messages, coded, uncoded), for each finished run the report is about."""
+    coder: dict = field(default_factory=dict)
 
 
 async def load_runs(store: Store, coder: str, codebook: Codebook, include_simulated: bool = False) -> LoadedRuns:
@@ -143,14 +164,16 @@ async def load_runs(store: Store, coder: str, codebook: Codebook, include_simula
             run.levels.append(flags[comp][1])
     labelled = [r for r in runs.values() if r.labels]
     sims = sum(r.run_id in simulated for r in labelled)
-    scope = [i for i in runs if include_simulated or i not in simulated]
     counts = await store.coverage(found.id)
-    n, coded, uncoded = (sum(counts.get(i, (0, 0, 0))[k] for i in scope) for k in range(3))
-    coverage = {"messages": n, "coded": coded, "uncoded": uncoded,
-                "runs_without_labels": sum(1 for i in scope if not runs[i].labels and counts.get(i, (0,))[0])}
+    scoped = {i: counts.get(i, (0, 0, 0)) for i in runs if include_simulated or i not in simulated}
+    who = {"kind": found.kind, **({"judges": [j.rsplit("@", 1)[0] for j in found.config.get("judges", [])]}
+                                  if found.kind == "adjudicated" else {}),
+           **({"judge": found.name.rsplit("@", 1)[0]} if found.kind == "llm" else {})}
     if include_simulated:
-        return LoadedRuns(labelled, 0, sims, coverage)
-    return LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0, coverage)
+        loaded = LoadedRuns(labelled, 0, sims, counts=scoped, coder=who)
+    else:
+        loaded = LoadedRuns([r for r in labelled if r.run_id not in simulated], sims, 0, counts=scoped, coder=who)
+    return replace(loaded, coverage=coverage_of(loaded))
 
 
 async def roles_by_run(store: Store) -> dict[int, str]:
