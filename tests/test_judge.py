@@ -330,6 +330,8 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{changed}: coder 'builtin@v4' coded messages" in err and "--recode" in err
     assert asyncio.run(labels()) == before  # nothing written
+    with pytest.raises(CliError, match=f"{DEFAULT_CODEBOOK}: coder 'builtin@v4'"):
+        _check_writable(db, ["builtin"], load_codebook(changed), None)  # no --codebook: the shipped file named
     with pytest.raises(CliError, match="another version of codebook 'v4'"):
         _check_writable(db, ["builtin"], load_codebook(changed), str(changed))  # the lab refuses it before it opens
     assert main(["judge", "--db", db, "--codebook", str(same)]) == 0  # the new run coded, as the shipped one would
@@ -339,6 +341,11 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     recoded = asyncio.run(labels())
     assert recoded.keys() == coded.keys() and recoded != coded  # every message again, with the changed rule
     assert main(["judge", "--db", db]) == 2  # and now the shipped codebook is the other version
+    capsys.readouterr()
+    assert main(["report", "--include-simulated", "--db", db]) == 0  # read with the shipped one: said
+    assert "labels were made with another version of codebook v4" in " ".join(capsys.readouterr().out.split())
+    assert main(["report", "--include-simulated", "--db", db, "--codebook", str(changed)]) == 0
+    assert "another version" not in capsys.readouterr().out
 
 
 def test_a_refused_panel_writes_nothing_and_an_interrupted_recode_goes_on_without_it(tmp_path, capsys, monkeypatch):

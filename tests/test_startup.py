@@ -55,3 +55,22 @@ def test_ctrl_c_at_any_point_of_the_start_is_one_line_and_exit_130(monkeypatch, 
     monkeypatch.setattr(warroom_tui.cli, "main", interrupted)
     assert entry() == 130
     assert capsys.readouterr().err == "warroom: interrupted\n"
+
+
+def test_an_interrupted_import_says_nothing_of_it_was_stored(tmp_path, monkeypatch, capsys):
+    import json
+
+    from warroom_tui.cli import main
+    from warroom_tui.store import study_json
+
+    async def interrupted(store, checked):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_json, "import_study_runs", interrupted)
+    src = tmp_path / "t.json"
+    src.write_text(json.dumps({"condition": {"series": "Z"}, "environment": {"agentRanking": [
+        {"key": "a", "name": "A", "nickname": "Agent-A", "model": "m"}]},
+        "conversation": {"messages": [{"sender": "user", "text": "b"}]}}))
+    assert main(["import", str(src), "--db", str(tmp_path / "w.db")]) == 130
+    assert capsys.readouterr().err == ("warroom: interrupted; what it was importing is not stored (transcripts are"
+                                       " stored all at once, a human-coded file whole); run it again\n")

@@ -15,7 +15,11 @@ from warroom_tui.paths import default_db
 from warroom_tui.untrusted import clean_text
 
 EXIT_BAD_INPUT = 2
-INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest"}
+INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest",
+               "import": "what it was importing is not stored (transcripts are stored all at once, a human-coded file"
+                         " whole); run it again",
+               "run": "every finished message is stored; run it again to take up where it stopped",
+               "sweep": "every finished message is stored; run it again to take up where it stopped"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print(f"warroom: interrupted; {INTERRUPTED.get(command, 'finished messages are stored')}", file=sys.stderr)
+        print(f"warroom: interrupted{'; ' + INTERRUPTED[command] if command in INTERRUPTED else ''}", file=sys.stderr)
         return 130
     except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback
         from warroom_tui.paths import default_db

@@ -334,6 +334,9 @@ async def report_command(args) -> int:
                   + simulated_note(rep, "--include-simulated to add them"))
     if note := coverage_note(rep):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
+    if rep.get("codebook_differs"):
+        console.print(f"[bold yellow]warning[/]: {escape(rep['coder'])}'s labels were made with another version of"
+                      f" codebook {escape(codebook.name)} than the one given here (its flags are read as this one's)")
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))

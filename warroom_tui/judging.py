@@ -39,7 +39,7 @@ class LazyProgress:
 
 
 async def judge_command(args) -> int:
-    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+    from warroom_tui.judge.codebook import codebook_file
     from warroom_tui.judge.service import judge_store, make_judges
     from warroom_tui.store.labels import CodebookChangedError
 
@@ -63,7 +63,7 @@ async def judge_command(args) -> int:
         try:
             report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode)
         except CodebookChangedError as exc:
-            raise CliError(f"{args.codebook or DEFAULT_CODEBOOK}: {exc}: labels of two codebooks would be mixed under"
+            raise CliError(f"{codebook_file(args.codebook)}: {exc}: labels of two codebooks would be mixed under"
                            " one name: give the changed codebook a name of its own (its `name`), or pass --recode"
                            " to code every message again with it") from None
         finally:

@@ -51,6 +51,9 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     rep["coder"], rep["runs"] = coder, len(runs)
     rep["simulated_left_out"], rep["simulated_included"] = loaded.simulated_left_out, loaded.simulated_included
     rep["coverage"] = loaded.coverage
+    found = await store.coder(coder)
+    kept = found.config.get("codebook_digest") if found else None
+    rep["codebook_differs"] = bool(kept and found and kept != codebook.digest(found.kind))
     rep["labels_from"] = await labels_from(store, coder, codebook)
     return rep
 
@@ -121,7 +124,8 @@ def simulated_note(rep: dict, how_to_include: str) -> str:
     if rep["simulated_included"]:
         return f"; {rep['simulated_included']} simulated, kept apart as (sim)"
     if rep["simulated_left_out"]:
-        return f"; {rep['simulated_left_out']} simulated runs left out ({how_to_include})"
+        n = rep["simulated_left_out"]
+        return f"; {n} simulated run{'s' * (n != 1)} left out ({how_to_include})"
     return ""
 
 

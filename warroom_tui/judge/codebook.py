@@ -158,10 +158,14 @@ def shipped_codebook(name: str) -> Path:
     return Path(__file__).with_name(f"codebook_{name}.toml")
 
 
-def load_codebook(path: str | Path | None = None) -> Codebook:
+def codebook_file(path: str | Path | None = None) -> Path:
+    """The file a codebook reference names: a path, a shipped codebook's name, or (None) the study's v4."""
     path = Path(path) if path else DEFAULT_CODEBOOK
-    if not path.exists() and str(path) in SHIPPED:
-        path = shipped_codebook(str(path))
+    return shipped_codebook(str(path)) if not path.exists() and str(path) in SHIPPED else path
+
+
+def load_codebook(path: str | Path | None = None) -> Codebook:
+    path = codebook_file(path)
     data = read_toml(path, CodebookError)
     where = path
     if isinstance(data.get("calibration"), str):

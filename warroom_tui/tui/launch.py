@@ -64,7 +64,9 @@ def _check_writable(db, judges: list[str] | None = None, codebook=None, where=No
     try:
         asyncio.run(check())
     except CodebookChangedError as exc:
-        raise CliError(f"{where or codebook.name}: {exc}: {CHANGED_HINT}") from None
+        from warroom_tui.judge.codebook import codebook_file
+
+        raise CliError(f"{codebook_file(where)}: {exc}: {CHANGED_HINT}") from None
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
