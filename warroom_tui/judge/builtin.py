@@ -9,19 +9,18 @@ little on a message that has none of its words.
 
 from __future__ import annotations
 
-import _sre  # type: ignore[import-not-found]
 import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
-from re import _compiler, _parser as sre  # type: ignore[attr-defined]
+from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import MENTION, Codebook, Flag
 from warroom_tui.judge.copying import blank
+from warroom_tui.judge.patterns import lowered
 from warroom_tui.judge.types import Coding, Roster
 
-_sre_lower = _sre.unicode_tolower
 NAME = MENTION  # what {name} stands for: one control character (not a word character; read as a space in a message)
 PLAIN = (("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2212", "-"),
          ("\u00a0", " "), ("\u202f", " "), (NAME, " "))
@@ -121,92 +120,10 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
         gate = max(singles, key=len) if singles else ""
         rest = tuple(sorted((one for one in needs if one != (gate,)), key=lambda one: -min(map(len, one))))
         word = _bounded(list(parsed), gate) if gate else None
-        out.append((gate, rest, lowered(word) if word else None, lowered(p, parsed)))
+        out.append((gate, rest, lowered(word) if word else None, lowered(p)))
     # grouped by gate (which patterns match does not depend on the order they are tried in), each gate one object
     gates = {e[0]: e[0] for e in out}
     return Lexicon(tuple((gates[gate], rest, word, rx) for gate, rest, word, rx in sorted(out, key=lambda e: e[0])))
-
-
-class _Unsure(Exception):
-    """A pattern `lowered` leaves to the engine's own IGNORECASE (inline case flags, back-references, a wide range)."""
-
-
-def lowered(pattern: str, parsed=None) -> re.Pattern:
-    """`pattern` (IGNORECASE, MULTILINE) for lower-cased text, compiled without IGNORECASE: each cased literal as
-    its lower case and any other character the engine's IGNORECASE equates with it, character sets likewise.
-    On text `str.lower()` made (its every character its own lower case, which IGNORECASE compares) the
-    matches are the same; the search is about three times faster (the engine looks for a literal prefix only
-    when case counts, and compares characters as they are)."""
-    parsed = parsed or sre.parse(pattern)  # (a parse does not depend on the flags given: only the compiling)
-    try:
-        if parsed.state.flags & CASE:
-            raise _Unsure
-        parsed = sre.SubPattern(parsed.state, _lower_seq(parsed))
-    except _Unsure:
-        return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
-    return _compiler.compile(parsed, re.MULTILINE)
-
-
-REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
-CASE = int(re.IGNORECASE)
-
-
-def _lower_seq(seq) -> list:
-    out = []
-    for op, av in seq:
-        if op is sre.LITERAL or op is sre.NOT_LITERAL:
-            out.append(_lower_literal(op, av))
-        elif op is sre.IN:
-            out.append((op, _lower_set(av)))
-        elif op is sre.SUBPATTERN:
-            group, add, remove, sub = av
-            if (add | remove) & CASE:
-                raise _Unsure
-            out.append((op, (group, add, remove, _lower_sub(sub))))
-        elif op is sre.BRANCH:
-            out.append((op, (av[0], [_lower_sub(b) for b in av[1]])))
-        elif op in REPEATS:
-            out.append((op, (av[0], av[1], _lower_sub(av[2]))))
-        elif op is sre.ASSERT or op is sre.ASSERT_NOT:
-            out.append((op, (av[0], _lower_sub(av[1]))))
-        elif op is sre.ATOMIC_GROUP:
-            out.append((op, _lower_sub(av)))
-        elif op is sre.GROUPREF or op is sre.GROUPREF_EXISTS:
-            raise _Unsure  # compared ignoring case: left to the engine
-        else:  # AT, ANY, ...: case plays no part
-            out.append((op, av))
-    return out
-
-
-def _lower_sub(sub):
-    return sre.SubPattern(sub.state, _lower_seq(sub))
-
-
-def _cases(c: int) -> list[int]:
-    """The characters of lower-cased text that IGNORECASE matches `c` with."""
-    lo = _sre_lower(c)
-    return [lo, *_compiler._EXTRA_CASES.get(lo, ())]
-
-
-def _lower_literal(op, c: int):
-    same = _cases(c)
-    if len(same) == 1:
-        return op, same[0]
-    return sre.IN, ([(sre.NEGATE, None)] if op is sre.NOT_LITERAL else []) + [(sre.LITERAL, k) for k in same]
-
-
-def _lower_set(items) -> list:
-    out = []
-    for op, av in items:
-        if op is sre.LITERAL:
-            out += [(sre.LITERAL, k) for k in _cases(av)]
-        elif op is sre.RANGE:
-            if av[1] - av[0] > 4096:
-                raise _Unsure
-            out += [(sre.LITERAL, k) for i in range(av[0], av[1] + 1) for k in _cases(i)]
-        else:  # NEGATE first, categories (tested on the character as it is: its own lower case)
-            out.append((op, av))
-    return out
 
 
 def _bounded(seq: list, gate: str) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from warroom_tui.judge.patterns import lowered
 from warroom_tui.tomlfile import field_error, read_toml
 
 DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
@@ -148,7 +149,7 @@ def compile_error(pattern: str, term: bool = False) -> str:
         if term:
             re.compile(r"(?:" + pattern + r")(?!\w)")
         else:
-            re.compile(pattern.replace("{name}", MENTION), re.IGNORECASE | re.MULTILINE)
+            lowered(pattern.replace("{name}", MENTION))
     except (re.error, OverflowError) as exc:
         return f"bad regular expression {pattern!r}: {exc}"
     return ""
