@@ -99,6 +99,12 @@ class Codebook(_Model):
         no label depends on is left out: calibration notes; a flag's label as written (its display name
         counts); for the built-in coder the descriptions (LLM judges read them), for LLM judges the
         calibration (the built-in coder's)."""
+        done = self.__dict__.setdefault("_digests", {})  # computed once a kind (the fields never change)
+        if kind not in done:
+            done[kind] = self._digest(kind)
+        return done[kind]
+
+    def _digest(self, kind: str) -> str:
         doc = self.model_dump()
         for f, flag in zip(doc["flags"], self.flags):
             f["label"] = flag.name

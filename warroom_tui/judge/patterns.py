@@ -27,11 +27,12 @@ def lowered(pattern: str) -> re.Pattern:
         parsed = sre.SubPattern(parsed.state, _lower_seq(parsed))
     except _Unsure:
         return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
-    return _compiler.compile(parsed, re.MULTILINE)
+    return _compiler.compile(parsed, LINES)
 
 
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 CASE = int(re.IGNORECASE)
+LINES = int(re.MULTILINE)  # a plain int: the compiler's tests of a RegexFlag are slow
 
 
 def _lower_seq(seq) -> list:
