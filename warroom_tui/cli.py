@@ -22,8 +22,24 @@ INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to c
                "sweep": "every finished message is stored; run it again to take up where it stopped"}
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help with the default database's path, found only when help is shown (platformdirs: 5 ms of imports)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        return text.replace("DEFAULT_DB", str(default_db())) if text else text
+
+
+class Parser(argparse.ArgumentParser):
+    """The commands' parser: its subcommands' parsers are of this class too (argparse makes them so)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="warroom",
         description="A terminal lab for watching and measuring how several LLMs behave in one group chat.",
     )
@@ -39,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def db_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--db", type=Path, default=None,
-                       help=f"database file (default: $WARROOM_DB or {default_db()})")
+                       help="database file (default: $WARROOM_DB or DEFAULT_DB)")
 
     lab = sub.add_parser("lab", help="open the lab on a scenario (the default command)")
     lab.add_argument("scenario", nargs="?", default=None, help="a scenario file or shipped name (default: local-hetero)")

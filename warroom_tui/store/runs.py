@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import aiosqlite
 
 from warroom_tui.engine.status import RunStatus
-from warroom_tui.engine.transcript import Message
 from warroom_tui.judge.copying import dump_spans, load_spans
 from warroom_tui.judge.partners import dump_partners, load_partners
 from warroom_tui.store.base import Queries, dump, load
 from warroom_tui.store.rows import AgentRow, EventRow, LabelledRun, RunRow
+
+if TYPE_CHECKING:
+    from warroom_tui.engine.transcript import Message
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (run_id, seq, round, agent_idx, sender, nickname, name, model, text, is_error,"
@@ -132,6 +134,8 @@ class RunQueries(Queries):
         return out
 
     async def messages(self, run_id: int) -> list[Message]:
+        from warroom_tui.engine.transcript import Message  # not on the judge's start (3 ms of imports)
+
         rows = await self._all("SELECT * FROM messages WHERE run_id=? ORDER BY seq", (run_id,))
         return [
             Message(seq=r["seq"], sender=r["sender"], text=r["text"], round=r["round"], agent=r["agent_idx"],
