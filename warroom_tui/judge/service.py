@@ -176,9 +176,9 @@ class Jobs(Sequence[tuple[str, Roster]]):
 
 def chunks(n: int, most: int, workers: int) -> list[tuple[int, int]]:
     """Bounds of chunks of `n` jobs, in order, for `workers` taking the next one as they finish: each a
-    `2 * workers`-th of what is left, kept between an eighth of `most` and `most`. The chunks shrink towards
+    `2 * workers`-th of what is left, kept between a 32nd of `most` and `most`. The chunks shrink towards
     the end, so the workers finish nearly together and the last write, which waits for them all, is small."""
-    least = max(1, most // 8)
+    least = max(1, most // 32)
     bounds, start = [], 0
     while start < n:
         size = min(most, max(least, -(-(n - start) // (2 * workers))))
