@@ -18,7 +18,7 @@ from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import MENTION, Codebook, Flag
 from warroom_tui.judge.copying import blank
-from warroom_tui.judge.patterns import lowered
+from warroom_tui.judge.patterns import lowered, parse
 from warroom_tui.judge.types import Coding, Roster
 
 NAME = MENTION  # what {name} stands for: one control character (not a word character; read as a space in a message)
@@ -114,7 +114,7 @@ def lexicon(patterns: tuple[str, ...]) -> Lexicon:
     out = []
     for p in patterns:
         p = p.replace("{name}", NAME)
-        parsed = sre.parse(p)
+        parsed = parse(p)
         needs = [tuple({n.lower(): 0 for n in one}) for one in _needs(parsed)]
         singles = [one[0] for one in needs if len(one) == 1]
         gate = max(singles, key=len) if singles else ""

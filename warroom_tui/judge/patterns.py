@@ -20,14 +20,21 @@ def lowered(pattern: str) -> re.Pattern:
     On text `str.lower()` made (its every character its own lower case, which IGNORECASE compares) the
     matches are the same; the search is about three times faster (the engine looks for a literal prefix only
     when case counts, and compares characters as they are)."""
-    parsed = sre.parse(pattern)  # (a parse does not depend on the flags given: only the compiling does)
+    tree = parse(pattern)
     try:
-        if parsed.state.flags & CASE:
+        if tree.state.flags & CASE:
             raise _Unsure
-        parsed = sre.SubPattern(parsed.state, _lower_seq(parsed))
+        parsed = sre.SubPattern(tree.state, _lower_seq(tree))
     except _Unsure:
         return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
     return _compiler.compile(parsed, LINES)
+
+
+@lru_cache(maxsize=4096)
+def parse(pattern: str):
+    """The pattern's parse tree (the coder reads its literals; `lowered` builds a new tree from it, never changing
+    it). A parse does not depend on the flags given, only the compiling does."""
+    return sre.parse(pattern)
 
 
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
