@@ -330,8 +330,9 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{changed}: coder 'builtin@v4' coded messages" in err and "--recode" in err
     assert asyncio.run(labels()) == before  # nothing written
-    with pytest.raises(CliError, match=f"{DEFAULT_CODEBOOK}: coder 'builtin@v4'"):
+    with pytest.raises(CliError, match=f"{DEFAULT_CODEBOOK}: coder 'builtin@v4'") as refused:
         _check_writable(db, ["builtin"], load_codebook(changed), None)  # no --codebook: the shipped file named
+    assert f"(warroom judge --codebook {DEFAULT_CODEBOOK} --recode --db {db})" in str(refused.value)  # this file
     with pytest.raises(CliError, match="another version of codebook 'v4'"):
         _check_writable(db, ["builtin"], load_codebook(changed), str(changed))  # the lab refuses it before it opens
     assert main(["judge", "--db", db, "--codebook", str(same)]) == 0  # the new run coded, as the shipped one would
@@ -375,11 +376,18 @@ def test_a_refused_panel_writes_nothing_and_an_interrupted_recode_goes_on_withou
 
     monkeypatch.setattr(service, "adjudicate", interrupted)
     assert main(["judge", "--db", db, *panel, "--codebook", str(changed), "--recode"]) == 130
+    assert "run it again without --recode to code the rest" in capsys.readouterr().err
     monkeypatch.undo()
-    capsys.readouterr()
     assert main(["judge", "--db", db, *panel, "--codebook", str(changed)]) == 0  # as "interrupted" says: again
     counts = asyncio.run(coders())
     assert counts["builtin@v4"] == counts["sim/judge@v4"] == counts["panel-intersection@v4"] == before["builtin@v4"]
+    capsys.readouterr()
+    assert main(["judge", "--db", db, *panel, "--codebook", str(changed)]) == 0
+    assert "nothing left to code" in capsys.readouterr().out
+    assert main(["judge", "--db", db, "--codebook", str(changed), "--recode"]) == 0  # builtin alone: its panels too
+    assert f"--recode: {3 * before['builtin@v4']} earlier codings deleted first" in capsys.readouterr().out
+    counts = asyncio.run(coders())
+    assert counts["panel-intersection@v4"] == counts["panel-union@v4"] == 0 and counts["sim/judge@v4"] > 0
 
 
 def test_what_no_label_depends_on_leaves_the_digest_alone():

@@ -50,3 +50,12 @@ async def test_power_cli_on_a_pilot_sweep(tmp_path, capsys):
     assert "--compare: expected X:Y" in capsys.readouterr().err
     assert await run("power", "--compare", "naming=neutral:naming=real", "--flag", "HEDGE", "--db", str(db)) == 2
     assert "--include-simulated" in capsys.readouterr().err  # simulated pilot runs are left out by default
+
+
+def test_a_side_compared_with_itself_is_refused(tmp_path, capsys):
+    from warroom_tui.cli import main
+
+    db = tmp_path / "w.db"
+    db.touch()
+    assert main(["power", "--compare", "A:A", "--db", str(db)]) == 2
+    assert "'A' against itself" in capsys.readouterr().err

@@ -120,12 +120,13 @@ def test_a_partly_coded_store_is_reported_with_a_warning(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", "--include-simulated", "--db", db]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert (f"warning: partly coded: builtin@v4 coded {coded - 1} of the {coded + new} messages of these runs (1 could"
-            f" not be coded, {new} not yet (`warroom judge` codes them)); the numbers leave the rest out, and 1 run"
-            " without labels entirely") in out
+    assert (f"warning: partly coded: builtin@v4 coded {coded - 1} of the {coded + new} messages of the 3 finished runs"
+            f" (1 could not be coded; {new} not coded yet: `warroom judge --db {db}` codes them). The numbers read only"
+            " the coded ones; 1 run without any label is left out.") in out
     assert main(["report", "--include-simulated", "--json", "--db", db]) == 0
     got = json.loads(capsys.readouterr().out)["coverage"]
-    assert got == {"messages": coded + new, "coded": coded - 1, "uncoded": 1, "runs_without_labels": 1, "kind": "builtin"}
+    assert got == {"messages": coded + new, "coded": coded - 1, "uncoded": 1, "not_coded_yet": new, "runs": 3,
+                   "runs_without_labels": 1, "kind": "builtin"}
 
 
 def test_the_coverage_warning_says_what_to_run_for_each_kind_of_coder_and_counts_only_the_runs_asked_about():
@@ -136,8 +137,8 @@ def test_the_coverage_warning_says_what_to_run_for_each_kind_of_coder_and_counts
     counts = {1: (10, 8, 0), 2: (5, 0, 0)}  # run 2: no labels
     panel = LoadedRuns(runs, 0, 0, counts=counts, coder={"kind": "adjudicated", "judges": ["builtin", "sim/judge"]})
     note = coverage_note({"coder": "panel-intersection@v4", "coverage": coverage_of(panel)})
-    assert "8 of the 15 messages" in note and "7 not coded by every judge of the panel" in note
-    assert "`warroom judge --judge builtin --judge sim/judge`" in note and "1 run without labels" in note
+    assert "8 of the 15 messages of the 2 finished runs" in note and "7 not coded by every judge of the panel" in note
+    assert "`warroom judge --judge builtin --judge sim/judge`" in note and "1 run without any label is left out" in note
     llm = LoadedRuns(runs, 0, 0, counts=counts, coder={"kind": "llm", "judge": "groq/llama"})
     assert "`warroom judge --judge groq/llama` codes them" in coverage_note({"coder": "x", "coverage": coverage_of(llm)})
     assert coverage_of(panel, [1])["runs_without_labels"] == 0 and coverage_of(panel, [1])["messages"] == 10

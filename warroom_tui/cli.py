@@ -216,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print(f"warroom: interrupted{'; ' + INTERRUPTED[command] if command in INTERRUPTED else ''}", file=sys.stderr)
+        said = INTERRUPTED.get(command, "")
+        if command == "judge" and getattr(args, "recode", False):  # its first step is done: not to be done again
+            said = "what was coded is stored (in chunks); run it again without --recode to code the rest"
+        print(f"warroom: interrupted{'; ' + said if said else ''}", file=sys.stderr)
         return 130
     except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback
         from warroom_tui.paths import default_db

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from warroom_tui.errors import CliError
-from warroom_tui.opening import _checked, _codebook, _open_store
+from warroom_tui.opening import _checked, _codebook, _open_store, db_flag
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
@@ -271,6 +271,10 @@ async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq
 
     coder = coder or await default_coder(store, codebook.name)
     if coder is None:
+        others = [c.name for c in await store.coders() if c.kind != "human"]
+        if others:
+            raise CliError(f"no labels from codebook {codebook.name!r} (the database has {', '.join(others[:4])}):"
+                           " run `warroom judge` with that codebook first, or pass --coder NAME")
         raise CliError("no labels yet: run `warroom judge` first")
     if await store.coder(coder) is None:
         raise CliError(f"--coder: no coder {coder!r} in the database")
@@ -332,11 +336,15 @@ async def report_command(args) -> int:
         return 0
     console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
-    if note := coverage_note(rep):
+    if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
     if rep.get("codebook_differs"):
-        console.print(f"[bold yellow]warning[/]: {escape(rep['coder'])}'s labels were made with another version of"
-                      f" codebook {escape(codebook.name)} than the one given here (its flags are read as this one's)")
+        made = rep.get("labels_codebook") or codebook.name
+        given = "the shipped one" if args.codebook is None else "the one given"
+        what = (f"another version of codebook {made} than {given}" if made == codebook.name
+                else f"codebook {made}, read here with codebook {codebook.name}")
+        console.print(f"[bold yellow]warning[/]: {escape(rep['coder'])}'s labels were made with {escape(what)}"
+                      " (pass the one they were made with: --codebook FILE)")
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from warroom_tui.commands import console, executor_choice, on_interrupt, run_on
 from warroom_tui.engine import events as ev
-from warroom_tui.opening import _checked, _open_store
+from warroom_tui.opening import _checked, _open_store, db_flag
 from warroom_tui.errors import CliError
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
@@ -189,6 +189,8 @@ async def power_command(args) -> int:
     x, sep, y = args.compare.partition(":")
     if not sep or not x or not y:
         raise CliError(f"--compare: expected X:Y (series names or cell levels such as naming=real), got {args.compare!r}")
+    if x == y:
+        raise CliError(f"--compare: {x!r} against itself: power compares two different sides")
     for name, value, low, high in (("--delta", args.delta, -10, 10), ("--alpha", args.alpha, 0, 1),
                                    ("--power", args.power, 0, 1)):
         if not low < value < high or (name == "--delta" and value == 0):
@@ -243,7 +245,7 @@ async def power_command(args) -> int:
     console.print(f"{escape(measure)}, labels from {escape(coder)}; pilot: {escape(x)} n={rep['n_x']} mean "
                   f"{rep['mean_x']:.3f} (sd {rep['sd_x']:.3f}), {escape(y)} n={rep['n_y']} mean {rep['mean_y']:.3f} "
                   f"(sd {rep['sd_y']:.3f}); observed difference {rep['observed']:+.3f}")
-    if note := coverage_note(rep):
+    if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
     if min(rep["n_x"], rep["n_y"]) < 10:
         console.print("a pilot of fewer than 10 runs a side gives a rough estimate: resampling cannot see more "

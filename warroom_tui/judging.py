@@ -63,9 +63,9 @@ async def judge_command(args) -> int:
         try:
             report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode)
         except CodebookChangedError as exc:
-            raise CliError(f"{codebook_file(args.codebook)}: {exc}: labels of two codebooks would be mixed under"
-                           " one name: give the changed codebook a name of its own (its `name`), or pass --recode"
-                           " to code every message again with it") from None
+            raise CliError(f"{codebook_file(args.codebook)}: {exc}: judging with this one would mix two versions'"
+                           " labels under one name; use a codebook with a name of its own, or pass --recode to"
+                           " replace its labels with this one's") from None
         finally:
             progress.stop()
     finally:
@@ -84,6 +84,10 @@ async def judge_command(args) -> int:
         why = ", ".join(f"{k} {v}" for k, v in report.reasons[name].most_common(3)) or "-"
         table.add_row(escape(name), str(report.coded[name]), str(report.uncoded[name]), escape(why))
     console.print(table)
+    if report.deleted:
+        console.print(f"--recode: {report.deleted:,} earlier codings deleted first")
+    elif not any(report.coded.values()) and not any(report.uncoded.values()):
+        console.print("nothing left to code: every message has these judges' labels (--recode codes them again)")
     for (a, b), ks in report.kappa.items():
         t = Table(title=f"Cohen's kappa {escape(a)} vs {escape(b)} (n={int(ks['n'])})")
         for f in codebook.ids:

@@ -35,3 +35,11 @@ def _codebook(path):
         return load_codebook(path)
     except CodebookError as exc:
         raise CliError(str(exc)) from None
+
+
+def db_flag(args) -> str:
+    """` --db PATH` when the command was given one: what a suggested command must say to act on the same file."""
+    import shlex
+
+    db = getattr(args, "db", None)
+    return f" --db {shlex.quote(str(db))}" if db else ""

@@ -19,6 +19,8 @@ async def default_coder(store: Store, codebook: str | None = None) -> str | None
         from warroom_tui.judge.codebook import SHIPPED
 
         coders = [c for c in coders if c.codebook == codebook or c.codebook not in SHIPPED]
+    coded = [c for c in coders if await store.coded_count(c.id)]  # a coder whose labels were all deleted: not it
+    coders = coded or coders
     for prefix in ("panel-intersection", "builtin"):
         for c in coders:
             if c.name.startswith(prefix):
@@ -54,12 +56,14 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     found = await store.coder(coder)
     kept = found.config.get("codebook_digest") if found else None
     rep["codebook_differs"] = bool(kept and found and kept != codebook.digest(found.kind))
+    rep["labels_codebook"] = found.codebook if found else ""
     rep["labels_from"] = await labels_from(store, coder, codebook)
     return rep
 
 
-def coverage_note(rep: dict) -> str:
-    """A warning when the coder has not coded every message of the report's runs ('' when it has)."""
+def coverage_note(rep: dict, tail: str = "") -> str:
+    """A warning when the coder has not coded every message of the report's runs ('' when it has); `tail` ends
+    the command it suggests (` --db PATH`)."""
     c = rep.get("coverage") or {}
     if not c or c["coded"] >= c["messages"]:
         return ""
@@ -67,16 +71,18 @@ def coverage_note(rep: dict) -> str:
     parts = [f"{c['uncoded']} could not be coded"] if c["uncoded"] else []
     judges = c.get("judges") or []
     if left and judges:  # a panel: its labels are the messages every judge coded
-        parts.append(f"{left} not coded by every judge of the panel"
-                     f" (`warroom judge {' '.join('--judge ' + j for j in judges)}` codes what they have not yet)")
+        parts.append(f"{left} not coded by every judge of the panel: `warroom judge"
+                     f"{''.join(' --judge ' + j for j in judges)}{tail}` codes what they have not yet")
     elif left:
-        how = {"builtin": "`warroom judge`", "llm": f"`warroom judge --judge {c.get('judge', 'MODEL')}`",
+        how = {"builtin": f"`warroom judge{tail}`", "llm": f"`warroom judge --judge {c.get('judge', 'MODEL')}{tail}`",
                "human": "coding by hand (h in the lab, or warroom import --human)"}.get(c.get("kind", ""), "its judge")
-        parts.append(f"{left} not yet ({how} codes them)")
+        parts.append(f"{left} not coded yet: {how} codes them")
     runs = c["runs_without_labels"]
-    return (f"partly coded: {rep['coder']} coded {c['coded']:,} of the {c['messages']:,} messages of these runs"
-            f" ({', '.join(parts)}); the numbers leave the rest out"
-            + (f", and {runs} run{'s' * (runs != 1)} without labels entirely" if runs else ""))
+    total = c.get("runs", 0)
+    return (f"partly coded: {rep['coder']} coded {c['coded']:,} of the {c['messages']:,} messages"
+            + (f" of the {total} finished runs" if total else "") + f" ({'; '.join(parts)})."
+            + f" The numbers read only the coded ones"
+            + (f"; {runs} run{'s' * (runs != 1)} without any label {'are' if runs != 1 else 'is'} left out." if runs else "."))
 
 
 def coverage_of(loaded: "LoadedRuns", run_ids: Iterable[int] | None = None) -> dict:
@@ -84,7 +90,8 @@ def coverage_of(loaded: "LoadedRuns", run_ids: Iterable[int] | None = None) -> d
     ids = list(loaded.counts if run_ids is None else run_ids)
     n, coded, uncoded = (sum(loaded.counts.get(i, (0, 0, 0))[k] for i in ids) for k in range(3))
     labelled = {r.run_id for r in loaded.runs}
-    return {"messages": n, "coded": coded, "uncoded": uncoded, **loaded.coder,
+    return {"messages": n, "coded": coded, "uncoded": uncoded, "not_coded_yet": n - coded - uncoded, **loaded.coder,
+            "runs": sum(1 for i in ids if loaded.counts.get(i, (0,))[0]),
             "runs_without_labels": sum(1 for i in ids if i not in labelled and loaded.counts.get(i, (0,))[0])}
 
 

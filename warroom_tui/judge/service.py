@@ -144,6 +144,8 @@ class JudgeReport:
     uncoded: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, Counter] = field(default_factory=dict)
     kappa: dict = field(default_factory=dict)
+    deleted: int = 0
+    """Codings --recode deleted first."""
 
 
 class Jobs(Sequence[tuple[str, Roster]]):
@@ -213,9 +215,12 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
     if not recode:  # every coder checked before any is written to
         await check_coders(store, identities, codebook)
     else:  # every coder's labels deleted first: an interrupted --recode goes on without it, its coders agreeing
-        for name, kind in identities:
+        names = {j.name for j in judges}
+        panels = [c.name for c in await store.coders()  # any panel made of these judges' labels: stale with them
+                  if c.kind == "adjudicated" and names & set(c.config.get("judges", []))]
+        for name in dict.fromkeys([n for n, _ in identities] + panels):
             if (old := await store.coder(name)) is not None:
-                await store.forget_codings(old.id)
+                report.deleted += await store.forget_codings(old.id)
     try:
         with _collector_spares_what_is_read():
             rosters = await RosterCache(store).load()

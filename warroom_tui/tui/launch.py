@@ -19,10 +19,6 @@ def _settings() -> Settings:
     return settings
 
 
-CHANGED_HINT = ("labels of two codebooks would be mixed under one name: give the changed codebook a name of its own"
-                " (its `name`), or code every message again with it (warroom judge --recode)")
-
-
 def lab_command(args) -> int:
     scenario = _scenario(args.scenario)
     settings = _settings()
@@ -66,7 +62,12 @@ def _check_writable(db, judges: list[str] | None = None, codebook=None, where=No
     except CodebookChangedError as exc:
         from warroom_tui.judge.codebook import codebook_file
 
-        raise CliError(f"{codebook_file(where)}: {exc}: {CHANGED_HINT}") from None
+        import shlex
+
+        file = codebook_file(where)
+        raise CliError(f"{file}: {exc}: judging with this one would mix two versions' labels under one name; use a"
+                       " codebook with a name of its own, or code every message again with this one (warroom judge"
+                       f" --codebook {shlex.quote(str(file))} --recode --db {shlex.quote(str(db))})") from None
     except StoreError as exc:
         raise CliError(str(exc)) from None
 

@@ -76,7 +76,7 @@ class StatsScreen(Screen):
             self.query_one("#tables", Static).update(factors)
             return
         self.report = rep
-        partly = coverage_note(rep)
+        partly = coverage_note(rep, f" --db {self.store.path}")
         status.update(Text(clean_text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
                                       " (r to refresh now)" + (f"\n{partly}" if partly else ""))))
         tables = report_group(rep)
