@@ -37,7 +37,7 @@ class BuiltinJudge:
     def __init__(self, codebook: Codebook) -> None:
         self.coder = BuiltinCoder(codebook)
         self.codebook = codebook
-        self.name = f"builtin@{codebook.name}"
+        self.name = judge_identity("builtin", codebook)[0]
 
     async def code(self, text: str, roster: Roster) -> Coding:
         return await asyncio.to_thread(self.coder.code, text, roster)  # never blocks the lab
@@ -107,7 +107,6 @@ def make_judges(specs: list[str], codebook: Codebook, gateway=None, timeout: flo
     for spec in specs or ["builtin"]:
         if spec == "builtin":
             judges.append(BuiltinJudge(codebook))
-            assert (judges[-1].name, judges[-1].kind) == judge_identity(spec, codebook)
         else:
             from warroom_tui.judge.llm import LLMJudge  # the providers: off the built-in coder's path
 
@@ -134,7 +133,7 @@ async def check_coders(store: Store, identities: Sequence[tuple[str, str]], code
 
 
 def panel_identities(names: Sequence[str], codebook: Codebook) -> list[tuple[str, str]]:
-    """The adjudicated coders a panel of judges stores (none for one judge)."""
+    """The adjudicated coders a panel of judges stores (none for one judge), in the order of MODES."""
     return [(f"panel-{mode}@{codebook.name}", "adjudicated") for mode in MODES] if len(names) >= 2 else []
 
 
@@ -346,9 +345,8 @@ async def adjudicate(store: Store, names: list[str], codebook: Codebook) -> dict
                                levels={f: level for f, (_, level) in flags.items() if level})
                    for mid, flags in (await store.labels(coders[n])).items()} for n in names}
     common = sorted(set.intersection(*(set(v) for v in codings.values()))) if codings else []
-    for mode in MODES:
-        cid = await _coder(store, f"panel-{mode}@{codebook.name}", "adjudicated", codebook,
-                           {"judges": names, "mode": mode})
+    for mode, (name, kind) in zip(MODES, panel_identities(names, codebook)):
+        cid = await _coder(store, name, kind, codebook, {"judges": names, "mode": mode})
         await store.save_codings(cid, [_row(mid, combine([codings[n][mid] for n in names], mode, codebook.ids))
                                        for mid in common])
     plain = {n: {mid: codings[n][mid].flags for mid in common} for n in names}

@@ -53,7 +53,7 @@ class LabelQueries(Queries):
         if found.kind != kind:
             raise CoderKindError(f"coder {name!r} already holds {found.kind} labels; {kind} labels need another name")
         if digest and found.config.get("codebook_digest") != digest:
-            if "codebook_digest" in found.config and await self.coded_count(found.id):
+            if await self.codebook_conflict(name, digest):
                 raise CodebookChangedError(
                     f"coder {name!r} coded messages of this database with another version of codebook {codebook!r}")
             async with self.transaction():  # labels from before digests were kept, or none at all: this one now
