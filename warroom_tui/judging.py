@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warroom_tui.errors import CliError
-from warroom_tui.opening import _codebook, _open_store
+from warroom_tui.opening import _codebook, _open_store, changed_codebook
 
 
 class LazyProgress:
@@ -39,7 +38,6 @@ class LazyProgress:
 
 
 async def judge_command(args) -> int:
-    from warroom_tui.judge.codebook import codebook_file
     from warroom_tui.judge.service import judge_store, make_judges
     from warroom_tui.store.labels import CodebookChangedError
 
@@ -63,9 +61,7 @@ async def judge_command(args) -> int:
         try:
             report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode)
         except CodebookChangedError as exc:
-            raise CliError(f"{codebook_file(args.codebook)}: {exc}: judging with this one would mix two versions'"
-                           " labels under one name; use a codebook with a name of its own, or pass --recode to"
-                           " replace its labels with this one's") from None
+            raise changed_codebook(exc, args.codebook, "pass --recode to replace its labels with this one's") from None
         finally:
             progress.stop()
     finally:

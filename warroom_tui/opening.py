@@ -43,3 +43,12 @@ def db_flag(args) -> str:
 
     db = getattr(args, "db", None)
     return f" --db {shlex.quote(str(db))}" if db else ""
+
+
+def changed_codebook(exc: Exception, codebook: str | Path | None, recode: str) -> CliError:
+    """The one line for a coder holding labels of another version of the codebook (`recode`: how to code every
+    message again with this one)."""
+    from warroom_tui.judge.codebook import codebook_file
+
+    return CliError(f"{codebook_file(codebook)}: {exc}: judging with this one would mix two versions' labels under"
+                    f" one name; use a codebook with a name of its own, or {recode}")

@@ -67,7 +67,7 @@ def coverage_note(rep: dict, tail: str = "") -> str:
     c = rep.get("coverage") or {}
     if not c or c["coded"] >= c["messages"]:
         return ""
-    left = c["messages"] - c["coded"] - c["uncoded"]
+    left = c["not_coded_yet"]
     parts = [f"{c['uncoded']} could not be coded"] if c["uncoded"] else []
     judges = c.get("judges") or []
     if left and judges:  # a panel: its labels are the messages every judge coded

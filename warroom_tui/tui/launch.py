@@ -60,14 +60,14 @@ def _check_writable(db, judges: list[str] | None = None, codebook=None, where=No
     try:
         asyncio.run(check())
     except CodebookChangedError as exc:
-        from warroom_tui.judge.codebook import codebook_file
-
         import shlex
 
-        file = codebook_file(where)
-        raise CliError(f"{file}: {exc}: judging with this one would mix two versions' labels under one name; use a"
-                       " codebook with a name of its own, or code every message again with this one (warroom judge"
-                       f" --codebook {shlex.quote(str(file))} --recode --db {shlex.quote(str(db))})") from None
+        from warroom_tui.judge.codebook import codebook_file
+        from warroom_tui.opening import changed_codebook
+
+        file = shlex.quote(str(codebook_file(where)))
+        raise changed_codebook(exc, where, "code every message again with this one (warroom judge --codebook"
+                               f" {file} --recode --db {shlex.quote(str(db))})") from None
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
