@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataclasses import replace
 
 from warroom_tui.cli import main
 from warroom_tui.judge import service
@@ -103,7 +102,7 @@ def test_an_echoed_error_and_an_echoed_peer_request_are_measured_not_coded():
     measure_copying(messages)
     echo = messages[3]
     assert echo.copy_share == 1.0 and messages[2].copy_share == 0.0
-    coding = BuiltinCoder(CB).code(echo.text, replace(ECHO_ROSTER, copied=echo.copied))
+    coding = BuiltinCoder(CB).code(echo.text, ECHO_ROSTER._replace(copied=echo.copied))
     assert not coding.flags["comp"] and not coding.flags["lead"] and not coding.flags["has_xref"]
     blind = BuiltinCoder(CB).code(echo.text, ECHO_ROSTER)  # what the coder said before it knew
     assert blind.flags["comp"] and blind.flags["lead"]
@@ -118,7 +117,7 @@ def test_naming_the_crashed_agent_in_its_own_words_while_quoting_its_error_is_co
     measure_copying(messages)
     reply = messages[2]
     assert reply.copy_share > 0.8
-    coding = BuiltinCoder(CB).code(reply.text, replace(ECHO_ROSTER, copied=reply.copied))
+    coding = BuiltinCoder(CB).code(reply.text, ECHO_ROSTER._replace(copied=reply.copied))
     assert coding.flags["comp"] and coding.levels["comp"] == "L1"
 
 
@@ -272,7 +271,7 @@ async def test_jobs_are_made_when_read_as_the_list_they_stand_for(tmp_path):
 def test_a_job_met_again_in_a_batch_gets_the_same_verdict_as_alone():
     coder = BuiltinCoder(CB)
     jobs = [("Got it.", ECHO_ROSTER), (REQUEST, ECHO_ROSTER), ("Got it.", ECHO_ROSTER), ("", ECHO_ROSTER),
-            (REQUEST, replace(ECHO_ROSTER, speaker=2)), ("", ECHO_ROSTER)]
+            (REQUEST, ECHO_ROSTER._replace(speaker=2)), ("", ECHO_ROSTER)]
     assert service._code_all(coder, jobs) == [coder.code(text, roster) for text, roster in jobs]
 
 
@@ -414,6 +413,24 @@ def test_a_pattern_lowered_matches_lower_cased_text_as_ignoring_case_does(parts)
     text = "".join(parts).lower()
     for p, ignoring, lowered in _both_compiled():
         assert [m.span() for m in lowered.finditer(text)] == [m.span() for m in ignoring.finditer(text)], (p, text)
+
+
+TERM_PIECES = ["React", "React Native", "Node", "Go", "AWS", "iOS", "k8s", "é", "_", ".", "-", " ", "\n", "x", "1", "("]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(TERM_PIECES), max_size=12))
+def test_a_term_of_plain_text_is_found_as_its_pattern_finds_it(parts):
+    """A technology term that is plain text is looked for as a string, not compiled: it is found where its
+    pattern (not followed by a word character) is, not after a word character or a dot."""
+    from warroom_tui.judge.builtin import _term_in
+    from warroom_tui.judge.patterns import plain_text
+
+    text = "".join(parts)
+    for term in ("React", "React Native", "AWS", "iOS", "k8s", "é", "Go"):
+        assert plain_text(term) == term
+        assert _term_in(term, text) == _term_in(re.compile(r"(?:" + term + r")(?!\w)"), text), (term, text)
+    assert plain_text(r"Node\.?js") is None and plain_text("(?i)aws") is None and plain_text("a)|(b") is None
 
 
 @pytest.mark.parametrize("pattern", [r"(?i)abc", r"(a)\1", r"[\u0100-\uffff]x", r"(?-i:A)b"])

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 from re import _parser as sre  # type: ignore[attr-defined]
 
 from warroom_tui.judge.codebook import MENTION, Codebook, Flag
 from warroom_tui.judge.copying import blank
-from warroom_tui.judge.patterns import lowered, parse
+from warroom_tui.judge.patterns import lowered, parse, plain_text
 from warroom_tui.judge.types import Coding, Roster
 
 NAME = MENTION  # what {name} stands for: one control character (not a word character; read as a space in a message)
@@ -41,7 +40,7 @@ def _literals(pattern: str) -> list[str]:
     """The runs of plain characters every match of `pattern` must contain, in order ('' first if it
     does not start with one)."""
     runs = [""]
-    for op, arg in sre.parse(pattern):
+    for op, arg in parse(pattern):
         if op is sre.LITERAL:
             runs[-1] += chr(arg)
         elif runs[-1]:
@@ -71,8 +70,7 @@ def _needs(seq) -> tuple[tuple[str, ...], ...]:
     return tuple(o for o in options if o)
 
 
-@dataclass(frozen=True)
-class Lexicon:
+class Lexicon(NamedTuple):
     """Patterns, each behind cheap tests: the most telling literal it needs (lower-cased, '' when it
     needs none), then the other literals it needs, then (or None) that literal with the word boundaries the
     pattern puts around it, then the regex."""
@@ -145,18 +143,22 @@ def _bounded(seq: list, gate: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Terms:
-    """Named technologies, case-sensitive: looked up by their first word, checked by regex."""
+    """Named technologies, case-sensitive: looked up by their first word, checked by regex (or, a term of plain
+    text, as a string)."""
 
-    by_word: dict  # first word (bytes when `ascii`) -> terms
-    words: frozenset
-    other: tuple[int, ...]
-    literals: tuple[str, ...]
-    rxs: tuple[re.Pattern, ...]
-    ascii: bool = False
-    """Every first word is ASCII: the text's words are found as bytes, any other byte a separator (much
-    faster than a regex; a superset of the candidates, each still checked by its pattern)."""
+    __slots__ = ("by_word", "words", "other", "literals", "rxs", "ascii")
+
+    def __init__(self, by_word: dict, words: frozenset, other: tuple[int, ...], literals: tuple[str, ...],
+                 rxs: tuple[re.Pattern | str, ...], ascii: bool = False) -> None:
+        self.by_word = by_word  # first word (bytes when `ascii`) -> terms
+        self.words = words
+        self.other = other
+        self.literals = literals
+        self.rxs = rxs
+        self.ascii = ascii
+        """Every first word is ASCII: the text's words are found as bytes, any other byte a separator (much
+        faster than a regex; a superset of the candidates, each still checked by its pattern)."""
 
     def count(self, text: str, enough: int) -> int:
         found = set()
@@ -174,9 +176,18 @@ class Terms:
         return len(found)
 
 
-def _term_in(rx: re.Pattern, text: str) -> bool:
+def _term_in(rx: re.Pattern | str, text: str) -> bool:
     """A match not preceded by a word character or a dot (checked by hand: a look-behind first would cost
-    the regex its fast search for the term's leading literal)."""
+    the regex its fast search for the term's leading literal), nor followed by a word character."""
+    if isinstance(rx, str):  # plain text: what `(?:rx)(?!\w)` finds, found as a string
+        at, n = text.find(rx), len(rx)
+        while at >= 0:
+            end = at + n
+            if (end == len(text) or not (text[end].isalnum() or text[end] == "_")) \
+                    and (not at or not (text[at - 1].isalnum() or text[at - 1] in "_.")):
+                return True
+            at = text.find(rx, at + 1)
+        return False
     m = rx.search(text)
     while m is not None:
         start = m.start()
@@ -191,9 +202,10 @@ def _term_in(rx: re.Pattern, text: str) -> bool:
 @lru_cache(maxsize=64)
 def terms_index(terms: tuple[str, ...]) -> Terms:
     by_word: dict[str, list[int]] = {}
-    other, literals, rxs = [], [], []
+    other, literals = [], []
+    rxs: list[re.Pattern | str] = []
     for i, t in enumerate(terms):
-        rxs.append(re.compile(r"(?:" + t + r")(?!\w)"))
+        rxs.append(plain_text(t) or re.compile(r"(?:" + t + r")(?!\w)"))
         runs = _literals(t)
         literals.append(max(runs, key=len))
         first = WORD.match(runs[0])
@@ -211,8 +223,7 @@ def count_terms(terms: list[str], text: str) -> int:
     return terms_index(tuple(terms)).count(text, len(terms) + 1)
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     """Every alias of a run's agents as one pattern over lower-cased text, and whose each alias is."""
 
     rx: re.Pattern
@@ -223,6 +234,15 @@ class Names:
     def finditer(self, low: str) -> Iterator[re.Match]:
         """What `rx.finditer(low)` finds, the pattern tried only where a head is (a few places a message,
         not each of its letters): each match from where the last one ended, as finditer goes on."""
+        end = 0
+        match = self.rx.match
+        for at in self.starts(low):
+            if at >= end and (m := match(low, at)) is not None:
+                end = m.end()
+                yield m
+
+    def starts(self, low: str) -> list[int]:
+        """Where a head is, in order."""
         starts = []
         for head in self.heads:
             at = low.find(head)
@@ -231,11 +251,7 @@ class Names:
                 at = low.find(head, at + 1)
         if len(self.heads) > 1:
             starts.sort()
-        end = 0
-        for at in starts:
-            if at >= end and (m := self.rx.match(low, at)) is not None:
-                end = m.end()
-                yield m
+        return starts
 
 
 HEAD = 3
@@ -286,8 +302,7 @@ def echo_pattern(words: int) -> re.Pattern:
     return re.compile(r"\W*+\w++(?:\W++\w++){%d}" % (words - 1))
 
 
-@dataclass
-class Reading:
+class Reading(NamedTuple):
     """A message as the rules read it."""
 
     text: str  # normalized, within the reading window (case kept: technology names)
@@ -299,19 +314,26 @@ class Reading:
 def read(text: str, roster: Roster, window: int | None) -> Reading:
     text = normalize(text[:window])
     low = text.lower()
-    names = names_index(roster.aliases)
+    names = _names(roster.aliases)
     if names is None:
         return Reading(text, low, low, [])
+    speaker, owners, match = roster.speaker, names.owners, names.rx.match
     mentions: list[tuple[int, frozenset[int]]] = []
     parts: list[str] = []
-    last = 0
-    for m in names.finditer(low):
-        start, end = m.span()
+    last = end = line = counted = 0
+    lines = "\n" in low
+    for start in names.starts(low):  # Names.finditer, inline: a message has few mentions, each costs its calls
+        if start < end or (m := match(low, start)) is None:
+            continue
+        end = m.end()
         if start and (low[start - 1].isalnum() or low[start - 1] in "_-"):
             continue
-        who = names.owners[m.group(1)]
-        mentions.append((low.count("\n", 0, start), who))
-        if who - {roster.speaker}:
+        who = owners[m.group(1)]
+        if lines:
+            line += low.count("\n", counted, start)
+            counted = start
+        mentions.append((line, who))
+        if speaker not in who or len(who) > 1:  # another agent
             if start and low[start - 1] == "[":
                 start -= 1
             if start and low[start - 1] == "@":
@@ -326,20 +348,37 @@ def read(text: str, roster: Roster, window: int | None) -> Reading:
     return Reading(text, low, "".join(parts), mentions)
 
 
+_NAMES: dict[int, tuple[tuple[tuple[str, ...], ...], Names | None]] = {}
+
+
+def _names(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
+    """names_index(aliases), found by the tuple's identity first: a batch's rosters share each run's tuple, and
+    hashing its strings again for each message cost more than the lookup."""
+    known = _NAMES.get(id(aliases))
+    if known is not None and known[0] is aliases:
+        return known[1]
+    if len(_NAMES) >= 1024:
+        _NAMES.clear()
+    names = names_index(aliases)
+    _NAMES[id(aliases)] = (aliases, names)  # the tuple kept: its id is not reused while it is here
+    return names
+
+
 class BuiltinCoder:
     name = "builtin"
 
     def __init__(self, codebook: Codebook) -> None:
         self.codebook = codebook
+        counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
+                   if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
         self.plan = [(flag, lexicon(tuple(flag.substance if flag.kind == "short" else
                                           flag.patterns if flag.kind == "keywords" else flag.cues)),
-                      terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels))
+                      terms_index(tuple(flag.terms)), tuple(lexicon((p,)) for _, p in flag.levels),
+                      None if flag.id in counted else RULES.get(flag.kind, _never))  # None: the patterns counted
                      for flag in codebook.flags]
-        self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, _, _ in self.plan}
+        self.lexicons = {flag.id: (lex, flag.skip_copied) for flag, lex, *_ in self.plan}
         self.cal_plan = [(flag_id, cal, [name.partition(":")[::2] for name in cal.features])
                          for flag_id, cal in codebook.calibration.items()]
-        self.counted = {f.split(":", 1)[1] for cal in codebook.calibration.values() for f in cal.features
-                        if f.startswith("hits:")} & {f.id for f in codebook.flags if f.kind == "keywords"}
         self.echo_chars = 2 * codebook.echo_words - 1  # the shortest span that can hold that many words
         self.echo_rx = echo_pattern(codebook.echo_words)
 
@@ -349,8 +388,12 @@ class BuiltinCoder:
         codebook's `echo_words` words, which flags marked `skip_copied` do not read."""
         window = self.codebook.reading_window
         plain = read(text, roster, window)
-        echoes = tuple(s for s in roster.copied if s[1] - s[0] >= self.echo_chars and (window is None or s[0] < window)
-                       and self.echo_rx.match(text, s[0], s[1]) is not None)
+        if not roster.copied:
+            return plain, plain
+        shortest, match = self.echo_chars, self.echo_rx.match
+        end = len(text) if window is None else window
+        echoes = tuple([s for s in roster.copied if s[1] - s[0] >= shortest and s[0] < end
+                        and match(text, s[0], s[1]) is not None])
         return plain, read(blank(text, echoes), roster, window) if echoes else plain
 
     def code(self, text: str, roster: Roster) -> Coding:
@@ -358,26 +401,28 @@ class BuiltinCoder:
         return self.code_read(text, plain, own, roster)
 
     def code_read(self, text: str, plain: Reading, own: Reading, roster: Roster) -> Coding:
-        out = Coding(flags={})
+        flags: dict[str, bool] = {}
+        levels: dict[str, str] = {}
         hits: dict[str, int] = {}
-        for flag, lex, terms, levels in self.plan:
+        for flag, lex, terms, level_lexicons, rule in self.plan:
             r = own if flag.skip_copied else plain
-            if flag.id in self.counted:  # the calibration counts this flag's patterns: count once
-                hits[flag.id] = lex.hits(r.marked, 3)
-                out.flags[flag.id] = hits[flag.id] > 0
+            if rule is None:  # the calibration counts this flag's patterns: count once
+                n = hits[flag.id] = lex.hits(r.marked, 3)
+                flags[flag.id] = n > 0
                 continue
-            value, level = self._rule(flag, lex, terms, levels, r, roster, plain, text)
-            out.flags[flag.id] = value
+            value, level = rule(flag, lex, terms, level_lexicons, r, roster, plain, text)
+            flags[flag.id] = value
             if level:
-                out.levels[flag.id] = level
-        if self.codebook.calibration:
-            rules = dict(out.flags)
+                levels[flag.id] = level
+        out = Coding(flags, levels)
+        if self.cal_plan:
+            rules = dict(flags)
             for flag_id, cal, names in self.cal_plan:
                 x = self._features(names, text, plain, own, roster, rules, hits)
-                z = cal.bias + sum(w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale))
-                out.flags[flag_id] = z > 0
+                z = cal.bias + sum([w * (v - m) / s for w, v, m, s in zip(cal.weights, x, cal.mean, cal.scale)])
+                flags[flag_id] = z > 0
                 if z <= 0:
-                    out.levels.pop(flag_id, None)
+                    levels.pop(flag_id, None)
         return out
 
     def features(self, names: list[str], text: str, plain: Reading, own: Reading, roster: Roster,
@@ -399,41 +444,69 @@ class BuiltinCoder:
                     out.append(float(lex.hits((own if skip else plain).marked, 3)))
             elif kind == "log_chars":
                 out.append(math.log1p(len(text)))
-            else:  # copied_chars
-                out.append(sum(b - a for a, b in roster.copied) / len(text) if text else 0.0)
+            elif text:  # copied_chars
+                out.append(sum([b - a for a, b in roster.copied]) / len(text))
+            else:
+                out.append(0.0)
         return out
 
-    # -- rules -----------------------------------------------------------------
-    @staticmethod
-    def _rule(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading,
-              roster: Roster, plain: Reading, text: str) -> tuple[bool, str]:
-        kind = flag.kind
-        if kind == "short":
-            return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
-        if kind == "keywords":
-            return lex.search(r.marked), ""
-        if kind == "terms":
-            found = terms.count(r.text, flag.min_count) if flag.terms else 0
-            if found and found < flag.min_count and flag.whole_count and len(text) > len(r.text):
-                return terms.count(normalize(text), flag.whole_count) >= flag.whole_count, ""
-            return found >= flag.min_count, ""
-        if kind == "assign":  # an owner column names agents as it goes: the roster must have others
-            return len(roster.aliases) > 1 and lex.search(r.marked), ""
-        named = NAME in r.marked
-        if kind == "xref":
-            return named, ""
-        if not named:
-            return False, ""
-        if kind == "agree":
-            return _agree(flag, lex, r, roster), ""
-        if kind == "crashed":  # the speaker's own words name it; the failure may be talked of in words it quotes
-            if not names_crashed(flag, r, roster) or (flag.cues and not lex.search(plain.low)):
-                return False, ""
-            for (level, _), lx in zip(flag.levels, levels):
-                if lx.search(r.low):
-                    return True, level
-            return True, ""
+
+# -- rules: one per kind of flag ---------------------------------------------------------------------------------
+Rule = Callable[[Flag, Lexicon, "Terms", tuple[Lexicon, ...], Reading, Roster, Reading, str], tuple[bool, str]]
+
+
+def _short(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+           plain: Reading, text: str) -> tuple[bool, str]:
+    return len(r.text.split(None, flag.max_words)) < flag.max_words and not lex.search(r.low), ""
+
+
+def _keywords(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+              plain: Reading, text: str) -> tuple[bool, str]:
+    return lex.search(r.marked), ""
+
+
+def _terms(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+           plain: Reading, text: str) -> tuple[bool, str]:
+    found = terms.count(r.text, flag.min_count) if flag.terms else 0
+    if found and found < flag.min_count and flag.whole_count and len(text) > len(r.text):
+        return terms.count(normalize(text), flag.whole_count) >= flag.whole_count, ""
+    return found >= flag.min_count, ""
+
+
+def _assign(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+            plain: Reading, text: str) -> tuple[bool, str]:
+    """An owner column names agents as it goes: the roster must have others."""
+    return len(roster.aliases) > 1 and lex.search(r.marked), ""
+
+
+def _xref(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+          plain: Reading, text: str) -> tuple[bool, str]:
+    return NAME in r.marked, ""
+
+
+def _agrees(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+            plain: Reading, text: str) -> tuple[bool, str]:
+    return NAME in r.marked and _agree(flag, lex, r, roster), ""
+
+
+def _crashed(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+             plain: Reading, text: str) -> tuple[bool, str]:
+    """The speaker's own words name it; the failure may be talked of in words it quotes."""
+    if NAME not in r.marked or not names_crashed(flag, r, roster) or (flag.cues and not lex.search(plain.low)):
         return False, ""
+    for (level, _), lx in zip(flag.levels, levels):
+        if lx.search(r.low):
+            return True, level
+    return True, ""
+
+
+def _never(flag: Flag, lex: Lexicon, terms: Terms, levels: tuple[Lexicon, ...], r: Reading, roster: Roster,
+           plain: Reading, text: str) -> tuple[bool, str]:
+    return False, ""
+
+
+RULES: dict[str, Rule] = {"short": _short, "keywords": _keywords, "terms": _terms, "assign": _assign,
+                          "xref": _xref, "agree": _agrees, "crashed": _crashed}
 
 
 def _agree(flag: Flag, lex: Lexicon, r: Reading, roster: Roster) -> bool:

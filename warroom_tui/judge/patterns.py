@@ -37,8 +37,21 @@ def parse(pattern: str):
     return sre.parse(pattern)
 
 
+def plain_text(pattern: str) -> str | None:
+    """The characters `pattern` matches when it is nothing but them (no operator, no inline flag), else None: such
+    a pattern is looked for as a string, never compiled."""
+    try:
+        tree = parse(pattern)
+    except re.error:
+        return None
+    if tree.state.flags != UNICODE or not tree.data or any(op is not sre.LITERAL for op, _ in tree.data):
+        return None
+    return "".join(chr(c) for _, c in tree.data)
+
+
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 CASE = int(re.IGNORECASE)
+UNICODE = int(re.UNICODE)  # what a str pattern's parse has without inline flags
 LINES = int(re.MULTILINE)  # a plain int: the compiler's tests of a RegexFlag are slow
 
 

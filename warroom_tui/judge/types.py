@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol, Sequence, Union
+from typing import AsyncIterator, NamedTuple, Protocol, Sequence, Union
 
 
-@dataclass(frozen=True)
-class Roster:
+class Roster(NamedTuple):
     """Who is in the run: aliases per agent (nickname, real name, model id), the speaker, who crashed;
-    and what of the message at hand the speaker copied from what it had seen (character spans)."""
+    and what of the message at hand the speaker copied from what it had seen (character spans).
+    A tuple: a batch makes one a message, and its hash is the key of a verdict met again."""
 
     aliases: tuple[tuple[str, ...], ...]
     speaker: int | None = None
