@@ -39,6 +39,35 @@ def test_judging_with_the_builtin_coder_never_imports_pydantic(tmp_path):
     assert out.split()[-2:] == ["0", "False"]
 
 
+JUDGE_SEES_THE_COLLECTOR = """
+import gc, sys
+from warroom_tui.judge import service
+seen = []
+code_rows = service.BuiltinJudge.code_rows
+
+def watched(self, jobs):
+    seen.append(gc.isenabled())
+    return code_rows(self, jobs)
+
+service.BuiltinJudge.code_rows = watched
+sys.argv = ["warroom", "judge", "--judge", "builtin", "--db", sys.argv[1]]
+from warroom_tui.start import entry
+rc = entry()
+print(rc, seen, gc.isenabled())
+"""
+
+
+def test_the_judge_batch_runs_with_the_cycle_collector_on(tmp_path):
+    """The cycle collector is off while the modules load, and for `warroom judge` until its batch starts (what
+    its start makes lives through the batch): the batch itself, an LLM judge's hours long, runs with it on."""
+    db = tmp_path / "w.db"
+    subprocess.run([sys.executable, "-m", "warroom_tui", "run", "sim-demo", "--backend", "sim", "--runs", "1",
+                    "--quiet", "--db", str(db)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", JUDGE_SEES_THE_COLLECTOR, str(db)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split()[-3:] == ["0", "[True]", "True"]
+
+
 def test_ctrl_c_at_any_point_of_the_start_is_one_line_and_exit_130(monkeypatch, capsys):
     """Before a command catches its own Ctrl+C, the modules load and the arguments are read: the command's first
     module loads nothing else (checked in a fresh interpreter), and an interruption after it is one line."""

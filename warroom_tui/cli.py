@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sqlite3
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
@@ -173,45 +175,51 @@ def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args
         return runner.run(command(args))
 
 
+def _command(command: str) -> Callable[[argparse.Namespace], int]:
+    """The command's function, its modules loaded."""
+    if command == "replay":
+        from warroom_tui.tui.launch import replay_command
+        return replay_command
+    if command == "lab":
+        from warroom_tui.tui.launch import lab_command
+        return lab_command
+    if command == "models":
+        from warroom_tui.factorial_commands import models_command
+        return models_command
+    if command == "scenarios":
+        from warroom_tui.commands import list_scenarios
+        return lambda args: list_scenarios()
+    if command == "run":
+        from warroom_tui.commands import run_command as job
+    elif command == "sweep":
+        from warroom_tui.factorial_commands import sweep_command as job
+    elif command == "import":
+        from warroom_tui.commands import import_command as job
+    elif command == "judge":
+        from warroom_tui.judging import judge_command as job
+    elif command == "report":
+        from warroom_tui.commands import report_command as job
+    elif command == "power":
+        from warroom_tui.factorial_commands import power_command as job
+    elif command == "export":
+        from warroom_tui.commands import export_command as job
+    else:
+        return lambda args: 0
+    return partial(_run, job)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     args = parser.parse_args(with_default_command(list(sys.argv[1:] if argv is None else argv), commands))
     command = args.command
     try:
-        if command == "replay":
-            from warroom_tui.tui.launch import replay_command
-            return replay_command(args)
-        if command == "lab":
-            from warroom_tui.tui.launch import lab_command
-            return lab_command(args)
-        if command == "run":
-            from warroom_tui.commands import run_command
-            return _run(run_command, args)
-        if command == "sweep":
-            from warroom_tui.factorial_commands import sweep_command
-            return _run(sweep_command, args)
-        if command == "import":
-            from warroom_tui.commands import import_command
-            return _run(import_command, args)
-        if command == "judge":
-            from warroom_tui.judging import judge_command
-            return _run(judge_command, args)
-        if command == "report":
-            from warroom_tui.commands import report_command
-            return _run(report_command, args)
-        if command == "power":
-            from warroom_tui.factorial_commands import power_command
-            return _run(power_command, args)
-        if command == "export":
-            from warroom_tui.commands import export_command
-            return _run(export_command, args)
-        if command == "models":
-            from warroom_tui.factorial_commands import models_command
-            return models_command(args)
-        if command == "scenarios":
-            from warroom_tui.commands import list_scenarios
-            return list_scenarios()
+        run = _command(command)
+        if not gc.isenabled():  # warroom_tui.start turned the cycle collector off while the modules loaded
+            gc.freeze()  # what they made lives as long as the process: left out of the collector's passes
+            if command != "judge":  # the judge's start (its codebook compiled, its store read) makes only what
+                gc.enable()  # its batch keeps: it turns the collector on as its batch starts (judge_store)
+        return run(args)
     except CliError as exc:
         print(f"warroom: {clean_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -8,6 +8,7 @@ import sys
 def entry() -> int:
     """`cli.main`, then the process ends, and what is still alive goes with it. Frozen, it is skipped by the
     cycle collector's last pass over everything at exit (0.1 s after coding a corpus)."""
+    gc.disable()  # while the modules load: what they make lives as long as the process (cli.main turns it on)
     try:
         from warroom_tui.cli import main
 
@@ -16,4 +17,5 @@ def entry() -> int:
         print("warroom: interrupted", file=sys.stderr)
         code = 130
     gc.freeze()
+    gc.enable()  # off still if the command never started
     return code

@@ -230,6 +230,7 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                 lazy = isinstance(judge, BuiltinJudge) and store.path.is_file() and not store.db.in_transaction
                 todo = await store.uncoded_messages(cid, texts=not lazy)
                 gc.freeze()  # what was just read lives through the batch too
+                gc.enable()  # off if `warroom judge` started it (cli.main): the batch makes and drops objects
                 report.coded[judge.name] = report.uncoded[judge.name] = 0
                 report.reasons[judge.name] = Counter()
                 done = 0
