@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime, timezone
 from typing import Iterable
 
 import aiosqlite
@@ -85,9 +86,12 @@ class LabelQueries(Queries):
         """As `save_codings`, for codings encoded already (where they were made: a coding worker). The foreign
         keys of a large batch's rows are checked once for the whole batch instead of row by row."""
         async with self.transaction(checks_keys=len(codings) < BULK) as check:
-            await self.db.executemany(  # the coder's id is an int: written into the statement, not into each row
-                f"INSERT OR REPLACE INTO codings (message_id, coder_id, status, reason, flags) VALUES (?,{int(coder_id)},?,?,?)",
-                codings)
+            # the coder's id is an int, and the batch's time stamp (the column's default, taken once, not for each
+            # row: a third of the write's time) in the same format: written into the statement, not into each row
+            at = _stamp(datetime.now(timezone.utc))
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO codings (message_id, coder_id, status, reason, flags, at)"
+                f" VALUES (?,{int(coder_id)},?,?,?,'{at}')", codings)
             if check:
                 found = await self._all(
                     "SELECT NOT EXISTS (SELECT 1 FROM coders WHERE id=?) OR EXISTS (SELECT 1 FROM json_each(?)"
@@ -201,6 +205,11 @@ class LabelQueries(Queries):
 _quoted = json.encoder.encode_basestring  # a JSON string, as json.dumps(ensure_ascii=False) writes it
 EncodedCoding = tuple[int, str, str, str]
 """A coding as stored: message id, status, reason, labels as JSON (flag -> [value 0/1, level])."""
+
+
+def _stamp(now: datetime) -> str:
+    """`now` as the codings' `at` column has it: strftime('%Y-%m-%dT%H:%M:%fZ'), milliseconds."""
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
 
 
 def encode_codings(codings: Iterable[CodingRow]) -> list[EncodedCoding]:
