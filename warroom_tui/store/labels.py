@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
+from functools import partial
 from typing import Iterable
 
 import aiosqlite
@@ -104,11 +105,11 @@ class LabelQueries(Queries):
         copied spans "" (whoever codes them reads them: texts.message_texts)."""
         text = "m.text, m.copied" if texts else "'', ''"
         rows = await self._tuples(
-            f"SELECT m.id, m.run_id, m.seq, m.round, m.agent_idx, {text} FROM messages m"
+            f"SELECT m.id, m.run_id, m.agent_idx, {text} FROM messages m"
             " WHERE m.agent_idx IS NOT NULL AND m.is_error=0"
             " AND NOT EXISTS (SELECT 1 FROM codings c WHERE c.message_id=m.id AND c.coder_id=?)"
             " ORDER BY m.run_id, m.seq", (coder_id,))
-        return list(map(UncodedMessage._make, rows))
+        return list(map(_UNCODED, rows))  # each row has the type's fields, in order: made without _make's checks
 
     async def rosters(self, run_ids: Iterable[int] | None = None) -> dict[int, RunRoster]:
         """Who was in each run (every run, or those asked for): agents' names in roster order, any other
@@ -205,6 +206,9 @@ class LabelQueries(Queries):
 _quoted = json.encoder.encode_basestring  # a JSON string, as json.dumps(ensure_ascii=False) writes it
 EncodedCoding = tuple[int, str, str, str]
 """A coding as stored: message id, status, reason, labels as JSON (flag -> [value 0/1, level])."""
+
+
+_UNCODED = partial(tuple.__new__, UncodedMessage)
 
 
 def _stamp(now: datetime) -> str:

@@ -97,11 +97,9 @@ class CodingRow(NamedTuple):  # a tuple: a batch of coding writes thousands, fro
     """flag -> (value, level)"""
 
 
-class UncodedMessage(NamedTuple):  # a tuple: a batch lists thousands
+class UncodedMessage(NamedTuple):  # a tuple: a batch lists thousands (in its transcript's order)
     id: int
     run_id: int
-    seq: int
-    round: int | None
     agent: int
     text: str
     copied: str = ""
