@@ -347,6 +347,14 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     assert "labels were made with another version of codebook v4" in " ".join(capsys.readouterr().out.split())
     assert main(["report", "--include-simulated", "--db", db, "--codebook", str(changed)]) == 0
     assert "another version" not in capsys.readouterr().out
+    out = tmp_path / "coded.csv"  # the export writes the labels under the codebook's flags: it says so too
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--coder", "builtin@v4",
+                 "--include-simulated", "--db", db]) == 0
+    assert "builtin@v4's labels were made with another version of codebook v4 than the shipped one" in \
+        " ".join(capsys.readouterr().out.split())
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--coder", "builtin@v4",
+                 "--include-simulated", "--db", db, "--codebook", str(changed)]) == 0
+    assert "another version" not in capsys.readouterr().out
 
 
 def test_a_refused_panel_writes_nothing_and_an_interrupted_recode_goes_on_without_it(tmp_path, capsys, monkeypatch):

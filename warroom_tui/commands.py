@@ -339,12 +339,8 @@ async def report_command(args) -> int:
     if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
     if rep.get("codebook_differs"):
-        made = rep.get("labels_codebook") or codebook.name
-        given = "the shipped one" if args.codebook is None else "the one given"
-        what = (f"another version of codebook {made} than {given}" if made == codebook.name
-                else f"codebook {made}, read here with codebook {codebook.name}")
-        console.print(f"[bold yellow]warning[/]: {escape(rep['coder'])}'s labels were made with {escape(what)}"
-                      " (pass the one they were made with: --codebook FILE)")
+        console.print(codebook_warning(rep["coder"], rep.get("labels_codebook") or codebook.name, codebook.name,
+                                       args.codebook is not None))
     console.print(report_group(rep, args.profiles))
     if rep["copying"]:
         console.print(copying_table(rep["copying"]))
@@ -467,11 +463,23 @@ async def export_coded(args) -> int:
                 raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
             left_out = got.simulated_left_out
             console.print(f"{escape(c.name)}: {len(got.rows)} rows -> {escape(str(path))}")
+            kept = c.config.get("codebook_digest")
+            if kept and kept != codebook.digest(c.kind):  # its flags read by another version's definitions
+                console.print(codebook_warning(c.name, c.codebook or codebook.name, codebook.name,
+                                               args.codebook is not None))
         if left_out:
             console.print(f"{left_out} simulated runs left out (--include-simulated to add them, marked)")
     finally:
         await store.close()
     return 0
+
+
+def codebook_warning(coder: str, made: str, read: str, given: bool) -> str:
+    """The warning for labels made with another codebook (or another version of it) than the one they are read with."""
+    what = (f"another version of codebook {made} than {'the one given' if given else 'the shipped one'}" if made == read
+            else f"codebook {made}, read here with codebook {read}")
+    return (f"[bold yellow]warning[/]: {escape(coder)}'s labels were made with {escape(what)}"
+            " (pass the one they were made with: --codebook FILE)")
 
 
 def list_scenarios() -> int:
