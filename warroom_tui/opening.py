@@ -13,7 +13,7 @@ from warroom_tui.store.db import Store, StoreError
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
     """Reading commands open read-only: they never create or change a file."""
     path = path or default_db()
-    if must_exist and not path.is_file():
+    if must_exist and not path.is_file() and not path.is_dir():  # a folder: the store says what it is
         raise CliError(f"{path}: no such database")
     try:
         return await Store.connect(path, read_only)
@@ -45,10 +45,15 @@ def db_flag(args) -> str:
     return f" --db {shlex.quote(str(db))}" if db else ""
 
 
-def changed_codebook(exc: Exception, codebook: str | Path | None, recode: str) -> CliError:
-    """The one line for a coder holding labels of another version of the codebook (`recode`: how to code every
-    message again with this one)."""
+def changed_codebook(exc: Exception, codebook: str | Path | None, db: Path | None, judges: list[str] | None) -> CliError:
+    """The one line for a coder holding labels of another version of the codebook, with the command that codes
+    every message again with this one (copied as printed, it acts on the same database, with the same judges)."""
+    import shlex
+
     from warroom_tui.judge.codebook import codebook_file
 
-    return CliError(f"{codebook_file(codebook)}: {exc}: judging with this one would mix two versions' labels under"
-                    f" one name; use a codebook with a name of its own, or {recode}")
+    file = codebook_file(codebook)
+    named = "".join(f" --judge {shlex.quote(j)}" for j in judges or []) if list(judges or []) != ["builtin"] else ""
+    again = f"warroom judge{named} --codebook {shlex.quote(str(file))} --recode --db {shlex.quote(str(db or default_db()))}"
+    return CliError(f"{file}: {exc}: judging with this one would mix two versions' labels under one name; use a"
+                    f" codebook with a name of its own, or code every message again with this one ({again})")

@@ -60,14 +60,9 @@ def _check_writable(db, judges: list[str] | None = None, codebook=None, where=No
     try:
         asyncio.run(check())
     except CodebookChangedError as exc:
-        import shlex
-
-        from warroom_tui.judge.codebook import codebook_file
         from warroom_tui.opening import changed_codebook
 
-        file = shlex.quote(str(codebook_file(where)))
-        raise changed_codebook(exc, where, "code every message again with this one (warroom judge --codebook"
-                               f" {file} --recode --db {shlex.quote(str(db))})") from None
+        raise changed_codebook(exc, where, db, judges) from None
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
