@@ -47,18 +47,18 @@ def test_default_codebook_is_the_studys_v4():
 
 @pytest.mark.parametrize("text, field", [
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[[flags]]\nid = "a"\ndescription = "e"\n', "flags"),
-    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(unclosed"]\n', "flags.0.patterns"),
-    ('name = "x"\n[[flags]]\nid = "a"\n', "flags.0.description"),
-    ('name = "x"\n[[flags]]\nid = "Bad Id"\ndescription = "d"\n', "flags.0.id"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(unclosed"]\n', "flags.0 (a).patterns"),
+    ('name = "x"\n[[flags]]\nid = "a"\n', "flags.0 (a).description"),
+    ('name = "x"\n[[flags]]\nid = "Bad Id"\ndescription = "d"\n', "flags.0 (Bad Id).id"),
     ('name = "x"\nflags = []\n', "flags"),
     ('name = \n', "invalid TOML"),
-    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nlevels = [["L1", "("]]\n', "flags.0.levels"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nlevels = [["L1", "("]]\n', "flags.0 (a).levels"),
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars\\n"]\n'
      'mean = [0.0]\nscale = [1.0]\nweights = [1.0]\nbias = 0.0\n', "calibration.a.features"),
     # each compiled alone, these passed the check, then failed in the coder (a term is read inside a group,
     # `{name}` as the mention character); a repeat count past what a regex takes; weights that decide nothing
-    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["(?i)react"]\n', "flags.0.terms"),
-    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(?P<{name}>x)"]\n', "flags.0.patterns"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["(?i)react"]\n', "flags.0 (a).terms"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(?P<{name}>x)"]\n', "flags.0 (a).patterns"),
     ('name = "x"\necho_words = 4294967296\n[[flags]]\nid = "a"\ndescription = "d"\n', "echo_words"),
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars"]\n'
      'mean = [0.0]\nscale = [1.0]\nweights = [nan]\nbias = 0.0\n', "calibration.a.weights"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warroom_tui.untrusted import MAX_DEPTH, check_tree
 
@@ -28,10 +28,20 @@ def read_toml(path: Path, error: type[Exception]) -> dict:
     return data
 
 
-def field_error(exc: ValidationError) -> str:
-    """`field.path: what is wrong`, on one line (a model-level check names its own field)."""
+def _has(node: dict | list, key: Any) -> bool:
+    return key in node if isinstance(node, dict) else isinstance(key, int) and 0 <= key < len(node)
+
+
+def field_error(exc: ValidationError, data: Any = None) -> str:
+    """`field.path: what is wrong`, on one line (a model-level check names its own field). With the document
+    (`data`), an item of a list that has an `id` is named by it too: `flags.1 (meta).patterns`."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
+    parts, node = [], data
+    for p in err.get("loc", ()):
+        node = node[p] if isinstance(node, (dict, list)) and _has(node, p) else None  # type: ignore[index]
+        ident = node.get("id") if isinstance(p, int) and isinstance(node, dict) else None
+        parts.append(f"{p} ({ident})" if isinstance(ident, str) and ident.isprintable() and len(ident) <= 40 else str(p))
+    loc = ".".join(parts)
     msg = " ".join(err.get("msg", "invalid").removeprefix("Value error, ").split())[:300]
     if not loc or msg.split(" ")[0].endswith(":"):
         return msg

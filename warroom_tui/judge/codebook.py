@@ -200,7 +200,7 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     try:
         values = validate(data)
     except ValidationError as exc:
-        what = field_error(exc)
+        what = field_error(exc, data)
         if where != path and what.startswith("calibration"):  # the calibration file's own field
             raise CodebookError(f"{where}: {what.removeprefix('calibration').lstrip('.: ') or what}") from None
         raise CodebookError(f"{path}: {what}") from None
