@@ -317,15 +317,13 @@ def read(text: str, roster: Roster, window: int | None) -> Reading:
     names = _names(roster.aliases)
     if names is None:
         return Reading(text, low, low, [])
-    speaker, owners, match = roster.speaker, names.owners, names.rx.match
+    speaker, owners = roster.speaker, names.owners
     mentions: list[tuple[int, frozenset[int]]] = []
     parts: list[str] = []
-    last = end = line = counted = 0
+    last = line = counted = 0
     lines = "\n" in low
-    for start in names.starts(low):  # Names.finditer, inline: a message has few mentions, each costs its calls
-        if start < end or (m := match(low, start)) is None:
-            continue
-        end = m.end()
+    for m in names.finditer(low):
+        start, end = m.span()
         if start and (low[start - 1].isalnum() or low[start - 1] in "_-"):
             continue
         who = owners[m.group(1)]
