@@ -58,6 +58,11 @@ def test_default_codebook_is_the_studys_v4():
     # each compiled alone, these passed the check, then failed in the coder (a term is read inside a group,
     # `{name}` as the mention character); a repeat count past what a regex takes; weights that decide nothing
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["(?i)react"]\n', "flags.0 (a).terms"),
+    # a global flag passes the term's own parse and fails inside the group; a term balanced only once wrapped
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["(?u)react"]\n', "flags.0 (a).terms"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["a)|(b"]\n', "flags.0 (a).terms"),
+    ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\nkind = "terms"\nterms = ["' + "(" * 2000 + "a" + ")" * 2000 + '"]\n',
+     "flags.0 (a).terms"),
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\npatterns = ["(?P<{name}>x)"]\n', "flags.0 (a).patterns"),
     ('name = "x"\necho_words = 4294967296\n[[flags]]\nid = "a"\ndescription = "d"\n', "echo_words"),
     ('name = "x"\n[[flags]]\nid = "a"\ndescription = "d"\n[calibration.a]\nfeatures = ["log_chars"]\n'

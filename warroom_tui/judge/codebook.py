@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from warroom_tui.judge.patterns import lowered, plain_text
+from warroom_tui.judge.patterns import lowered, parse, plain_text
 from warroom_tui.tomlfile import field_error, read_toml
 
 DEFAULT_CODEBOOK = Path(__file__).with_name("codebook_v4.toml")
@@ -153,11 +153,12 @@ def compile_error(pattern: str, term: bool = False) -> str:
     technology term inside a group with a word's end after it, any other with `{name}` read as a mention."""
     try:
         if term:
+            parse(pattern)  # the coder reads the term's literals from its own parse: it must parse alone too
             if plain_text(pattern) is None:  # plain text needs no check (nor compiling: the coder looks for it)
                 re.compile(r"(?:" + pattern + r")(?!\w)")
         else:
             lowered(pattern.replace("{name}", MENTION))
-    except (re.error, OverflowError) as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         return f"bad regular expression {pattern!r}: {exc}"
     return ""
 

@@ -40,6 +40,8 @@ def parse(pattern: str):
 def plain_text(pattern: str) -> str | None:
     """The characters `pattern` matches when it is nothing but them (no operator, no inline flag), else None: such
     a pattern is looked for as a string, never compiled."""
+    if "(" in pattern:  # a group, a comment, an inline flag ((?u) passes the parse, then fails inside a group)
+        return None
     try:
         tree = parse(pattern)
     except re.error:
