@@ -475,3 +475,42 @@ def test_an_interrupted_batch_stops_its_workers_at_once(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.stdout.split() == ["stopped", "0"], out.stderr
     assert "Error" not in out.stderr and "never retrieved" not in out.stderr
+
+
+
+def test_an_interrupted_batch_stops_while_a_worker_sends_its_chunk(tmp_path):
+    """Ctrl+C while a worker sends a large chunk back: stopped then, it left part of the chunk in the pipe, and
+    the pool's reader waited for the rest of it: the command hung at exit (2 of 70 interruptions of the corpus on a
+    loaded machine; here, with chunks of 20 MB always on their way, every time)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio, multiprocessing
+        from warroom_tui.judge import service
+        from warroom_tui.judge.codebook import load_codebook
+        from warroom_tui.judge.types import Roster
+
+        def big(coder, jobs, start, end):
+            return [b"x" * 20_000_000]
+
+        async def main():
+            judge = service.BuiltinJudge(load_codebook())
+            parts = judge._chunks([("hello", Roster(aliases=(("A",),)))] * 5000, big)
+            await parts.__anext__()
+            task = asyncio.ensure_future(parts.__anext__())
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            await parts.aclose()
+            print("stopped", len(multiprocessing.active_children()))
+
+        asyncio.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.stdout.split() == ["stopped", "0"], out.stderr
+    assert "Error" not in out.stderr and "never retrieved" not in out.stderr

@@ -76,6 +76,9 @@ class BuiltinJudge:
                 with _no_ctrl_c():  # a second Ctrl+C inside the pool's shutdown left it hanging at exit
                     for process in list(pool._processes.values()):
                         process.terminate()
+                    # a worker stopped while it sent its chunk leaves part of it in the pipe, and the pool's reader
+                    # waits for the rest: with this process' end of the pipe closed too, it reads the end instead
+                    pool._result_queue._writer.close()  # type: ignore[attr-defined]
                     pool.shutdown(cancel_futures=True)
 
     async def aclose(self) -> None:
