@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def test_cli_and_engine_import_without_litellm_or_textual():
     code = ("import sys, warroom_tui.cli, warroom_tui.engine.loop, warroom_tui.runner, warroom_tui.store.db;"
@@ -85,6 +87,33 @@ def test_ctrl_c_at_any_point_of_the_start_is_one_line_and_exit_130(monkeypatch, 
     assert entry() == 130
     assert capsys.readouterr().err == "warroom: interrupted\n"
 
+
+
+def test_ctrl_c_while_a_module_makes_its_classes_is_one_line_and_exit_130(monkeypatch, capsys):
+    """A Ctrl+C pressed while a loading module made a class came out as a RuntimeError traceback: Python wraps
+    what a class' __set_name__ hooks raise (a dataclass' fields have them). Any other RuntimeError is still
+    raised."""
+    import warroom_tui.cli
+    from warroom_tui.start import entry
+
+    class Interrupting:
+        def __set_name__(self, owner, name):
+            raise KeyboardInterrupt
+
+    def loading(argv=None):
+        class Row:  # as a module being imported makes its classes
+            field = Interrupting()
+
+    monkeypatch.setattr(warroom_tui.cli, "main", loading)
+    assert entry() == 130
+    assert capsys.readouterr().err == "warroom: interrupted\n"
+
+    def broken(argv=None):
+        raise RuntimeError("not a Ctrl+C")
+
+    monkeypatch.setattr(warroom_tui.cli, "main", broken)
+    with pytest.raises(RuntimeError, match="not a Ctrl"):
+        entry()
 
 def test_an_interrupted_import_says_nothing_of_it_was_stored(tmp_path, monkeypatch, capsys):
     import json

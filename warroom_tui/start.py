@@ -16,6 +16,22 @@ def entry() -> int:
     except KeyboardInterrupt:  # before or after a command catches its own (cli.main)
         print("warroom: interrupted", file=sys.stderr)
         code = 130
+    except RuntimeError as exc:
+        if not _from_ctrl_c(exc):
+            raise
+        print("warroom: interrupted", file=sys.stderr)
+        code = 130
     gc.freeze()
     gc.enable()  # off still if the command never started
     return code
+
+
+def _from_ctrl_c(exc: BaseException) -> bool:
+    """A Ctrl+C that Python wrapped as it went by: one pressed while a class of a loading module was being made
+    (its __set_name__ hooks) comes out as a RuntimeError caused by it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__
+    return False
