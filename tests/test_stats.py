@@ -129,6 +129,23 @@ def test_per_run_cosines_and_compensation_counts():
                    "L1": 1, "L2": 1, "L3": 0}
 
 
+
+def test_the_cosine_table_says_how_many_runs_of_a_series_have_no_cosine_and_why():
+    """A run with fewer than two agents with any flag has no cosine. The table counted only the others, so a
+    series showed 21 runs in its profiles and 11 in the cosine table, unexplained."""
+    runs = [run("F", [("a", [L(meta=True)]), ("b", [L(meta=True)])]) for _ in range(3)]
+    runs += [run("F", [("a", [L(meta=True)]), ("b", [L()])]) for _ in range(2)]  # b never flagged: no cosine
+    runs += [run("A", [("a", [L(meta=True)]), ("b", [L(lead=True)])]) for _ in range(3)]
+    rep = report(runs, TRAITS)
+    assert {r["series"]: (r["runs"], r["of"]) for r in rep["cosine"]} == {"A": (3, 3), "F": (3, 5)}
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(report_group(rep))
+    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
+    assert "runs left out (F: 2 of 5): fewer than two agents with any flag" in text
+    assert "A: 0 of" not in text
+
 def test_report_configurable_comparisons():
     runs = [run("X", [("a", [L(meta=True)]), ("b", [L(lead=True)])]) for _ in range(3)]
     runs += [run("Y", [("a", [L(meta=True)]), ("b", [L(meta=True)])]) for _ in range(3)]

@@ -31,5 +31,5 @@ def roles_comparison(runs: list[RunData], roles: dict[int, str], traits: list[st
     cosines = run_cosines(regrouped, traits)
     pairs = [(f"{s}: roles none vs {label}", group(s, NONE), group(s, label))
              for s in sorted(both) for label in sorted(labels[s] - {NONE})]
-    return {"cosine": series_cosine_table(cosines), "comparisons": comparisons(cosines, pairs, correction),
+    return {"cosine": series_cosine_table(cosines, regrouped), "comparisons": comparisons(cosines, pairs, correction),
             "mixed": sum(roles.get(r.run_id) == "mixed" for r in runs)}

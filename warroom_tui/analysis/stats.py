@@ -172,12 +172,17 @@ def compensation(runs: list[RunData], comp_flag: str = "comp") -> list[dict]:
     return out
 
 
-def series_cosine_table(cosines: dict[str, list[float]]) -> list[dict]:
+def series_cosine_table(cosines: dict[str, list[float]], runs: list[RunData] | None = None) -> list[dict]:
+    """One row a series; `of`: how many of its `runs` there are in all (those without two agents with any flag
+    have no cosine and are left out)."""
+    total: dict[str, int] = defaultdict(int)
+    for run in runs or []:
+        total[run.series] += 1
     rows = []
     for series, values in sorted(cosines.items()):
         low, high = bootstrap_ci(values)
-        rows.append({"series": series, "runs": len(values), "mean": float(np.mean(values)), "ci_low": low,
-                     "ci_high": high, "paper": PAPER_COSINE.get(series)})
+        rows.append({"series": series, "runs": len(values), "of": total.get(series, len(values)),
+                     "mean": float(np.mean(values)), "ci_low": low, "ci_high": high, "paper": PAPER_COSINE.get(series)})
     return rows
 
 
@@ -210,7 +215,7 @@ def report(runs: list[RunData], traits: list[str], pairs: list[tuple[str, str, s
         "profiles": agent_profiles(runs, traits),
         "rq1": {"series": rq1_series or "all", "tests": kruskal_per_flag(rq1_runs, traits, correction)},
         "rq2": compensation(runs),
-        "cosine": series_cosine_table(cosines),
+        "cosine": series_cosine_table(cosines, runs),
         "comparisons": comparisons(cosines, pairs, correction),
         "correction": correction,
         "min_runs": MIN_RUNS,

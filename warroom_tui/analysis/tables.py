@@ -94,7 +94,14 @@ def rq2_table(rep: dict) -> Table:
 
 
 def cosine_table(rep: dict) -> Table:
-    t = Table(title=Text("Mean pairwise cosine of agent profiles, per run (bootstrap 95% CI)"))
+    short = [row for row in rep["cosine"] if row.get("of", row["runs"]) > row["runs"]]
+    caption = None
+    if short:  # the runs counted are not all of the series': say why
+        caption = _text("runs left out (" + ", ".join(f"{row['series']}: {row['of'] - row['runs']} of {row['of']}"
+                                                      for row in short) + "): fewer than two agents with any flag;"
+                        " a cosine needs two profiles that are not all zero")
+    t = Table(title=Text("Mean pairwise cosine of agent profiles, per run (bootstrap 95% CI)"), caption=caption,
+              caption_justify="left")
     for col in ("series", "runs", "mean", "95% CI", "paper"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["cosine"]:
