@@ -18,6 +18,7 @@ from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
 from warroom_tui.untrusted import clean_text
+from warroom_tui.wording import counted
 
 # scenarios, the engine's events and pydantic models are imported by the commands that need them:
 # `warroom judge` starts without them. emoji=False: ":name:" in model text is text, never an emoji.
@@ -244,7 +245,7 @@ async def import_command(args) -> int:
         raise CliError(f"{describe_error(store.path, exc)}; nothing was imported") from None
     finally:
         await store.close()
-    console.print(f"imported {added} runs ({skipped} already stored)")
+    console.print(f"imported {counted(added, 'run')} ({skipped} already stored)")
     table = Table(title="runs per series")
     table.add_column("series")
     table.add_column("runs", justify="right")
@@ -329,12 +330,12 @@ async def report_command(args) -> int:
     from warroom_tui.report import coverage_note, simulated_note
 
     if rep is None:
-        console.print(f"{debate['runs']} debates (no labels yet: `warroom judge` adds the study's statistics)"
+        console.print(f"{counted(debate['runs'], 'debate')} (no labels yet: `warroom judge` adds the study's statistics)"
                       + (f"; {debate['simulated_left_out']} simulated left out (--include-simulated to add them)"
                          if debate["simulated_left_out"] else ""))
         console.print(debate_group(debate, None))
         return 0
-    console.print(f"{rep['runs']} runs, labels from {escape(rep['coder'])}"
+    console.print(f"{counted(rep['runs'], 'run')}, labels from {escape(rep['coder'])}"
                   + simulated_note(rep, "--include-simulated to add them"))
     if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
@@ -393,7 +394,7 @@ async def export_command(args) -> int:
         raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     finally:
         await store.close()
-    console.print(f"wrote {written} runs to {escape(str(args.out))}")
+    console.print(f"wrote {counted(written, 'run')} to {escape(str(args.out))}")
     return 0
 
 

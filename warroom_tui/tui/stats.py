@@ -14,6 +14,7 @@ from warroom_tui.analysis.factor_tables import factor_group
 from warroom_tui.analysis.tables import report_group
 from warroom_tui.store.db import Store
 from warroom_tui.untrusted import clean_text
+from warroom_tui.wording import counted
 
 
 class StatsScreen(Screen):
@@ -77,7 +78,7 @@ class StatsScreen(Screen):
             return
         self.report = rep
         partly = coverage_note(rep, f" --db {self.store.path}")
-        status.update(Text(clean_text(f"{rep['runs']} runs · labels from {coder}{note} · refreshed as runs finish"
+        status.update(Text(clean_text(f"{counted(rep['runs'], 'run')} · labels from {coder}{note} · refreshed as runs finish"
                                       " (r to refresh now)" + (f"\n{partly}" if partly else ""))))
         tables = report_group(rep)
         self.query_one("#tables", Static).update(Group(tables, factors) if self.factors else tables)
