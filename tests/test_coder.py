@@ -199,6 +199,33 @@ def test_a_calibration_decides_its_flag_from_the_coders_readings():
     assert "meta" in CB.calibration  # the shipped codebook calibrates META (bench/coder_eval.py --fit)
 
 
+
+async def test_a_copied_codebook_without_its_calibration_file_says_the_shipped_one_is_used(tmp_path, capsys):
+    """A shipped codebook copied elsewhere (to edit its patterns) names a calibration file it does not have beside
+    it: the shipped one is used, fitted to the shipped patterns. That was silent; it is a note now, and none once
+    a file of that name is beside the copy (which is then the one used)."""
+    import json
+
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+
+    cb = tmp_path / "copy.toml"
+    cb.write_text(DEFAULT_CODEBOOK.read_text())
+    db = tmp_path / "w.db"
+    async with Store.open(db) as store:
+        await sim_run(store, rounds=1)
+    assert await _cli(["judge", "--db", str(db), "--codebook", str(cb)]) == 0
+    err = capsys.readouterr().err
+    assert f"{cb}: calibration: calibration_v4.json is not beside it; the shipped calibration_v4.json is used" in err
+    mine = json.loads(DEFAULT_CODEBOOK.with_name("calibration_v4.json").read_text())
+    mine["meta"]["bias"] = -50.0  # another calibration, beside the copy: used, and nothing to say
+    (tmp_path / "calibration_v4.json").write_text(json.dumps(mine))
+    assert load_codebook(cb).calibration["meta"].bias == -50.0
+    assert await _cli(["judge", "--db", str(db), "--codebook", str(cb), "--recode"]) == 0
+    assert "calibration" not in capsys.readouterr().err
+    from warroom_tui.judge.codebook import shipped_calibration_note
+
+    assert shipped_calibration_note(None) is None and shipped_calibration_note("v4") is None  # the shipped ones
+
 def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     import json
 

@@ -3,11 +3,13 @@ judge` starts its coding workers before it loads its terminal output."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from warroom_tui.errors import CliError
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError
+from warroom_tui.untrusted import clean_text
 
 
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
@@ -29,12 +31,15 @@ async def _checked(store: Store) -> None:
 
 
 def _codebook(path):
-    from warroom_tui.judge.codebook import CodebookError, load_codebook
+    from warroom_tui.judge.codebook import CodebookError, load_codebook, shipped_calibration_note
 
     try:
-        return load_codebook(path)
+        codebook = load_codebook(path)
     except CodebookError as exc:
         raise CliError(str(exc)) from None
+    if path is not None and (note := shipped_calibration_note(path)):
+        print(f"warroom: note: {clean_text(note)}", file=sys.stderr)
+    return codebook
 
 
 def db_flag(args) -> str:

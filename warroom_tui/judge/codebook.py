@@ -173,14 +173,36 @@ def codebook_file(path: str | Path | None = None) -> Path:
     return shipped_codebook(str(path)) if not path.exists() and str(path) in SHIPPED else path
 
 
+def calibration_file(path: Path, name: str) -> Path:
+    """The file a codebook's `calibration` names: beside it, else (a copy of a shipped codebook) the shipped one."""
+    where = path.parent / name
+    if not where.is_file() and (DEFAULT_CODEBOOK.parent / name).is_file():
+        return DEFAULT_CODEBOOK.parent / name
+    return where
+
+
+def shipped_calibration_note(path: str | Path | None) -> str | None:
+    """What to tell of a codebook whose calibration file is not beside it and is taken from the shipped ones (a
+    shipped codebook copied elsewhere without it): its weights were fitted to the shipped patterns."""
+    file = codebook_file(path)
+    if file.parent == DEFAULT_CODEBOOK.parent:
+        return None
+    try:
+        name = read_toml(file, CodebookError).get("calibration")
+    except CodebookError:
+        return None
+    if not isinstance(name, str) or not name.strip() or calibration_file(file, name).parent == file.parent:
+        return None
+    return (f"{file}: calibration: {name} is not beside it; the shipped {name} is used (its weights were fitted"
+            " to the shipped patterns; a file of that name beside the codebook is used instead)")
+
+
 def load_codebook(path: str | Path | None = None) -> Codebook:
     path = codebook_file(path)
     data = read_toml(path, CodebookError)
     where = path
     if isinstance(data.get("calibration"), str):
-        where = path.parent / data["calibration"]
-        if not where.is_file() and (DEFAULT_CODEBOOK.parent / data["calibration"]).is_file():
-            where = DEFAULT_CODEBOOK.parent / data["calibration"]  # a copy of a shipped codebook
+        where = calibration_file(path, data["calibration"])
         if not data["calibration"].strip() or where.is_dir():
             raise CodebookError(f"{path}: calibration: must name a JSON file (or be a table)")
         try:

@@ -28,12 +28,9 @@ def lab_command(args) -> int:
         settings = settings.model_copy(update={"codebook": str(args.codebook)})
     codebook = None
     if settings.judges:
-        from warroom_tui.judge.codebook import CodebookError, load_codebook
+        from warroom_tui.opening import _codebook
 
-        try:
-            codebook = load_codebook(settings.codebook)
-        except CodebookError as exc:
-            raise CliError(str(exc)) from None
+        codebook = _codebook(settings.codebook)  # one line on a bad one; a note left in the terminal on a copy
     from warroom_tui.tui.app import LabApp
 
     db = args.db or default_db()
