@@ -392,13 +392,14 @@ NAME_ALIASES = (("Agent-A", "Llama 3.3 70B", "gp"), ("Agent-AB", "meta-llama/lla
 @settings(max_examples=400, deadline=None)
 @given(parts=st.lists(st.sampled_from(NAME_PARTS), max_size=16))
 def test_names_are_found_where_a_head_is_as_the_whole_pattern_finds_them(parts):
-    """The pattern of the run's aliases is tried only where one of their first letters is: it finds the same
-    matches, each from where the last ended, as the pattern searching the whole text does."""
+    """The run's aliases are tried only where one of their first letters is, as strings: they find the same
+    mentions (where, and which alias), each from where the last ended, as the pattern of them all searching the
+    whole text does."""
     from warroom_tui.judge.builtin import names_index
 
     names = names_index(NAME_ALIASES)
     low = "".join(parts)
-    assert [m.span() for m in names.finditer(low)] == [m.span() for m in names.rx.finditer(low)]
+    assert list(names.finditer(low)) == [(m.start(), m.end(), m.group(1)) for m in names.rx.finditer(low)]
     assert set(names.heads) == {"ag", "gp", "lla", "met"}
 
 

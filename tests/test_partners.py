@@ -44,6 +44,23 @@ def test_partner_is_the_named_agent_else_the_last_seen_peer():
     assert partners_of(msg(1, 2, "I am Agent-C", 0), t[:1], ALIASES) == ((), "")
 
 
+
+def test_an_agent_named_before_it_said_anything_seen_is_no_partner():
+    """A crashed agent (its every message an error) named in a task list or an @-list was counted as the
+    partner: on the study's corpus 1,396 messages had the crashed DeepSeek R1 as theirs, and the largest partner
+    shift of the report was its recipe's. Nothing of it reached the speaker: such a name is passed over."""
+    t = [msg(0, None, "brief"), msg(1, 2, "error", 0, error=True), msg(2, 1, "second", 1), msg(3, 0, "third", 2)]
+    # names only Agent-C, which has said nothing but errors: the last one seen instead
+    assert partners_of(msg(4, 0, "@Agent-C please take the backend", 3), t, ALIASES) == ((1,), "seen")
+    # names Agent-B (heard) and Agent-C (never heard), in a run of four: Agent-B alone
+    four = (*ALIASES, ("Agent-D", "Delta"))
+    assert partners_of(msg(4, 0, "Bravo and Charlie, thanks", 3), t, four) == ((1,), "named")
+    # Agent-B spoke, but after what the speaker had seen: not heard yet either
+    assert partners_of(msg(4, 0, "@Agent-B over to you", 1), t, ALIASES) == ((), "")
+    # once Agent-C says something seen, it is a partner when named
+    heard = [*t, msg(4, 2, "back online", 3)]
+    assert partners_of(msg(5, 0, "@Agent-C welcome back", 4), heard, ALIASES) == ((2,), "named")
+
 async def test_partners_at_commit_and_import_and_backfill(tmp_path):
     from warroom_tui.providers.gateway import Gateway
     from warroom_tui.runner import Batch
@@ -84,9 +101,11 @@ async def test_partners_at_commit_and_import_and_backfill(tmp_path):
 
 
 def test_measure_partners_whole_transcript():
-    t = [msg(0, None, "brief"), msg(1, 0, "hi"), msg(2, 1, "Charlie, please"), msg(3, 2, "ok")]
+    t = [msg(0, None, "brief"), msg(1, 0, "hi"), msg(2, 1, "Charlie, please"), msg(3, 2, "ok"),
+         msg(4, 1, "Charlie, thanks")]
     measure_partners(t, ALIASES)
-    assert [m.partners for m in t] == [None, (), (2,), (1,)]
+    # Charlie named before it had said anything: the last one heard; named once it has spoken
+    assert [m.partners for m in t] == [None, (), (0,), (1,), (2,)]
 
 
 def test_study_agents_get_the_shipped_scenarios_tags():
@@ -146,3 +165,34 @@ async def test_judge_fills_in_the_partners_and_tags_an_older_import_lacks(tmp_pa
         assert [(a.family, a.recipe) for a in await store.agents(1)] == want
         assert [(m.partners, m.partner_how) for m in await store.messages(1)] == partners
         assert not await store.runs_without_partners() and not await store.has_untagged_imports()
+
+
+
+async def test_a_version_10_database_computes_its_named_partners_again(tmp_path):
+    """Partners found by name were stored by the rule that counted an agent never heard: upgraded, they wait to be
+    computed again (the report says how many), and `warroom judge` fills them in by the present rule."""
+    import asyncio
+    import sqlite3
+
+    from warroom_tui.cli import main
+    from warroom_tui.store.db import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript("".join(MIGRATIONS[:10]) + "PRAGMA user_version=10;")
+    con.execute("INSERT INTO runs (id, uid, source, status) VALUES (1, 'r', 'live', 'done')")
+    con.executemany("INSERT INTO agents (run_id, idx, key, name, nickname, model) VALUES (1,?,?,?,?,'m')",
+                    [(i, k, n, k) for i, (k, n) in enumerate([("Agent-A", "Alpha"), ("Agent-B", "Bravo"),
+                                                               ("Agent-C", "Charlie")])])
+    con.executemany("INSERT INTO messages (run_id, seq, round, agent_idx, sender, text, is_error, partners,"
+                    " partner_how) VALUES (1,?,0,?,?,?,?,?,?)",
+                    [(0, None, "user", "brief", 0, None, ""), (1, 2, "agent3", "error", 1, "", ""),
+                     (2, 1, "agent2", "hello", 0, "", ""), (3, 0, "agent1", "@Agent-C take it", 0, "2", "named")])
+    con.commit()
+    con.close()
+    async with Store.open(path) as store:
+        assert await store.runs_without_partners() == [1]
+        assert [(m.partners, m.partner_how) for m in await store.messages(1) if m.agent is not None][-1] == (None, "")
+    assert await asyncio.to_thread(main, ["judge", "--db", str(path)]) == 0
+    async with Store.open(path) as store:
+        assert [(m.partners, m.partner_how) for m in await store.messages(1)][-1] == ((1,), "seen")

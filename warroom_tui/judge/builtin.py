@@ -163,7 +163,7 @@ class Terms:
     def count(self, text: str, enough: int) -> int:
         found = set()
         if self.ascii:
-            present = self.words.intersection(text.encode().translate(ASCII_SEPARATORS).split())
+            present = self.words.intersection(text.encode("latin-1", "replace").translate(ASCII_SEPARATORS).split())
         else:
             present = self.words.intersection(WORD.findall(text))
         candidates = {i for w in present for i in self.by_word[w]}
@@ -224,34 +224,61 @@ def count_terms(terms: list[str], text: str) -> int:
 
 
 class Names(NamedTuple):
-    """Every alias of a run's agents as one pattern over lower-cased text, and whose each alias is."""
+    """Every alias of a run's agents (lower-cased), whose each alias is, and where to look for them."""
 
-    rx: re.Pattern
     owners: dict[str, frozenset[int]]
-    heads: tuple[str, ...] = ()
-    """The aliases' first characters (up to HEAD), none the start of another: every match starts with one."""
+    heads: tuple[str, ...]
+    """The aliases' first characters (up to HEAD), none the start of another: every mention starts with one."""
+    by_head: dict[str, tuple[tuple[int, dict[str, str]], ...]]
+    """Head -> the aliases starting with it, by length (longest first): length -> {alias: alias}."""
 
-    def finditer(self, low: str) -> Iterator[re.Match]:
-        """What `rx.finditer(low)` finds, the pattern tried only where a head is (a few places a message,
-        not each of its letters): each match from where the last one ended, as finditer goes on."""
-        end = 0
-        match = self.rx.match
-        for at in self.starts(low):
-            if at >= end and (m := match(low, at)) is not None:
-                end = m.end()
-                yield m
+    @property
+    def rx(self) -> re.Pattern:
+        """The pattern `finditer` answers as (a mention: an alias, then an optional ']', then no word character or
+        '-'), searched over the whole text: the reference its tests compare it with."""
+        return _names_pattern(tuple(self.owners))
 
-    def starts(self, low: str) -> list[int]:
-        """Where a head is, in order."""
+    def finditer(self, low: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, alias) of what `rx.finditer(low)` finds, each from where the last one ended: the aliases
+        tried only where a head is (a few places a message), as strings (no pattern to compile for each run)."""
+        end, n = 0, len(low)
+        for at, head in self.starts(low):
+            if at < end:
+                continue
+            for length, aliases in self.by_head[head]:  # the longest alias that fits, as the pattern tries them
+                alias = aliases.get(low[at:at + length])
+                if alias is None:
+                    continue
+                stop = at + length
+                if stop < n and low[stop] == "]" and not _wordy(low, stop + 1, n):
+                    stop += 1  # the ']' of '[name]' is part of the mention
+                elif _wordy(low, stop, n):
+                    continue
+                end = stop
+                yield at, stop, alias
+                break
+
+    def starts(self, low: str) -> list[tuple[int, str]]:
+        """Where a head is, in order, with the head."""
         starts = []
         for head in self.heads:
             at = low.find(head)
             while at >= 0:
-                starts.append(at)
+                starts.append((at, head))
                 at = low.find(head, at + 1)
         if len(self.heads) > 1:
             starts.sort()
         return starts
+
+
+def _wordy(low: str, at: int, n: int) -> bool:
+    """A word character (as `\\w` matches) or '-' at `at`: an alias goes on there."""
+    return at < n and (low[at].isalnum() or low[at] in "_-")
+
+
+@lru_cache(maxsize=64)
+def _names_pattern(aliases: tuple[str, ...]) -> re.Pattern:
+    return re.compile("(" + trie_pattern(list(aliases)) + r")\]?(?![\w-])")
 
 
 HEAD = 3
@@ -291,9 +318,14 @@ def names_index(aliases: tuple[tuple[str, ...], ...]) -> Names | None:
         return None
     heads = sorted({a[:HEAD] for a in owners})
     heads = [h for h in heads if not any(h != o and h.startswith(o) for o in heads)]
-    # the word boundary before an alias is checked by hand
-    return Names(re.compile("(" + trie_pattern(list(owners)) + r")\]?(?![\w-])"), {a: frozenset(v) for a, v in owners.items()},
-                 tuple(heads))
+    by_head = {}
+    for head in heads:  # the word boundary before an alias is checked by hand
+        lengths: dict[int, dict[str, str]] = {}
+        for a in owners:
+            if a.startswith(head):
+                lengths.setdefault(len(a), {})[a] = a
+        by_head[head] = tuple(sorted(lengths.items(), reverse=True))
+    return Names({a: frozenset(v) for a, v in owners.items()}, tuple(heads), by_head)
 
 
 def echo_pattern(words: int) -> re.Pattern:
@@ -322,11 +354,10 @@ def read(text: str, roster: Roster, window: int | None) -> Reading:
     parts: list[str] = []
     last = line = counted = 0
     lines = "\n" in low
-    for m in names.finditer(low):
-        start, end = m.span()
+    for start, end, alias in names.finditer(low):
         if start and (low[start - 1].isalnum() or low[start - 1] in "_-"):
             continue
-        who = owners[m.group(1)]
+        who = owners[alias]
         if lines:
             line += low.count("\n", counted, start)
             counted = start

@@ -3,7 +3,8 @@ from another agent (its partner for the partner-conditioned statistics).
 
 A name counts only when it belongs to one agent (a model id shared by clones names none of them), and a
 message naming every other agent of a run of three or more is a broadcast: it falls back to the last
-message seen. Errors are never partners.
+message seen. Errors are never partners, and an agent named before it had said anything the speaker had
+seen (a crashed one, whose every message is an error) is not one either: nothing of it reached the speaker.
 """
 
 from __future__ import annotations
@@ -40,12 +41,24 @@ def last_seen(m: "Message", earlier: Sequence["Message"]) -> int | None:
     return None
 
 
+def heard(names: tuple[int, ...], m: "Message", earlier: Sequence["Message"]) -> tuple[int, ...]:
+    """Those of `names` with a message (not an error) that `m`'s agent had seen."""
+    limit, wanted = seen_limit(m.seq, m.seen_upto), set(names)
+    found = set()
+    for p in earlier:
+        if p.agent in wanted and p.seq <= limit and not p.is_error:
+            found.add(p.agent)
+            if len(found) == len(wanted):
+                break
+    return tuple(a for a in names if a in found)
+
+
 def partners_of(m: "Message", earlier: Sequence["Message"],
                 aliases: tuple[tuple[str, ...], ...]) -> tuple[tuple[int, ...], str]:
     """(partner agent indices, how they were found: named | seen | '' for none)."""
     if m.agent is None or m.is_error:
         return (), ""
-    names = named(m.text, aliases, m.agent)
+    names = heard(named(m.text, aliases, m.agent), m, earlier)
     if names:
         return names, NAMED
     seen = last_seen(m, earlier)

@@ -200,6 +200,11 @@ MIGRATIONS: list[str] = [
             WHERE message_id = OLD.message_id AND coder_id = OLD.coder_id;
     END;
     """,
+    # 11: an agent named before it had said anything the speaker had seen (a crashed one) is no partner: the
+    #     partners found by name are computed again (`warroom judge` fills them in; the report says how many wait)
+    """
+    UPDATE messages SET partners = NULL, partner_how = '' WHERE agent_idx IS NOT NULL AND partner_how = 'named';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
