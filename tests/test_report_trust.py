@@ -62,6 +62,27 @@ def test_without_human_labels_the_report_says_so(judged_db, capsys):
     assert "no human labels in the store" in capsys.readouterr().out
 
 
+
+def test_a_series_the_options_name_that_is_not_reported_is_one_line_and_exit_2(judged_db, capsys):
+    """A typo in --compare left that comparison out of its family of tests (the correction of the others changed
+    with it), and --rq1-series or --profiles showed nothing: all without a word, exit 0."""
+    capsys.readouterr()
+    db = str(judged_db)
+    series = main(["report", "--include-simulated", "--db", db, "--json"]) == 0 and \
+        sorted(json.loads(capsys.readouterr().out)["profiles"])
+    assert series == ["A (sim)", "B (sim)"]
+    for option in (["--compare", "A (sim):Z"], ["--rq1-series", "ZZ"], ["--profiles", "ZZ"]):
+        assert main(["report", "--include-simulated", "--db", db, *option]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no series 'Z" in err and "(series: A (sim), B (sim))" in err, err
+    assert main(["report", "--db", db, "--profiles", "A (sim)"]) == 2  # simulated runs left out: says so
+    assert "left out without --include-simulated" in capsys.readouterr().err
+    assert main(["report", "--include-simulated", "--db", db, "--compare", "A (sim):A (sim)"]) == 2
+    assert "compares a series with itself" in capsys.readouterr().err
+    twice = ["--compare", "A (sim):B (sim)", "--compare", "A (sim):B (sim)"]
+    assert main(["report", "--include-simulated", "--db", db, "--json", *twice]) == 0
+    assert len(json.loads(capsys.readouterr().out)["comparisons"]) == 1  # one test, corrected as one
+
 def test_kappa_is_undefined_when_neither_coder_varies():
     assert math.isnan(cohen_kappa([0, 0, 0, 0], [0, 0, 0, 0]))  # not "perfect agreement"
     assert math.isnan(cohen_kappa([1, 1], [1, 1]))

@@ -290,8 +290,24 @@ def _pairs(specs: list[str] | None):
         x, sep, y = spec.partition(":")
         if not sep or not x or not y:
             raise CliError(f"--compare: expected X:Y, got {spec!r}")
+        if x == y:
+            raise CliError(f"--compare {spec}: compares a series with itself")
         out.append((f"{x} vs {y}", x, y))
-    return out
+    return list(dict.fromkeys(out))  # a pair asked twice is one test (twice, it counted twice in the correction)
+
+
+def check_series(rep: dict, args) -> None:
+    """Every series the options name is among the runs reported: a typo left a comparison out of its family of
+    tests (its correction changed with it), or showed RQ1 or the profiles of nothing, without a word."""
+    known = set(rep["profiles"])
+    asked = [(f"--compare {x}:{y}", s) for _, x, y in _pairs(args.compare) or [] for s in (x, y)]
+    asked += [("--rq1-series", args.rq1_series)] if args.rq1_series not in (None, "all") else []
+    asked += [("--profiles", s) for s in args.profiles or []]
+    for option, series in asked:
+        if series not in known:
+            hint = "" if args.include_simulated else "; simulated runs are left out without --include-simulated"
+            raise CliError(f"{option}: no series {series!r} among the runs reported (series: "
+                           f"{', '.join(sorted(known)) or 'none'}{hint})")
 
 
 async def report_command(args) -> int:
@@ -317,6 +333,7 @@ async def report_command(args) -> int:
                 raise
             rep = None  # debates are scored from their text: no labels needed
         if rep is not None:
+            check_series(rep, args)
             rep["copying"] = copying_rows(await store.copy_shares(args.include_simulated))
             rep["roles"] = await roles_report(store, rep["coder"], codebook, args.include_simulated, args.correction)
     finally:
