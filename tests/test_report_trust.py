@@ -25,6 +25,22 @@ def test_kappa_with_ci_is_seeded_and_brackets_the_kappa():
     assert math.isnan(few["ci_low"])  # 5 items: no interval
 
 
+
+def test_the_kappa_interval_resamples_whole_runs_when_it_knows_them():
+    """The messages of one run are not independent: resampled one by one, the report's interval was narrower than
+    the README's (which resamples runs) for the same kappa. With each message's run it resamples runs."""
+    # 20 runs of 6 messages; the coders disagree on whole runs (every message of runs 0, 5, 10, 15)
+    a = {i: {"x": i % 2 == 0} for i in range(120)}
+    b = {i: {"x": (i % 2 == 0) != (i // 6 % 5 == 0)} for i in range(120)}
+    runs = {i: i // 6 for i in range(120)}
+    by_item = kappa_with_ci(a, b, ["x"])
+    by_run = kappa_with_ci(a, b, ["x"], groups=runs)
+    wide = lambda k: k["flags"]["x"]["ci_high"] - k["flags"]["x"]["ci_low"]  # noqa: E731
+    assert by_run["flags"]["x"]["kappa"] == by_item["flags"]["x"]["kappa"]
+    assert wide(by_run) > 1.3 * wide(by_item)
+    assert (by_run["resampled"], by_run["groups"], by_item["resampled"]) == ("groups", 20, "items")
+    assert by_run == kappa_with_ci(a, b, ["x"], groups=runs)  # seeded
+
 async def add_human(db, n: int = 30) -> None:
     async with Store.open(db) as store:
         builtin = next(c for c in await store.coders() if c.name.startswith("builtin"))
@@ -48,6 +64,7 @@ def test_report_names_the_coder_and_its_kappa_against_the_human(tmp_path, judged
     assert src["coder"] == "builtin@v4" and src["kind"] == "builtin"
     [alice] = src["humans"]
     assert alice["human"] == "alice" and alice["n"] == 30
+    assert alice["resampled"] == "groups" and 1 <= alice["groups"] <= 4  # whole runs resampled (of the 4 coded)
     assert alice["flags"]["arch"]["kappa"] == 1.0 and alice["flags"]["meta"]["kappa"] < 1.0
     meta = alice["flags"]["meta"]
     assert meta["ci_low"] <= meta["kappa"] <= meta["ci_high"]

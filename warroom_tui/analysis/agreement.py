@@ -57,21 +57,34 @@ def kappa_table(codings: dict[str, dict[int, dict[str, bool]]], flags: list[str]
 
 
 def kappa_with_ci(a: Mapping[K, Mapping[str, bool]], b: Mapping[K, Mapping[str, bool]], flags: Iterable[str],
-                  resamples: int = 2_000, seed: int = 42) -> dict:
-    """Per-flag kappa over the items both coded, with a 95% percentile bootstrap interval (items resampled,
-    seeded); `n` items. An interval needs at least 10 items (else NaN); resamples in which kappa is undefined
-    (neither coder varies) are left out of it."""
+                  resamples: int = 2_000, seed: int = 42, groups: Mapping[K, Hashable] | None = None) -> dict:
+    """Per-flag kappa over the items both coded, with a 95% percentile bootstrap interval (seeded); `n` items. With
+    `groups` (item -> its run), whole groups are resampled: the items of one run are not independent, and
+    resampling them one by one gives too narrow an interval. An interval needs at least 10 items (else NaN);
+    resamples in which kappa is undefined (neither coder varies) are left out of it."""
     common = [m for m in a if m in b]
     n = len(common)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n)) if n >= 10 else None
-    out: dict = {"n": n, "flags": {}}
+    draws: np.ndarray | list[np.ndarray] | None = None
+    if n >= 10 and groups is None:
+        draws = rng.integers(0, n, size=(resamples, n))
+    elif n >= 10 and groups is not None:
+        members: dict = {}
+        for i, m in enumerate(common):
+            members.setdefault(groups.get(m), []).append(i)
+        parts = [np.array(v) for v in members.values()]
+        draws = [np.concatenate([parts[g] for g in rng.integers(0, len(parts), size=len(parts))])
+                 for _ in range(resamples)]
+    out: dict = {"n": n, "flags": {}, "resampled": "items" if groups is None else "groups"}
+    if groups is not None:
+        out["groups"] = len({groups.get(m) for m in common})
     for f in flags:
         x = np.array([bool(a[m].get(f, False)) for m in common], dtype=bool)
         y = np.array([bool(b[m].get(f, False)) for m in common], dtype=bool)
         low = high = float("nan")
-        if idx is not None:
-            k = _kappas(x[idx], y[idx])
+        if draws is not None:
+            k = _kappas(x[draws], y[draws]) if isinstance(draws, np.ndarray) else \
+                np.array([_kappas(x[d][None, :], y[d][None, :])[0] for d in draws])
             if not np.isnan(k).all():
                 low, high = (float(v) for v in np.nanpercentile(k, [2.5, 97.5]))
         out["flags"][f] = {"kappa": cohen_kappa(x, y), "ci_low": low, "ci_high": high}

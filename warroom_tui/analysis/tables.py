@@ -148,8 +148,9 @@ def trust(rep: dict) -> list:
         out.append(Text("no human labels in the store: how far these flags match a person is unknown "
                         "(warroom import --human, or h in the lab)", style="yellow"))
     for h in src["humans"]:
+        by = f"resampling whole runs, {h['groups']} of them" if h.get("resampled") == "groups" else "resampling messages"
         t = Table(title=_text(f"{src['coder']} against human coder {h['human']}: Cohen's kappa over {h['n']} "
-                              "messages (95% bootstrap CI)"), title_justify="left")
+                              f"messages (95% bootstrap CI, {by})"), title_justify="left")
         t.add_column("flag")
         t.add_column("kappa", justify="right")
         t.add_column("95% CI", justify="right")
