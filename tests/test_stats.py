@@ -145,6 +145,10 @@ def test_the_cosine_table_says_how_many_runs_of_a_series_have_no_cosine_and_why(
     text = " ".join(console.export_text().split())  # the caption wraps at the table's width
     assert "runs left out (F: 2 of 5): fewer than two agents with any flag" in text
     assert "A: 0 of" not in text
+    console = Console(width=200, record=True)  # a comparison with F says which of its runs it compares
+    console.print(report_group(report(runs, TRAITS, [("A vs F", "A", "F")])))
+    text = " ".join(console.export_text().split())
+    assert "Of F, 3 of its 5 runs have a cosine and are compared" in text and "Of A" not in text
 
 def test_report_configurable_comparisons():
     runs = [run("X", [("a", [L(meta=True)]), ("b", [L(lead=True)])]) for _ in range(3)]

@@ -112,8 +112,13 @@ def cosine_table(rep: dict) -> Table:
 
 def comparison_table(rep: dict) -> Table:
     """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
+    short = {row["series"]: row for row in rep.get("cosine", []) if row.get("of", row["runs"]) > row["runs"]}
+    named = [s for s in dict.fromkeys(v for row in rep["comparisons"] for v in (row["x"], row["y"])) if s in short]
+    caption = rep["legend"] + ("" if not named else " Of " + ", ".join(
+        f"{s}, {short[s]['runs']} of its {short[s]['of']} runs" for s in named) + " have a cosine and are compared"
+        " (the others have fewer than two agents with any flag: see the cosine table).")
     t = Table(title=Text("RQ3-RQ5: Mann-Whitney U of per-run mean cosine (two-sided)"),
-              caption=_text(rep["legend"]), caption_justify="left")
+              caption=_text(caption), caption_justify="left")
     t.add_column("comparison", ratio=1, min_width=12)
     for col in ("n x/y", "mean x", "mean y", "U", "p", f"p ({rep['correction']})", "r"):
         t.add_column(col, justify="right", no_wrap=True)
