@@ -388,6 +388,11 @@ def test_a_refused_panel_writes_nothing_and_an_interrupted_recode_goes_on_withou
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # after both judges coded, before the panel's coders
 
+    monkeypatch.setattr(Store, "forget_codings", interrupted)  # before --recode deleted anything: it said
+    assert main(["judge", "--db", db, "--codebook", str(changed), "--recode"]) == 130  # "without --recode",
+    assert "nothing was deleted or coded yet; run it again (with --recode)" in capsys.readouterr().err  # refused then
+    assert asyncio.run(coders()) == before
+    monkeypatch.undo()
     monkeypatch.setattr(service, "adjudicate", interrupted)
     assert main(["judge", "--db", db, *panel, "--codebook", str(changed), "--recode"]) == 130
     assert "run it again without --recode to code the rest" in capsys.readouterr().err

@@ -225,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, asyncio.CancelledError):
         said = INTERRUPTED.get(command, "")
-        if command == "judge" and getattr(args, "recode", False):  # its first step is done: not to be done again
+        if command == "judge" and getattr(args, "deleted", False):  # --recode's first step is done: not again
             said = "what was coded is stored (in chunks); run it again without --recode to code the rest"
+        elif command == "judge" and getattr(args, "recode", False):  # stopped before it deleted anything
+            said = "nothing was deleted or coded yet; run it again (with --recode) to code every message again"
         print(f"warroom: interrupted{'; ' + said if said else ''}", file=sys.stderr)
         return 130
     except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback

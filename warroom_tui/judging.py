@@ -59,7 +59,8 @@ async def judge_command(args) -> int:
 
             await store.fill_imported_tags(shipped_tags())
         try:
-            report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode)
+            report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode,
+                                       on_deleted=lambda: setattr(args, "deleted", True))  # for an interruption
         except CodebookChangedError as exc:
             raise changed_codebook(exc, args.codebook, args.db, args.judges) from None
         finally:

@@ -208,9 +208,11 @@ class RosterCache:
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
-                      on_progress: Callable[[str, int, int], None] | None = None, recode: bool = False) -> JudgeReport:
-    """Code what each judge has not coded (`recode`: every message again, its earlier labels deleted first).
-    A judge whose labels were made with another version of the codebook is refused (CodebookChangedError)."""
+                      on_progress: Callable[[str, int, int], None] | None = None, recode: bool = False,
+                      on_deleted: Callable[[], None] | None = None) -> JudgeReport:
+    """Code what each judge has not coded (`recode`: every message again, its earlier labels deleted first, then
+    `on_deleted` called). A judge whose labels were made with another version of the codebook is refused
+    (CodebookChangedError)."""
     report = JudgeReport()
     identities = [(j.name, j.kind) for j in judges]
     identities += panel_identities([j.name for j in judges], codebook)
@@ -223,6 +225,8 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
         for name in dict.fromkeys([n for n, _ in identities] + panels):
             if (old := await store.coder(name)) is not None:
                 report.deleted += await store.forget_codings(old.id)
+        if on_deleted:
+            on_deleted()
     try:
         with _collector_spares_what_is_read():
             rosters = await RosterCache(store).load()
