@@ -225,6 +225,9 @@ async def test_a_copied_codebook_without_its_calibration_file_says_the_shipped_o
     from warroom_tui.judge.codebook import shipped_calibration_note
 
     assert shipped_calibration_note(None) is None and shipped_calibration_note("v4") is None  # the shipped ones
+    shipped = DEFAULT_CODEBOOK.with_name("calibration_v4.json")
+    cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{shipped}"'))
+    assert shipped_calibration_note(cb) is None  # the shipped file named by its path: what it asks for
 
 def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     import json
