@@ -111,6 +111,10 @@ def test_report_names_the_correction_and_the_r_legend_once():
     console.print(report_group(rep))
     text = console.export_text()
     assert rep["correction"] == "holm" and "p (holm)" in text
+    console = Console(width=200, record=True)
+    console.print(report_group(report(runs, TRAITS, [("mine", "X", "Y")], correction="none")))
+    plain = " ".join(console.export_text().split())
+    assert "p (none): not corrected for multiple tests" in plain and "corrected within each family" not in plain
     assert text.count("r = Z / sqrt(n_x + n_y)") == 1 and "negative when x" in text
     assert "not enough data" in text and "at least 3 runs in every group" in text
     assert "x 2" in text or "2 x" in text  # n per group shown

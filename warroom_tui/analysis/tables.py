@@ -134,9 +134,10 @@ def comparison_table(rep: dict) -> Table:
 
 def guard_note(rep: dict) -> Text:
     n, method = rep["min_runs"], rep["correction"]
+    how = "not corrected for multiple tests (--correction none): the same as p" if method == "none" else \
+        "corrected within each family of tests (RQ1's flags; RQ3-RQ5's comparisons)"
     return Text(f"A test needs at least {n} runs in every group and values that are not all tied, else it shows "
-                f"'not enough data' (and no 95% CI below {n} runs). p ({method}): corrected within each family "
-                "of tests (RQ1's flags; RQ3-RQ5's comparisons).", style="dim")
+                f"'not enough data' (and no 95% CI below {n} runs). p ({method}): {how}.", style="dim")
 
 
 def trust(rep: dict) -> list:
