@@ -229,6 +229,29 @@ async def test_a_copied_codebook_without_its_calibration_file_says_the_shipped_o
     cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{shipped}"'))
     assert shipped_calibration_note(cb) is None  # the shipped file named by its path: what it asks for
 
+
+def test_a_name_too_long_or_with_a_nul_is_one_line_naming_the_file_and_field(tmp_path, capsys):
+    """A codebook, calibration or database name longer than the file system takes, or with a NUL in it, gave a
+    traceback (OSError, ValueError) instead of one line and exit 2."""
+    from warroom_tui.judge.codebook import DEFAULT_CODEBOOK
+
+    long = "x" * 300
+    db = tmp_path / "w.db"
+    db.touch()
+    for argv, said in [(["report", "--codebook", str(tmp_path / f"{long}.toml"), "--db", str(db)], "cannot read"),
+                       (["report", "--db", str(tmp_path / f"{long}.db")], "not a usable file name"),
+                       (["judge", "--db", str(tmp_path / f"{long}.db")], "not a usable file name")]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and "file name too long" in err, err
+    for name, why in [(f"{long}.json", "file name too long"), ("a\\u0000b.json", "embedded null byte")]:
+        cb = tmp_path / "cb.toml"
+        cb.write_text(DEFAULT_CODEBOOK.read_text().replace('"calibration_v4.json"', f'"{name}"'))
+        assert main(["judge", "--db", str(db), "--codebook", str(cb)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{cb}: calibration: not a usable file name: {why}" in err, err
+    assert db.stat().st_size == 0  # nothing written
+
 def test_a_bad_calibration_file_is_one_line_naming_it(tmp_path, capsys):
     import json
 

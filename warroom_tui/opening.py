@@ -15,12 +15,18 @@ from warroom_tui.untrusted import clean_text
 async def _open_store(path: Path | None, read_only: bool = False, must_exist: bool = False) -> Store:
     """Reading commands open read-only: they never create or change a file."""
     path = path or default_db()
-    if must_exist and not path.is_file() and not path.is_dir():  # a folder: the store says what it is
-        raise CliError(f"{path}: no such database")
     try:
+        if must_exist and not path.is_file() and not path.is_dir():  # a folder: the store says what it is
+            raise CliError(f"{path}: no such database")
         return await Store.connect(path, read_only)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL in it
+        raise CliError(f"{path}: not a usable file name: {_why(exc)}") from None
+
+
+def _why(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).lower()
 
 
 async def _checked(store: Store) -> None:
@@ -35,9 +41,12 @@ def _codebook(path):
 
     try:
         codebook = load_codebook(path)
+        note = shipped_calibration_note(path) if path is not None else None
     except CodebookError as exc:
         raise CliError(str(exc)) from None
-    if path is not None and (note := shipped_calibration_note(path)):
+    except (OSError, ValueError) as exc:  # a name (the codebook's, its calibration's) too long, or with a NUL
+        raise CliError(f"{path}: cannot read: {_why(exc)}") from None
+    if note:
         print(f"warroom: note: {clean_text(note)}", file=sys.stderr)
     return codebook
 

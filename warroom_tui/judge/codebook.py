@@ -203,13 +203,20 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
     data = read_toml(path, CodebookError)
     where = path
     if isinstance(data.get("calibration"), str):
-        where = calibration_file(path, data["calibration"])
-        if not data["calibration"].strip() or where.is_dir():
+        try:
+            where = calibration_file(path, data["calibration"])
+            folder = where.is_dir()
+        except (OSError, ValueError) as exc:  # too long a name, a NUL in it
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CodebookError(f"{path}: calibration: not a usable file name: {why.lower()}") from None
+        if not data["calibration"].strip() or folder:
             raise CodebookError(f"{path}: calibration: must name a JSON file (or be a table)")
         try:
             raw = where.read_bytes()
         except OSError as exc:  # the TOML's field names a file that is not there
             raise CodebookError(f"{path}: calibration: cannot read {where.name}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # a NUL in the name
+            raise CodebookError(f"{path}: calibration: not a usable file name: {exc}") from None
         try:
             data["calibration"] = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark, as some editors write
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
