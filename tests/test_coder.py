@@ -568,3 +568,24 @@ def test_an_interrupted_batch_stops_while_a_worker_sends_its_chunk(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.stdout.split() == ["stopped", "0"], out.stderr
     assert "Error" not in out.stderr and "never retrieved" not in out.stderr
+
+
+async def test_a_batch_interrupted_while_it_stores_a_chunk_stops_its_workers_at_once(tmp_path, monkeypatch):
+    """Ctrl+C cancels the command while it stores a chunk: the workers were stopped only when asyncio finalized
+    the batch's generator, later, and a second Ctrl+C before then left them coding (the command took seconds to
+    end) or waiting for work (it never ended: 2 of 67 double presses). They stop as the cancellation goes by."""
+    import asyncio
+    import multiprocessing
+
+    monkeypatch.setattr(service, "POOL_MIN", 4)
+    monkeypatch.setattr(service, "CHUNK", 4)
+    async with Store.open(tmp_path / "w.db") as store:
+        await sim_run(store, rounds=3)
+
+        async def cancelled(*args, **kwargs):
+            raise asyncio.CancelledError  # as Ctrl+C cancels the command's task where it waits
+
+        monkeypatch.setattr(Store, "save_encoded", cancelled)
+        with pytest.raises(asyncio.CancelledError):
+            await judge_store(store, [BuiltinJudge(CB)], CB)
+        assert not multiprocessing.active_children()  # before the loop goes on: stopped, not left to finalizers

@@ -10,10 +10,10 @@ import signal
 import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import AsyncIterator, Callable, Iterator, Sequence, TypeVar, overload
+from typing import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence, TypeVar, overload
 
 from warroom_tui.judge.builtin import BuiltinCoder
 from warroom_tui.judge.codebook import Codebook
@@ -46,11 +46,12 @@ class BuiltinJudge:
         """Yields chunks of CHUNK codings: the caller commits each, so an interruption keeps them."""
         return self._chunks(jobs, _code_slice)
 
-    def code_rows(self, jobs: Jobs) -> AsyncIterator[list[EncodedCoding]]:
+    def code_rows(self, jobs: Jobs) -> AsyncGenerator[list[EncodedCoding], None]:
         """As `code_many`, each coding encoded as the store keeps it, where it was coded (a forked worker)."""
         return self._chunks(jobs, _rows_slice)
 
-    async def _chunks(self, jobs: Sequence[tuple[str, Roster]], work: Callable[..., list[T]]) -> AsyncIterator[list[T]]:
+    async def _chunks(self, jobs: Sequence[tuple[str, Roster]],
+                      work: Callable[..., list[T]]) -> AsyncGenerator[list[T], None]:
         workers = min(os.cpu_count() or 1, 4)
         if len(jobs) < max(POOL_MIN, 2 * CHUNK) or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for i in range(0, len(jobs), CHUNK):
@@ -71,9 +72,9 @@ class BuiltinJudge:
             if done:
                 pool.shutdown()
             else:  # interrupted (Ctrl+C): what the workers are coding would be lost anyway, so they stop now
-                for part in pending:
-                    part.add_done_callback(_retrieved)  # a chunk left: its BrokenProcessPool is not reported at exit
                 with _no_ctrl_c():  # a second Ctrl+C inside the pool's shutdown left it hanging at exit
+                    for part in pending:
+                        part.add_done_callback(_retrieved)  # a chunk left: its BrokenProcessPool is not reported
                     for process in list(pool._processes.values()):
                         process.terminate()
                     # a worker stopped while it sent its chunk leaves part of it in the pipe, and the pool's reader
@@ -244,19 +245,22 @@ async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook,
                 texts = partial(message_texts, store.path) if lazy else None
                 jobs = Jobs(todo, rosters, texts)
                 parts = judge.code_rows(jobs) if isinstance(judge, BuiltinJudge) else _rows_of(judge, jobs)
-                async for rows in parts:
-                    await store.save_encoded(cid, rows)
-                    if lazy:  # a batch of workers: the WAL goes into the file as they code, not all at the end
-                        await store.checkpoint()
-                    for _, status, reason, _ in rows:
-                        if status == "coded":
-                            report.coded[judge.name] += 1
-                        else:
-                            report.uncoded[judge.name] += 1
-                            report.reasons[judge.name][reason.split(":")[0]] += 1
-                    done += len(rows)
-                    if on_progress:
-                        on_progress(judge.name, done, len(todo))
+                # closed here, at once, however this ends: interrupted while a chunk was stored, the workers were
+                # stopped only when asyncio finalized the generator, and a second Ctrl+C before then left them be
+                async with aclosing(parts):
+                    async for rows in parts:
+                        await store.save_encoded(cid, rows)
+                        if lazy:  # a batch of workers: the WAL goes into the file as they code, not all at the end
+                            await store.checkpoint()
+                        for _, status, reason, _ in rows:
+                            if status == "coded":
+                                report.coded[judge.name] += 1
+                            else:
+                                report.uncoded[judge.name] += 1
+                                report.reasons[judge.name][reason.split(":")[0]] += 1
+                        done += len(rows)
+                        if on_progress:
+                            on_progress(judge.name, done, len(todo))
             if len(judges) >= 2:
                 report.kappa = await adjudicate(store, [j.name for j in judges], codebook)
     finally:
@@ -277,7 +281,7 @@ def _collector_spares_what_is_read() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _rows_of(judge: Judge, jobs: Jobs) -> AsyncIterator[list[EncodedCoding]]:
+async def _rows_of(judge: Judge, jobs: Jobs) -> AsyncGenerator[list[EncodedCoding], None]:
     done = 0
     async for part in judge.code_many(jobs):
         yield encode_codings(_row(m.id, v) for m, v in zip(jobs.todo[done:done + len(part)], part))
