@@ -1,9 +1,18 @@
 """Nothing slow is imported on start-up: litellm loads only when a model is first called."""
 
+import signal
 import subprocess
 import sys
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_handler():
+    """`entry` ignores Ctrl+C once a command was interrupted (the process is ending): not this test process."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def test_cli_and_engine_import_without_litellm_or_textual():
@@ -86,6 +95,7 @@ def test_ctrl_c_at_any_point_of_the_start_is_one_line_and_exit_130(monkeypatch, 
     monkeypatch.setattr(warroom_tui.cli, "main", interrupted)
     assert entry() == 130
     assert capsys.readouterr().err == "warroom: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a Ctrl+C more while it ends: no traceback
 
 
 

@@ -2,6 +2,7 @@
 interruption at any later point (the modules still loading, the arguments read) ends the command with one line."""
 
 import gc
+import signal
 import sys
 
 
@@ -21,6 +22,8 @@ def entry() -> int:
             raise
         print("warroom: interrupted", file=sys.stderr)
         code = 130
+    if code == 130:  # interrupted, and said so: a Ctrl+C more while the process ends (its connections closed, its
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # objects freed) would only add a traceback to that line
     gc.freeze()
     gc.enable()  # off still if the command never started
     return code
