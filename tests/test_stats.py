@@ -140,14 +140,15 @@ def test_the_cosine_table_says_how_many_runs_of_a_series_have_no_cosine_and_why(
     runs = [run("F", [("a", [L(meta=True)]), ("b", [L(meta=True)])]) for _ in range(3)]
     runs += [run("F", [("a", [L(meta=True)]), ("b", [L()])]) for _ in range(2)]  # b never flagged: no cosine
     runs += [run("A", [("a", [L(meta=True)]), ("b", [L(lead=True)])]) for _ in range(3)]
+    runs += [run("P", [("a", [L(meta=True)]), ("b", [L()])])]  # a pilot whose only run has no cosine: still a row
     rep = report(runs, TRAITS)
-    assert {r["series"]: (r["runs"], r["of"]) for r in rep["cosine"]} == {"A": (3, 3), "F": (3, 5)}
+    assert {r["series"]: (r["runs"], r["of"]) for r in rep["cosine"]} == {"A": (3, 3), "F": (3, 5), "P": (0, 1)}
     from rich.console import Console
 
     console = Console(width=200, record=True)
     console.print(report_group(rep))
     text = " ".join(console.export_text().split())  # the caption wraps at the table's width
-    assert "runs left out (F: 2 of 5): fewer than two agents with any flag" in text
+    assert "runs left out (F: 2 of 5, P: 1 of 1): fewer than two agents with any flag" in text
     assert "A: 0 of" not in text
     console = Console(width=200, record=True)  # a comparison with F says which of its runs it compares
     console.print(report_group(report(runs, TRAITS, [("A vs F", "A", "F")])))

@@ -179,10 +179,12 @@ def series_cosine_table(cosines: dict[str, list[float]], runs: list[RunData] | N
     for run in runs or []:
         total[run.series] += 1
     rows = []
-    for series, values in sorted(cosines.items()):
+    for series in sorted(set(cosines) | set(total)):  # a series none of whose runs has a cosine: a row of none
+        values = cosines.get(series, [])
         low, high = bootstrap_ci(values)
         rows.append({"series": series, "runs": len(values), "of": total.get(series, len(values)),
-                     "mean": float(np.mean(values)), "ci_low": low, "ci_high": high, "paper": PAPER_COSINE.get(series)})
+                     "mean": float(np.mean(values)) if values else float("nan"), "ci_low": low, "ci_high": high,
+                     "paper": PAPER_COSINE.get(series)})
     return rows
 
 
