@@ -176,7 +176,7 @@ async def run_command(args) -> int:
     console.print(f"stored in {escape(str(args.db or default_db()))}")
     if executor.interrupted:
         finished = sum(r.status != RunStatus.INTERRUPTED for r in results)
-        print(f"warroom: interrupted after {finished} of {runs} runs; run the same command to resume",
+        print(f"warroom: interrupted after {finished} of {counted(runs, 'run')}; run the same command to resume",
               file=sys.stderr)
         return 130
     return 0 if all(r.status.finished for r in results) else 1

@@ -15,6 +15,7 @@ from warroom_tui.errors import CliError
 from warroom_tui.modelid import is_simulated
 from warroom_tui.paths import default_db
 from warroom_tui.scenario import MAX_RUNS
+from warroom_tui.wording import counted
 
 
 async def sweep_command(args) -> int:
@@ -88,10 +89,10 @@ async def sweep_command(args) -> int:
     stored = sum(r.stored for r in results)
     if executor_name != "local":
         console.print(f"{executor_name}: {executor.counts.line()}")
-    console.print(f"{done} of {len(specs)} runs finished ({stored} already stored), "
+    console.print(f"{done} of {counted(len(specs), 'run')} finished ({stored} already stored), "
                   f"stored in {escape(str(args.db or default_db()))}")
     if executor.interrupted:
-        print(f"warroom: interrupted after {done} of {len(specs)} runs; run the same command to resume",
+        print(f"warroom: interrupted after {done} of {counted(len(specs), 'run')}; run the same command to resume",
               file=sys.stderr)
         return 130
     return 0 if all(r.status.finished for r in results) and len(results) == len(specs) else 1

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from warroom_tui.analysis.stats import R_LEGEND
 from warroom_tui.analysis.tables import _f, comparison_table, cosine_table
+from warroom_tui.wording import counted
 
 
 def _split(group: str) -> tuple[Text, Text]:
@@ -57,7 +58,7 @@ def roles_tables(roles: dict, correction: str) -> list:
     cmp.title = Text("roles = none vs assigned roles, same series: Mann-Whitney U of per-run mean cosine")
     out: list = [cos, cmp]
     if roles.get("mixed"):
-        out.append(Text(f"{roles['mixed']} runs whose roles changed mid-run are left out of this comparison",
+        out.append(Text(f"{counted(roles['mixed'], 'run')} whose roles changed mid-run are left out of this comparison",
                         style="dim"))
     return out
 
