@@ -207,3 +207,29 @@ async def test_codings_of_a_missing_message_or_coder_are_refused_whole_and_the_k
                 await store.save_codings(cid + 1, rows)
         await store.save_codings(cid, rows)
         assert await store.labels(cid) == {mid: {"meta": (True, "")} for mid in mids}
+
+
+def test_a_connection_left_open_never_keeps_the_process_from_ending(tmp_path):
+    """A command interrupted twice could skip closing its store: the connection's thread then kept the process
+    waiting at exit, for good (2 of 26 double Ctrl+C of `warroom judge`). The thread is a daemon: the process
+    ends, and what was committed is in the file."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import asyncio
+        from warroom_tui.store.db import Store
+
+        async def main():
+            store = await Store.connect({str(tmp_path / "w.db")!r})
+            await store.db.execute("CREATE TABLE kept (x)")
+            await store.db.execute("INSERT INTO kept VALUES (1)")
+            return store  # never closed
+
+        kept = asyncio.run(main())  # still referred to at exit, as by an interrupted command's traceback
+        print("ending")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert out.stdout.strip() == "ending" and out.returncode == 0, out.stderr
+    assert sqlite3.connect(tmp_path / "w.db").execute("SELECT x FROM kept").fetchall() == [(1,)]

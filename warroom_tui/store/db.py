@@ -211,9 +211,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 async def _connection(target: str, uri: bool = False) -> aiosqlite.Connection:
-    """A connection (its own thread). Cancelled while it connects (Ctrl+C), aiosqlite stops the thread; it is
-    waited for here, so it never reports into an event loop closed meanwhile (a traceback after "interrupted")."""
+    """A connection (its own thread, a daemon). Cancelled while it connects (Ctrl+C), aiosqlite stops the thread;
+    it is waited for here, so it never reports into an event loop closed meanwhile (a traceback after
+    "interrupted")."""
     pending = aiosqlite.connect(target, uri=uri, isolation_level=None)
+    # a daemon: a connection left open by an interrupted command (a second Ctrl+C inside its cleanup) kept the
+    # process waiting for its thread at exit, for good; what was committed is in the file either way
+    pending._thread.daemon = True
     try:
         db = await pending
     except BaseException:
