@@ -497,3 +497,41 @@ async def test_worker_keeps_up_with_a_fast_simulated_run(tmp_path):
         assert sum(t.coded for t in snapshots[-1].tallies) == n  # the last snapshot has it all
         with pytest.raises(AttributeError):
             snapshots[-1].uncoded = 3  # snapshots are immutable
+
+
+def test_a_second_ctrl_c_of_warroom_judge_ends_it_there_and_then(monkeypatch, capfd):
+    """The first Ctrl+C is asyncio's (the command is cancelled: it stores what it finished, stops its workers);
+    a second, raised as a KeyboardInterrupt wherever the command was, could land inside a lock's acquisition in
+    that cleanup and leave the process waiting for good. It ends the process at once, its workers stopped."""
+    import multiprocessing
+    import os
+    import threading
+
+    from warroom_tui import cli
+
+    calls = []
+
+    class Runner:
+        _interrupt_count = 0
+
+    runner = Runner()
+    from functools import partial
+
+    handler = partial(cli._second_ctrl_c_quits, runner, lambda *a: calls.append(a))
+    handler(2, None, "task")
+    assert calls == [(2, None, "task")]  # the first: asyncio's own handling
+    gone = threading.Event()
+    child = multiprocessing.get_context("fork").Process(target=gone.wait)
+    child.start()
+
+    def exit_now(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    runner._interrupt_count = 1
+    with pytest.raises(SystemExit) as ended:
+        handler(2, None, "task")
+    child.join(10)
+    assert ended.value.code == 130 and child.exitcode is not None and child.exitcode < 0  # stopped, not waited for
+    assert "interrupted again: stopped at once" in capfd.readouterr().err
+    assert len(calls) == 1
