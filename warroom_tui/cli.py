@@ -188,8 +188,11 @@ def _second_ctrl_c_quits(runner: asyncio.Runner, first: Callable[..., None], sig
         return first(signum, frame, main_task)
     import multiprocessing
 
-    for child in multiprocessing.active_children():
+    children = multiprocessing.active_children()
+    for child in children:
         child.terminate()
+    for child in children:
+        child.join(1)  # reaped: none left behind as a zombie
     os.write(2, b"\nwarroom: interrupted again: stopped at once (what was stored is kept)\n")
     os._exit(130)
 
