@@ -528,6 +528,7 @@ def test_a_second_ctrl_c_of_warroom_judge_ends_it_there_and_then(monkeypatch, ca
         raise SystemExit(code)
 
     monkeypatch.setattr(os, "_exit", exit_now)
+    monkeypatch.setattr(multiprocessing, "active_children", lambda: [child])  # none of another test's
     runner._interrupt_count = 1
     with pytest.raises(SystemExit) as ended:
         handler(2, None, "task")
