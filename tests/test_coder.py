@@ -239,8 +239,8 @@ def test_a_name_too_long_or_with_a_nul_is_one_line_naming_the_file_and_field(tmp
     db = tmp_path / "w.db"
     db.touch()
     for argv, said in [(["report", "--codebook", str(tmp_path / f"{long}.toml"), "--db", str(db)], "cannot read"),
-                       (["report", "--db", str(tmp_path / f"{long}.db")], "not a usable file name"),
-                       (["judge", "--db", str(tmp_path / f"{long}.db")], "not a usable file name")]:
+                       (["report", "--db", str(tmp_path / f"{long}.db")], "cannot open"),
+                       (["judge", "--db", str(tmp_path / f"{long}.db")], "cannot open")]:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err and "file name too long" in err, err

@@ -193,6 +193,8 @@ def _second_ctrl_c_quits(runner: asyncio.Runner, first: Callable[..., None], sig
         child.terminate()
     for child in children:
         child.join(1)  # reaped: none left behind as a zombie
+    if os.isatty(1):
+        os.write(1, b"\x1b[?25h")  # the progress bar hid the cursor: shown again, as its own ending does
     os.write(2, b"\nwarroom: interrupted again: stopped at once (what was stored is kept)\n")
     os._exit(130)
 

@@ -21,8 +21,8 @@ async def _open_store(path: Path | None, read_only: bool = False, must_exist: bo
         return await Store.connect(path, read_only)
     except StoreError as exc:
         raise CliError(str(exc)) from None
-    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL in it
-        raise CliError(f"{path}: not a usable file name: {_why(exc)}") from None
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL in it, ...
+        raise CliError(f"{path}: cannot open: {_why(exc)}") from None
 
 
 def _why(exc: Exception) -> str:
