@@ -590,3 +590,12 @@ async def test_a_batch_interrupted_while_it_stores_a_chunk_stops_its_workers_at_
         with pytest.raises(asyncio.CancelledError):
             await judge_store(store, [BuiltinJudge(CB)], CB)
         assert not set(multiprocessing.active_children()) - before  # now: stopped, not left to finalizers
+
+
+def test_a_lone_surrogate_in_a_message_does_not_stop_the_coder():
+    """The technology words were found in the message's UTF-8, which a lone surrogate (valid in a Python string,
+    as JSON decodes "\\ud800") cannot be encoded to: the coder raised. They are found in its Latin-1 bytes, any
+    other character a separator, as before."""
+    roster = Roster(aliases=(("Agent-A",), ("Agent-B",)), speaker=0)
+    coding = BuiltinCoder(CB).code("We use Stripe, Firebase and Supabase \ud800 here", roster)
+    assert coding.flags["arch"] == BuiltinCoder(CB).code("We use Stripe, Firebase and Supabase here", roster).flags["arch"]
