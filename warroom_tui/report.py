@@ -121,7 +121,7 @@ async def labels_from(store: Store, coder: str, codebook: Codebook) -> dict:
     runs = None
     for human in (c for c in coders.values() if c.kind == "human" and c.name != coder):
         if runs is None:  # each message's run: the interval resamples whole runs
-            runs = {mid: run_id for run_id, mid, _, _ in await store.labels_by_run(row.id)}
+            runs = await store.message_runs()
         theirs = values(await store.labels(human.id))
         k = await asyncio.to_thread(kappa_with_ci, theirs, mine, codebook.ids, groups=runs)
         if k["n"]:

@@ -93,13 +93,18 @@ def rq2_table(rep: dict) -> Table:
     return t
 
 
+def _short(rep: dict) -> dict[str, dict]:
+    """The cosine rows of the series not all of whose runs have a cosine, by series."""
+    return {row["series"]: row for row in rep.get("cosine", []) if row.get("of", row["runs"]) > row["runs"]}
+
+
 def cosine_table(rep: dict) -> Table:
-    short = [row for row in rep["cosine"] if row.get("of", row["runs"]) > row["runs"]]
+    short = _short(rep)
     caption = None
     if short:  # the runs counted are not all of the series': say why
-        caption = _text("runs left out (" + ", ".join(f"{row['series']}: {row['of'] - row['runs']} of {row['of']}"
-                                                      for row in short) + "): fewer than two agents with any flag;"
-                        " a cosine needs two profiles that are not all zero")
+        caption = _text("runs left out (" + ", ".join(f"{s}: {row['of'] - row['runs']} of {row['of']}"
+                                                      for s, row in short.items()) + "): fewer than two agents with"
+                        " any flag; a cosine needs two profiles that are not all zero")
     t = Table(title=Text("Mean pairwise cosine of agent profiles, per run (bootstrap 95% CI)"), caption=caption,
               caption_justify="left")
     for col in ("series", "runs", "mean", "95% CI", "paper"):
@@ -112,7 +117,7 @@ def cosine_table(rep: dict) -> Table:
 
 def comparison_table(rep: dict) -> Table:
     """One text column (the comparison, which names x and y) that may wrap; numbers never cut."""
-    short = {row["series"]: row for row in rep.get("cosine", []) if row.get("of", row["runs"]) > row["runs"]}
+    short = _short(rep)
     named = [s for s in dict.fromkeys(v for row in rep["comparisons"] for v in (row["x"], row["y"])) if s in short]
     caption = rep["legend"] + ("" if not named else " Of " + ", ".join(
         f"{s}, {short[s]['runs']} of its {short[s]['of']} runs" for s in named) + " have a cosine and are compared"

@@ -191,9 +191,8 @@ def shipped_calibration_note(path: str | Path | None) -> str | None:
         name = read_toml(file, CodebookError).get("calibration")
     except CodebookError:
         return None
-    if not isinstance(name, str) or not name.strip() or (file.parent / name).is_file() \
-            or not (DEFAULT_CODEBOOK.parent / name).is_file():
-        return None  # the file named is there (an absolute path to the shipped one too), or none is taken
+    if not isinstance(name, str) or not name.strip() or calibration_file(file, name) == file.parent / name:
+        return None  # the file named is taken (an absolute path to the shipped one too)
     return (f"{file}: calibration: {name} is not beside it; the shipped {name} is used (its weights were fitted"
             " to the shipped patterns; a file of that name beside the codebook is used instead)")
 

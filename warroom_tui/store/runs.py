@@ -159,6 +159,10 @@ class RunQueries(Queries):
         return [EventRow(id=r["id"], round=r["round"], seq=r["seq"], kind=r["kind"], field=r["field"],
                          agent=r["agent_idx"], old=load(r["old"]), new=load(r["new"]), at=r["at"]) for r in rows]
 
+    async def message_runs(self) -> dict[int, int]:
+        """message id -> its run, for every agent message."""
+        return dict(await self._tuples("SELECT id, run_id FROM messages WHERE agent_idx IS NOT NULL"))
+
     async def message_partners(self) -> dict[int, tuple[int, ...] | None]:
         """message id -> the agents it replied to, for every agent message (None: not computed)."""
         rows = await self._all("SELECT id, partners FROM messages WHERE agent_idx IS NOT NULL")
