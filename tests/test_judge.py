@@ -536,3 +536,65 @@ def test_a_second_ctrl_c_of_warroom_judge_ends_it_there_and_then(monkeypatch, ca
     assert ended.value.code == 130 and child.exitcode is not None and child.exitcode < 0  # stopped, not waited for
     assert "interrupted again: stopped at once" in capfd.readouterr().err
     assert len(calls) == 1
+
+
+def test_a_workers_rows_are_the_codings_encoded_one_by_one():
+    """The worker encodes the labels of verdicts alike once (by their content): the rows must be what encoding each
+    coding on its own gives, whatever verdicts share."""
+    from warroom_tui.judge import service
+    from warroom_tui.judge.types import Coding
+    from warroom_tui.store.labels import encode_codings
+    from warroom_tui.store.rows import UncodedMessage
+
+    verdicts = [Coding({"meta": True, "comp": True}, {"comp": "L1"}), Coding({"meta": True, "comp": True}),
+                Coding({"meta": True, "comp": True}, {"comp": "L2"}), Coding({"comp": True, "meta": True}),
+                Coding({"meta": True, "comp": True}, {"comp": "L1"}), JudgeFailure("no answer")]
+    todo = [UncodedMessage(10 + i, 1, 0, "", "") for i in range(len(verdicts))]
+
+    class Jobs:
+        pass
+
+    jobs = Jobs()
+    jobs.todo = todo  # type: ignore[attr-defined]
+    real = service._code_slice
+    service._code_slice = lambda coder, jobs, start, end: verdicts[start:end]
+    try:
+        rows = service._rows_slice(None, jobs, 0, len(verdicts))  # type: ignore[arg-type]
+    finally:
+        service._code_slice = real
+    assert rows == encode_codings(service._row(m.id, v) for m, v in zip(todo, verdicts))
+    assert rows[0][3] != rows[1][3] != rows[2][3] and rows[1][3] != rows[3][3]  # order and levels kept apart
+
+
+
+async def test_an_llm_judges_batch_is_stored_with_each_messages_own_labels(tmp_path):
+    """Labels were encoded once per flags object, found by its id: a judge's batch made its rows as it stored them,
+    a later row's flags took a freed row's id, and the message was stored with that row's labels."""
+    from warroom_tui.judge.types import Coding
+
+    class Alternating:
+        name, kind = "alternating@v4", "llm"
+
+        def __init__(self) -> None:
+            self.made: list[Coding] = []
+
+        async def code_many(self, jobs):
+            self.made = [Coding({f: (i >> k) % 2 == 0 for k, f in enumerate(CB.ids)},
+                                {"comp": "L2"} if i % 3 == 0 else {}) for i in range(len(jobs))]
+            yield list(self.made)
+
+        async def aclose(self) -> None:
+            pass
+
+    async with Store.open(tmp_path / "w.db") as store:
+        await sim_run(store, rounds=3)
+        judge = Alternating()
+        await judge_store(store, [judge], CB)  # type: ignore[list-item]
+        ids = [r[0] for r in await store.db.execute_fetchall(
+            "SELECT m.id FROM messages m WHERE m.agent_idx IS NOT NULL AND m.is_error=0 ORDER BY m.run_id, m.seq")]
+        assert len(ids) == len(judge.made) >= 6
+        coder = {c.name: c.id for c in await store.coders()}["alternating@v4"]
+        got = await store.labels(coder)
+        for mid, verdict in zip(ids, judge.made):
+            assert {f: v for f, (v, _) in got[mid].items()} == verdict.flags, mid
+            assert got[mid]["comp"][1] == verdict.levels.get("comp", "")

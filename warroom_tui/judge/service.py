@@ -21,7 +21,7 @@ from warroom_tui.judge.panel import MODES, combine
 from warroom_tui.judge.types import Coding, Judge, JudgeFailure, Roster, Verdict
 from warroom_tui.judge.copying import load_spans
 from warroom_tui.store.db import Store
-from warroom_tui.store.labels import CodebookChangedError, EncodedCoding, encode_codings
+from warroom_tui.store.labels import CodebookChangedError, EncodedCoding, encode_codings, encode_labels
 from warroom_tui.store.rows import CodingRow, RunRoster, UncodedMessage
 from warroom_tui.store.texts import close_texts, message_texts
 
@@ -205,7 +205,10 @@ class RosterCache:
 
     def roster(self, run_id: int, speaker: int | None, copied: str = "") -> Roster:
         run = self.runs.get(run_id) or RunRoster((), frozenset())
-        return Roster(aliases=run.agents, speaker=speaker, crashed=run.crashed, copied=load_spans(copied))
+        return _ROSTER((run.agents, speaker, run.crashed, load_spans(copied)))
+
+
+_ROSTER = partial(tuple.__new__, Roster)  # a Roster of its fields in order, without the keywords' cost (one a job)
 
 
 async def judge_store(store: Store, judges: Sequence[Judge], codebook: Codebook, *,
@@ -321,13 +324,21 @@ def _code_slice(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]], start: 
 
 
 def _rows_slice(coder: BuiltinCoder, jobs: Jobs, start: int, end: int) -> list[EncodedCoding]:
-    """The codings of jobs[start:end], encoded to store: a verdict met again (see _code_all) is encoded once."""
-    made: dict[int, CodingRow] = {}
-    rows = []
+    """The codings of jobs[start:end], encoded to store: the labels of verdicts alike (a batch has a few hundred
+    kinds) encoded once."""
+    labels: dict[tuple, str] = {}
+    rows: list[EncodedCoding] = []
     for m, verdict in zip(jobs.todo[start:end], _code_slice(coder, jobs, start, end)):
-        first = made.get(id(verdict))
-        rows.append(first._replace(message_id=m.id) if first else made.setdefault(id(verdict), _row(m.id, verdict)))
-    return encode_codings(rows)
+        if not isinstance(verdict, Coding):
+            rows += encode_codings([_row(m.id, verdict)])
+            continue
+        flags, levels = verdict.flags, verdict.levels
+        key = (tuple(flags.items()), tuple(levels.items()))
+        stored = labels.get(key)
+        if stored is None:
+            stored = labels[key] = encode_labels([(f, (v, levels.get(f, ""))) for f, v in flags.items()])
+        rows.append((m.id, "coded", "", stored))
+    return rows
 
 
 def _code_all(coder: BuiltinCoder, jobs: Sequence[tuple[str, Roster]]) -> list[Verdict]:

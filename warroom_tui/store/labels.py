@@ -217,15 +217,21 @@ def _stamp(now: datetime) -> str:
 
 
 def encode_codings(codings: Iterable[CodingRow]) -> list[EncodedCoding]:
-    encoded: dict[int, str] = {}  # a batch's codings often share their flags (a verdict met again)
+    # a batch's codings often share their flags (a verdict met again): found by the object's id, the object kept
+    # with it (`codings` may be a generator: a freed one's id is taken by the next, with other labels)
+    encoded: dict[int, tuple[object, str]] = {}
     out = []
     for c in codings:
-        flags = encoded.get(id(c.flags))
-        if flags is None:
-            flags = encoded[id(c.flags)] = "{" + ",".join(
-                [f"{_quoted(f)}:[{1 if v else 0},{_quoted(lvl or '')}]" for f, (v, lvl) in c.flags.items()]) + "}"
-        out.append((c.message_id, c.status, c.reason, flags))
+        known = encoded.get(id(c.flags))
+        if known is None:
+            known = encoded[id(c.flags)] = (c.flags, encode_labels(c.flags.items()))
+        out.append((c.message_id, c.status, c.reason, known[1]))
     return out
+
+
+def encode_labels(flags: Iterable[tuple[str, tuple[bool, str]]]) -> str:
+    """A coding's labels as stored: JSON, flag -> [value 0/1, level], in the order given."""
+    return "{" + ",".join([f"{_quoted(f)}:[{1 if v else 0},{_quoted(lvl or '')}]" for f, (v, lvl) in flags]) + "}"
 
 
 def _flags(stored: str) -> dict[str, tuple[bool, str]]:
