@@ -102,11 +102,14 @@ def test_runs_stored_with_dangerous_names_export_inside_out(tmp_path, capsys):
 def test_import_report_and_judge_print_no_control_characters(tmp_path, capfd):
     db = tmp_path / "w.db"
     asyncio.run(store_unchecked(db, evil_run(series=f"S{EVIL}"), "S/warroom-S-run01.json"))  # an old database
-    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", evil_run()), "--db", str(db)]) == 0
+    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", evil_run()), "--db", str(db)]) == 2
+    refused = capfd.readouterr().err  # names with controls are refused now: one line naming the field
+    assert refused.count("\n") == 1 and "environment.agentRanking[0].name" in refused
+    asyncio.run(store_unchecked(db, evil_run(), "Z/warroom-Z-run01.json"))
     assert main(["judge", "--db", str(db)]) == 0
     assert main(["report", "--db", str(db)]) == 0
     out = capfd.readouterr()
-    assert "runs per series" in out.out and "Model" in out.out and "redover" in out.out
+    assert "agent profiles" in out.out and "Model" in out.out and "redover" in out.out
     assert_clean(out.out, "stdout")
     assert_clean(out.err, "stderr")
 
@@ -118,9 +121,15 @@ def test_the_run_summary_and_progress_print_no_control_characters(tmp_path, capf
                     f'[[agents]]\nname = "Architect"\nmodel = "sim/architect"\n'
                     f'[[agents]]\nname = {name}\nmodel = "sim/skeptic"\n'
                     f'[[conditions.crashes]]\nagent = "2"\nkind = "permanent"\n', encoding="utf-8")
+    assert main(["run", str(path), "--db", str(tmp_path / "w.db"), "--runs", "1"]) == 2  # such a name is refused
+    out = capfd.readouterr()
+    assert out.err.count("\n") == 1 and "agents.1.name" in out.err
+    assert_clean(out.out, "stdout")
+    assert_clean(out.err, "stderr")
+    path.write_text(path.read_text(encoding="utf-8").replace(name, '"Crasher"'), encoding="utf-8")
     assert main(["run", str(path), "--db", str(tmp_path / "w.db"), "--runs", "1"]) == 0
     out = capfd.readouterr()
-    assert "Crash" in out.out and "crashed" in out.out  # the crashed agent is named, cleaned
+    assert "Crasher" in out.out and "crashed" in out.out  # the crashed agent is named
     assert_clean(out.out, "stdout")
     assert_clean(out.err, "stderr")
 

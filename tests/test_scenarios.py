@@ -39,6 +39,10 @@ BAD = [
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["one","two"]\n',
      "conditions.naming"),
     ('name = "x\nbrief', "invalid TOML"),
+    ('name = "x"\nseries = "A\\tB"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n', "series"),
+    ('name = "x"\nbrief = "b"\n[[agents]]\nname="Ana\\u202Egnp"\nmodel="m"\n', "agents.0.name"),
+    ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["A\\u200B"]\n',
+     "conditions.naming"),
 ]
 
 

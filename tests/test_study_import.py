@@ -40,6 +40,12 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
     (lambda d: d.pop("condition"), "condition"),
     (lambda d: d["condition"].update(series=3), "condition.series"),
     (lambda d: d["environment"]["agentRanking"][0].pop("nickname"), "environment.agentRanking[0].nickname"),
+    (lambda d: d["condition"].update(series="A\nB"), "condition.series"),  # a table row in two
+    (lambda d: d["condition"].update(series="A\u200b"), "condition.series"),  # looks like A
+    (lambda d: d["condition"].update(series="A "), "condition.series"),
+    (lambda d: d["environment"]["agentRanking"][0].update(nickname="Ana\u202egnp.exe"),
+     "environment.agentRanking[0].nickname"),  # a bidi override reverses what follows
+    (lambda d: d["environment"]["agentRanking"][0].update(model="m\tx"), "environment.agentRanking[0].model"),
     (lambda d: d["conversation"]["messages"].append({"sender": "ghost", "text": "x", "round": 0}),
      "conversation.messages[1].sender"),
     (lambda d: d["conversation"]["messages"].append({"sender": "a", "text": "x", "round": "one"}),

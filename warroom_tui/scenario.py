@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
-from warroom_tui.untrusted import name_problem
+from warroom_tui.untrusted import label_problem, name_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -43,6 +43,17 @@ PlainName = Annotated[str, AfterValidator(_plain)]
 """A name that becomes part of run ids and export paths (no `..`, separators or control characters)."""
 
 
+def _label(value: str) -> str:
+    problem = label_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+LabelName = Annotated[str, AfterValidator(_label)]
+"""A name shown in tables and prompts: one line, nothing invisible (see untrusted.label_problem)."""
+
+
 class ScenarioError(Exception):
     """A scenario that cannot be used; the message is one line naming file and field."""
 
@@ -52,9 +63,9 @@ class _Strict(BaseModel):
 
 
 class AgentSpec(_Strict):
-    name: str = Field(min_length=1, max_length=80)
+    name: LabelName = Field(min_length=1, max_length=80)
     """Display name: the model's real name, shown under `real` naming."""
-    model: str = Field(min_length=1)
+    model: LabelName = Field(min_length=1)
     """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
     family: str = Field(default="", max_length=60)
     base: str = Field(default="", max_length=80)
@@ -91,7 +102,7 @@ class CrashSpec(_Strict):
 
 
 class Conditions(_Strict):
-    naming: Literal["neutral", "real"] | list[str] = "neutral"
+    naming: Literal["neutral", "real"] | list[LabelName] = "neutral"
     scaffolding: Scaffolding = "full"
     order: Literal["fixed", "shuffled"] = "fixed"
     temperature: float = Field(default=0.8, ge=0, le=2, strict=True)

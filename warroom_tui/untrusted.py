@@ -6,6 +6,7 @@ No Textual, no store, no engine: every layer may import it (analysis tables, the
 from __future__ import annotations
 
 import re
+import unicodedata
 
 ANSI_RE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI, 7- and 8-bit
@@ -31,9 +32,24 @@ def name_problem(value: str) -> str | None:
         return "must not be . or .."
     if any(c in value for c in "/\\|"):
         return "must not contain / \\ or |"
+    return label_problem(value)
+
+
+def label_problem(value: str) -> str | None:
+    """Why a name from data cannot be shown as one in a table (an agent's, a model's), or None."""
     if UNSAFE_RE.search(value):
         return "must not contain control characters or lone surrogates"
+    for c in value:
+        if unicodedata.category(c) in HIDDEN:
+            return f"must not contain U+{ord(c):04X} (no tab, line break, invisible or direction-changing character)"
+    if value != value.strip():
+        return "must not start or end with white space"
     return None
+
+
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+"""What a name shown in a table must not hold: a tab or newline (a row in two), a format character (a bidi override
+reorders what follows; a zero-width one makes two names look the same)."""
 
 
 PATH_SAFE_RE = re.compile(r"[^A-Za-z0-9._@+~ ()\[\]-]")

@@ -19,7 +19,7 @@ from warroom_tui.judge.roster import run_aliases
 from warroom_tui.scenario import shipped_tags
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
-from warroom_tui.untrusted import MAX_DEPTH, check_tree, name_problem, path_part
+from warroom_tui.untrusted import MAX_DEPTH, check_tree, label_problem, name_problem, path_part
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
@@ -65,6 +65,8 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(isinstance(a, dict), path, where, "not an object")
         for field in ("key", "name", "nickname", "model"):
             _need(isinstance(a.get(field), str) and a[field] != "", path, f"{where}.{field}", "missing or not a string")
+            problem = label_problem(a[field])
+            _need(problem is None, path, f"{where}.{field}", problem or "")
         _need(a["key"] not in keys, path, f"{where}.key", f"duplicate key {a['key']!r}")
         keys.add(a["key"])
         _need(a["nickname"].casefold() not in nicks, path, f"{where}.nickname",
