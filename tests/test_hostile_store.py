@@ -117,6 +117,35 @@ def test_coded_csv_file_names_are_unique_per_coder(tmp_path, capsys):
     assert files == {"coded_builtin@v4.csv": 4, "coded_builtin_v4.csv": 1}
 
 
+# 2b. an export never replaces a file already there unless --force, and refuses before writing any
+def test_exports_refuse_to_replace_files_already_there(tmp_path, capsys):
+    db = str(tmp_path / "w.db")
+    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", study_run()),
+                 write(tmp_path / "in" / "Z" / "warroom-Z-run02.json", study_run(text="Other words.")),
+                 "--db", db]) == 0
+    assert main(["judge", "--db", db]) == 0
+    out = tmp_path / "out"
+    (out / "Z").mkdir(parents=True)
+    mine = out / "Z" / "warroom-Z-run02.json"
+    mine.write_text("a researcher's own file")
+    capsys.readouterr()
+    assert main(["export", "--out", str(out), "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warroom-Z-run02.json: exists" in err and "--force" in err
+    assert mine.read_text() == "a researcher's own file" and sorted(p.name for p in (out / "Z").iterdir()) == [
+        "warroom-Z-run02.json"]  # nothing written, not even the run that was free
+    assert main(["export", "--out", str(out), "--db", db, "--force"]) == 0
+    assert json.loads(mine.read_text())["conversation"]["messages"]
+    assert len(list((out / "Z").iterdir())) == 2 and not list(out.rglob(".*partial"))
+    # the README a finetune export writes, and a coded CSV, likewise
+    readme = tmp_path / "README.md"
+    readme.write_text("# my project")
+    csv_out = tmp_path / "README.md"
+    assert main(["export", "--format", "coded-csv", "--out", str(csv_out), "--db", db]) == 2
+    assert readme.read_text() == "# my project"
+    assert "README.md: exists" in capsys.readouterr().err
+
+
 # 3. a run is identified by its content, not by series and file name
 def test_two_runs_with_the_same_file_name_in_different_folders_both_import(tmp_path, capsys):
     db = str(tmp_path / "w.db")
@@ -300,6 +329,7 @@ def test_simulated_runs_stay_out_of_report_profiles_and_coded_csv(tmp_path, caps
     assert "2 simulated runs left out" in " ".join(capsys.readouterr().out.split())
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 12 and "simulated" not in rows[0]
-    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated"]) == 0
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated",
+                 "--force"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert {r["simulated"] for r in rows} == {"True", "False"} and sum(r["simulated"] == "False" for r in rows) == 12

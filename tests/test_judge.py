@@ -359,7 +359,7 @@ def test_a_changed_codebook_keeping_its_name_never_adds_to_its_old_labels(tmp_pa
     assert "builtin@v4's labels were made with another version of codebook v4 than the shipped one" in \
         " ".join(capsys.readouterr().out.split())
     assert main(["export", "--format", "coded-csv", "--out", str(out), "--coder", "builtin@v4",
-                 "--include-simulated", "--db", db, "--codebook", str(changed)]) == 0
+                 "--include-simulated", "--db", db, "--codebook", str(changed), "--force"]) == 0
     assert "another version" not in capsys.readouterr().out
 
 

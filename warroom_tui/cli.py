@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, required=True,
                      help="warroom-json, parquet, finetune: a folder; coded-csv: a file (one per coder when there "
                           "are several)")
+    exp.add_argument("--force", action="store_true",
+                     help="replace files already there (default: refused, nothing written)")
     exp.add_argument("--series", default=None, help="warroom-json: only runs of this series")
     exp.add_argument("--coder", default=None, help="coded-csv: only this coder")
     exp.add_argument("--codebook", type=Path, default=None, help="coded-csv: the codebook the labels follow")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from warroom_tui.errors import CliError
 from warroom_tui.opening import _checked, _codebook, _open_store, db_flag
+from warroom_tui.outfiles import TargetExists, check_free, write_whole
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
@@ -397,16 +398,21 @@ async def export_command(args) -> int:
     written = 0
     taken: set[str] = set()
     try:
-        runs = await store.runs(series=args.series)
-        for run in runs:
-            data = await export_run(store, run)
+        files = []
+        for run in await store.runs(series=args.series):
             try:  # names come from data: each part made safe, the whole checked to stay under --out
                 target = inside(args.out, unused_path(export_path(args.out, run), taken))
             except StudyFormatError as exc:
                 raise CliError(str(exc)) from None
+            files.append((target, run))
+        check_free([target for target, _ in files], args.force)
+        for target, run in files:
+            text = json.dumps(await export_run(store, run), ensure_ascii=False, indent=2)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+            write_whole(target, text)
             written += 1
+    except TargetExists as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     finally:
@@ -420,7 +426,9 @@ async def export_parquet(args) -> int:
 
     store = await _open_store(args.db, read_only=True)
     try:
-        written = await write_parquet(store, args.out)
+        written = await write_parquet(store, args.out, args.force)
+    except TargetExists as exc:
+        raise CliError(str(exc)) from None
     except MissingExtra as exc:
         raise CliError(f"--format parquet: {exc}") from None
     except OSError as exc:
@@ -443,7 +451,9 @@ async def export_finetune(args) -> int:
         left = f" ({export.simulated_left_out} simulated left out: --include-simulated)" if export.simulated_left_out else ""
         raise CliError(f"--format finetune: no finished debate runs in the database{left}")
     try:
-        written = write(export, args.out)
+        written = write(export, args.out, args.force)
+    except TargetExists as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     table = Table(title=f"finetuning examples from {export.debates} debates -> {escape(str(args.out))}")
@@ -472,9 +482,14 @@ async def export_coded(args) -> int:
         out: Path = args.out
         taken: set[str] = set()
         left_out = 0
-        for c in coders:
-            path = unused_path(out if len(coders) == 1 else
-                               out.with_name(f"{out.stem}_{file_part(c.name)}{out.suffix or '.csv'}"), taken)
+        paths = [unused_path(out if len(coders) == 1 else
+                             out.with_name(f"{out.stem}_{file_part(c.name)}{out.suffix or '.csv'}"), taken)
+                 for c in coders]
+        try:
+            check_free(paths, args.force)
+        except TargetExists as exc:
+            raise CliError(str(exc)) from None
+        for c, path in zip(coders, paths):
             try:
                 got = await write_coded_csv(store, c.id, codebook, path, args.include_simulated)
             except OSError as exc:

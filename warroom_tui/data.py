@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
+from warroom_tui.outfiles import check_free
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store
 from warroom_tui.store.tables import TABLE_NAMES, Table
@@ -55,9 +56,11 @@ def arrow_table(table: Table) -> "pa.Table":
     return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
 
 
-async def write_parquet(store: Store, out: Path) -> dict[str, int]:
-    """Every table to `out/<table>.parquet`; returns rows per table. Each file appears whole or not at all."""
+async def write_parquet(store: Store, out: Path, force: bool = False) -> dict[str, int]:
+    """Every table to `out/<table>.parquet`; returns rows per table. Each file appears whole or not at all; none
+    already there is replaced unless `force` (outfiles.TargetExists, before any is written)."""
     pq = _need("pyarrow.parquet")
+    check_free([out / f"{name}.parquet" for name in TABLE_NAMES], force)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in TABLE_NAMES:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from warroom_tui import killpoint
+from warroom_tui.outfiles import write_whole
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
@@ -337,7 +338,7 @@ class RunSession:
                             await self.store.events(run.id))
         path = folder / f"warroom-{re.sub(r'[^A-Za-z0-9._-]+', '_', run.uid).lstrip('.')}.md"
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_whole(path, text)  # the run's own file, replaced as it grows; never half-written
         return path
 
     async def cycle_scaffolding(self) -> None:

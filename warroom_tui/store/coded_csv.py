@@ -8,11 +8,13 @@ column order. Simulated runs are left out unless asked for; then a `simulated` c
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from warroom_tui.judge.codebook import Codebook
+from warroom_tui.outfiles import write_whole
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import RunRow
 from warroom_tui.store.study_json import export_name
@@ -92,10 +94,12 @@ async def coded_rows(store: Store, coder_id: int, codebook: Codebook, include_si
 
 async def write_coded_csv(store: Store, coder_id: int, codebook: Codebook, path: Path,
                           include_simulated: bool = False) -> CodedRows:
+    """The file appears whole or not at all (whoever calls it checks that it may be replaced: outfiles.check_free)."""
     got = await coded_rows(store, coder_id, codebook, include_simulated)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns(codebook, include_simulated), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(got.rows)
+    fh = io.StringIO()
+    writer = csv.DictWriter(fh, fieldnames=columns(codebook, include_simulated), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(got.rows)
+    write_whole(path, fh.getvalue())
     return got

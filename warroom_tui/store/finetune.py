@@ -18,6 +18,7 @@ from warroom_tui.engine.prompts import PromptView
 from warroom_tui.engine.roles import assign, role_spec
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message
+from warroom_tui.outfiles import check_free, write_whole
 from warroom_tui.protocol import NO_ROLE, extract_answer
 from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.coded_csv import file_part
@@ -126,14 +127,15 @@ async def collect(store: Store, include_simulated: bool = False) -> FinetuneExpo
     return FinetuneExport(files, debates, left_out, no_vote)
 
 
-def write(export: FinetuneExport, out: Path) -> list[tuple[Tally, Path]]:
-    """One `<agent>.<role>.jsonl` per agent and role (names escaped as in coded-csv), and a README.md table."""
+def write(export: FinetuneExport, out: Path, force: bool = False) -> list[tuple[Tally, Path]]:
+    """One `<agent>.<role>.jsonl` per agent and role (names escaped as in coded-csv), and a README.md table; none
+    of them already there replaced unless `force` (outfiles.TargetExists, before any is written)."""
+    written = [(tally, out / f"{file_part(agent)}.{file_part(role)}.jsonl")
+               for (agent, role), tally in sorted(export.files.items())]
+    check_free([path for _, path in written] + [out / "README.md"], force)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for (agent, role), tally in sorted(export.files.items()):
-        path = out / f"{file_part(agent)}.{file_part(role)}.jsonl"
-        path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in tally.examples), encoding="utf-8")
-        written.append((tally, path))
+    for tally, path in written:
+        write_whole(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in tally.examples))
     lines = ["# Finetuning data from warroom debates", "",
              f"{export.debates} finished debates. Generators (and agents without a role, `{NO_ROLE}`): first-round "
              "answers that match the run's final majority vote. Critics: later answers that moved to the final "
@@ -143,5 +145,5 @@ def write(export: FinetuneExport, out: Path) -> list[tuple[Tally, Path]]:
         agent = tally.agent.replace("|", "\\|")
         lines.append(f"| {agent} | {tally.role} | {path.name} | {len(tally.examples)} | {tally.candidates} "
                      f"| {len(tally.runs)} |")
-    (out / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_whole(out / "README.md", "\n".join(lines) + "\n")
     return written
