@@ -50,9 +50,10 @@ async def test_interrupted_judge_keeps_the_chunks_it_finished(tmp_path, monkeypa
     monkeypatch.setattr(service, "CHUNK", 3)
     monkeypatch.setattr(BuiltinCoder, "code", code)
     assert await _cli(["judge", "--db", str(db)]) == 130
-    assert "what was coded is stored" in capsys.readouterr().err
+    err = capsys.readouterr().err
     done, total = await coded(db)
     assert done == 3  # the first chunk, committed; nothing of the interrupted one
+    assert f"builtin@v4 stored 3 of {total} codings; run it again to code the rest" in err  # what it stored, said
     monkeypatch.setattr(BuiltinCoder, "code", real)
     assert await _cli(["judge", "--db", str(db)]) == 0
     assert await coded(db) == (total, total)

@@ -18,7 +18,7 @@ from warroom_tui.paths import default_db
 from warroom_tui.untrusted import clean_text
 
 EXIT_BAD_INPUT = 2
-INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest",
+INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest",  # see _stored
                "import": "what it was importing is not stored (transcripts are stored all at once, a human-coded file"
                          " whole); run it again",
                "run": "every finished message is stored; run it again to take up where it stopped",
@@ -234,6 +234,14 @@ def _command(command: str) -> Callable[[argparse.Namespace], int]:
     return partial(_run, job)
 
 
+def _stored(args) -> str:
+    """What an interrupted `judge` stored, in whole chunks (judge_command keeps the count as each is stored)."""
+    stored = getattr(args, "stored", None) or {}
+    if not stored:
+        return "no chunk was finished, nothing stored"
+    return ", ".join(f"{clean_text(name)} stored {done:,} of {total:,} codings" for name, (done, total) in stored.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -252,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         said = INTERRUPTED.get(command, "")
         if command == "judge" and getattr(args, "deleted", False):  # --recode's first step is done: not again
-            said = "what was coded is stored (in chunks); run it again without --recode to code the rest"
+            said = f"{_stored(args)}; run it again without --recode to code the rest"
         elif command == "judge" and getattr(args, "recode", False):  # stopped before it deleted anything
             said = "nothing was deleted or coded yet; run it again (with --recode) to code every message again"
+        elif command == "judge":
+            said = f"{_stored(args)}; run it again to code the rest"
         print(f"warroom: interrupted{'; ' + said if said else ''}", file=sys.stderr)
         return 130
     except sqlite3.DatabaseError as exc:  # a database that broke under a command: one line, never a traceback

@@ -59,7 +59,13 @@ async def judge_command(args) -> int:
 
             await store.fill_imported_tags(shipped_tags())
         try:
-            report = await judge_store(store, judges, codebook, on_progress=progress.update, recode=args.recode,
+            args.stored = {}  # judge -> (stored, to do): what an interruption says
+
+            def stored(name: str, done: int, total: int) -> None:
+                args.stored[name] = (done, total)
+                progress.update(name, done, total)
+
+            report = await judge_store(store, judges, codebook, on_progress=stored, recode=args.recode,
                                        on_deleted=lambda: setattr(args, "deleted", True))  # for an interruption
         except CodebookChangedError as exc:
             raise changed_codebook(exc, args.codebook, args.db, args.judges) from None
