@@ -155,6 +155,23 @@ def test_the_cosine_table_says_how_many_runs_of_a_series_have_no_cosine_and_why(
     text = " ".join(console.export_text().split())
     assert "Of F, 3 of its 5 runs have a cosine and are compared" in text and "Of A" not in text
 
+
+def test_the_rq2_table_says_what_an_event_and_a_level_are():
+    """Its columns 'events' and L1-L3 were not defined anywhere in the output."""
+    from rich.console import Console
+
+    from warroom_tui.analysis.tables import rq2_table
+    from warroom_tui.judge.codebook import load_codebook
+
+    comp = next(f for f in load_codebook().flags if f.id == "comp")
+    rep = {"rq2": [{"series": "A", "runs": 2, "events": 3, "per_run": 1.5, "runs_with_events": 1, "L1": 2, "L2": 0,
+                    "L3": 0}], "rq2_flag": {"id": comp.id, "description": comp.description}}
+    console = Console(width=200, record=True)
+    console.print(rq2_table(rep))
+    text = " ".join(console.export_text().split())
+    assert "events: messages coded COMP (References the crashed agent" in text
+    assert "L1 notes its absence" in text and "one without a level is counted in events only" in text
+
 def test_report_configurable_comparisons():
     runs = [run("X", [("a", [L(meta=True)]), ("b", [L(lead=True)])]) for _ in range(3)]
     runs += [run("Y", [("a", [L(meta=True)]), ("b", [L(meta=True)])]) for _ in range(3)]

@@ -58,6 +58,8 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     rep["codebook_differs"] = bool(kept and found and kept != codebook.digest(found.kind))
     rep["labels_codebook"] = found.codebook if found else ""
     rep["labels_from"] = await labels_from(store, coder, codebook)
+    comp = next((f for f in codebook.flags if f.kind == "crashed"), None)  # what RQ2 counts, said with its table
+    rep["rq2_flag"] = {"id": comp.id, "description": comp.description} if comp else None
     return rep
 
 

@@ -84,7 +84,10 @@ def rq1_table(rep: dict) -> Table:
 
 
 def rq2_table(rep: dict) -> Table:
-    t = Table(title=Text("RQ2: compensation for the crashed agent"))
+    flag = rep.get("rq2_flag")
+    caption = _text(f"events: messages coded {flag['id'].upper()} ({flag['description'].rstrip('.')}); L1-L3: the "
+                    "events at each level (one without a level is counted in events only)") if flag else None
+    t = Table(title=Text("RQ2: compensation for the crashed agent"), caption=caption, caption_justify="left")
     for col in ("series", "runs", "events", "per run", "runs with events", "L1", "L2", "L3"):
         t.add_column(col, justify="right" if col != "series" else "left")
     for row in rep["rq2"]:
