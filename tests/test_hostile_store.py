@@ -157,12 +157,12 @@ def test_two_runs_with_the_same_file_name_in_different_folders_both_import(tmp_p
     assert "imported 0 runs (1 already stored)" in capsys.readouterr().out
     assert runs_in(db) == 2
     assert main(["judge", "--db", db]) == 0 and main(["report", "--db", db, "--include-simulated"]) == 0
-    assert "2 runs, labels from" in capsys.readouterr().out
+    assert "2 runs\nlabels from" in capsys.readouterr().out
     lone = str(tmp_path / "lone.db")
     assert main(["import", one, "--db", lone]) == 0
     assert "imported 1 run (0 already stored)" in capsys.readouterr().out  # one run, not "1 runs"
     assert main(["judge", "--db", lone]) == 0 and main(["report", "--db", lone, "--include-simulated"]) == 0
-    assert "1 run, labels from" in capsys.readouterr().out
+    assert "1 run\nlabels from" in capsys.readouterr().out  # the coder named once
     # both export, neither over the other, and come back as two runs
     assert main(["export", "--out", str(tmp_path / "out"), "--db", db]) == 0
     assert sorted(p.name for p in (tmp_path / "out" / "Z").iterdir()) == ["warroom-Z-run01.json",

@@ -353,7 +353,7 @@ async def report_command(args) -> int:
                          if debate["simulated_left_out"] else ""))
         console.print(debate_group(debate, None))
         return 0
-    console.print(f"{counted(rep['runs'], 'run')}, labels from {escape(rep['coder'])}"
+    console.print(counted(rep['runs'], 'run')  # whose labels: the next line (report_group's, the lab's too)
                   + simulated_note(rep, "--include-simulated to add them"))
     if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
