@@ -160,6 +160,26 @@ def test_reading_commands_never_create_a_database(tmp_path, capsys):
         assert not missing.exists(), argv  # before: `report` created an empty database
 
 
+def test_reading_commands_leave_no_file_beside_the_database(tmp_path, capsys):
+    """A read-only connection cannot remove the -wal and -shm files SQLite makes beside a WAL database: every
+    report left them there."""
+    import hashlib
+
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    db = tmp_path / "db" / "w.db"
+    assert main(["run", str(scenario), "--runs", "1", "--db", str(db), "--quiet"]) == 0
+    assert main(["judge", "--db", str(db)]) == 0
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["w.db"]
+    for argv in (["report", "--include-simulated"], ["export", "--out", str(tmp_path / "out")],
+                 ["export", "--format", "coded-csv", "--include-simulated", "--out", str(tmp_path / "c.csv")]):
+        assert main([*argv, "--db", str(db)]) == 0, argv
+        assert sorted(p.name for p in db.parent.iterdir()) == ["w.db"], argv
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    capsys.readouterr()
+
+
 def test_a_locked_database_is_one_line(tmp_path):
     scenario = tmp_path / "small.toml"
     scenario.write_text(SMALL)

@@ -291,8 +291,14 @@ async def _connect_read_only(path: Path) -> aiosqlite.Connection:
     # A folder nobody can write to (a read-only mount) holds no live writer's WAL: read it as immutable,
     # since SQLite cannot create the shared-memory file there.
     immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
-    db = await _connection(f"file:{path}?mode=ro{immutable}", uri=True)
+    # A file it may write is opened for writing, then only queried: a connection that only reads cannot remove
+    # the -wal and -shm files SQLite makes beside a WAL database, and they stayed after every report; the last
+    # connection to close removes them (with nothing in the WAL, nothing is written).
+    mode = "rw" if not immutable and os.access(path, os.W_OK) else "ro"
+    db = await _connection(f"file:{path}?mode={mode}{immutable}", uri=True)
     try:
+        if mode == "rw":
+            await db.execute("PRAGMA query_only=ON")
         await db.execute("PRAGMA busy_timeout=5000")
         version = list(await db.execute_fetchall("PRAGMA user_version"))[0][0]
     except BaseException as exc:
