@@ -598,3 +598,22 @@ async def test_an_llm_judges_batch_is_stored_with_each_messages_own_labels(tmp_p
         for mid, verdict in zip(ids, judge.made):
             assert {f: v for f, (v, _) in got[mid].items()} == verdict.flags, mid
             assert got[mid]["comp"][1] == verdict.levels.get("comp", "")
+
+
+def test_a_simulated_judges_labels_are_never_taken_for_a_report_unless_asked_and_then_marked(tmp_path, capsys):
+    """sim/judge's labels are scripted, yet `judge` said nothing of it, and a report on them (or on a panel with it,
+    which became the default coder) read like a model's: RQ tables with p-values, no warning."""
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["judge", "--judge", "builtin", "--judge", "sim/judge", "--db", db]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "SIMULATED judge: sim/judge@v4's labels are scripted" in said and "SIMULATED judge: builtin" not in said
+    assert main(["report", "--include-simulated", "--db", db]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "labels from builtin@v4 (builtin)" in out and "SIMULATED judge" not in out  # not the panel with sim/judge
+    for coder in ("sim/judge@v4", "panel-intersection@v4"):
+        assert main(["report", "--include-simulated", "--db", db, "--coder", coder]) == 0
+        assert f"SIMULATED judge: {coder}'s labels are scripted" in " ".join(capsys.readouterr().out.split())
+    assert main(["report", "--include-simulated", "--db", db, "--coder", "sim/judge@v4", "--json"]) == 0
+    assert '"coder_simulated": true' in capsys.readouterr().out

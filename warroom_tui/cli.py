@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(pw)
 
     exp = sub.add_parser("export", help="export stored runs or labels")
-    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet", "finetune"], default="warroom-json")
+    exp.add_argument("--format", choices=["warroom-json", "coded-csv", "parquet", "finetune"], default="warroom-json",
+                     help="what to write (default: warroom-json, the study's transcript format)")
     exp.add_argument("--out", type=Path, required=True,
                      help="warroom-json, parquet, finetune: a folder; coded-csv: a file (one per coder when there "
                           "are several)")

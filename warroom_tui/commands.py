@@ -355,6 +355,8 @@ async def report_command(args) -> int:
         return 0
     console.print(counted(rep['runs'], 'run')  # whose labels: the next line (report_group's, the lab's too)
                   + simulated_note(rep, "--include-simulated to add them"))
+    if rep.get("coder_simulated"):
+        console.print(SIMULATED_JUDGE.format(escape(rep["coder"])))
     if note := coverage_note(rep, db_flag(args)):
         console.print(f"[bold yellow]warning[/]: {escape(note)}")
     if rep.get("codebook_differs"):
@@ -505,6 +507,11 @@ async def export_coded(args) -> int:
     finally:
         await store.close()
     return 0
+
+
+SIMULATED_JUDGE = ("[bold yellow]SIMULATED[/] judge: {}'s labels are scripted (PHATIC from the word count, every other "
+                   "flag on about a quarter of the messages by a hash of the text), not a reading of the messages: for "
+                   "trying the pipeline only")
 
 
 def codebook_warning(coder: str, made: str, read: str, given: bool) -> str:

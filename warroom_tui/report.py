@@ -8,12 +8,14 @@ from dataclasses import dataclass, field, replace
 
 from warroom_tui.analysis.stats import RunData
 from warroom_tui.judge.codebook import Codebook
+from warroom_tui.judge.types import simulated_coder
 from warroom_tui.store.db import Store
 
 
 async def default_coder(store: Store, codebook: str | None = None) -> str | None:
     """The conservative panel if there is one, else the built-in coder, else the first non-human coder; with
-    `codebook` (a name), coders of that codebook first."""
+    `codebook` (a name), coders of that codebook first; a simulated coder (see simulated_coder) only if there is
+    nothing else."""
     coders = [c for c in await store.coders() if c.kind != "human"]
     if codebook is not None:  # never the labels of another shipped codebook (their flags differ)
         from warroom_tui.judge.codebook import SHIPPED
@@ -21,6 +23,7 @@ async def default_coder(store: Store, codebook: str | None = None) -> str | None
         coders = [c for c in coders if c.codebook == codebook or c.codebook not in SHIPPED]
     coded = [c for c in coders if await store.coded_count(c.id)]  # a coder whose labels were all deleted: not it
     coders = coded or coders
+    coders = [c for c in coders if not simulated_coder(c.name, c.config)] or coders  # a simulated one if nothing else
     for prefix in ("panel-intersection", "builtin"):
         for c in coders:
             if c.name.startswith(prefix):
@@ -57,6 +60,7 @@ async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None,
     kept = found.config.get("codebook_digest") if found else None
     rep["codebook_differs"] = bool(kept and found and kept != codebook.digest(found.kind))
     rep["labels_codebook"] = found.codebook if found else ""
+    rep["coder_simulated"] = bool(found and simulated_coder(found.name, found.config))
     rep["labels_from"] = await labels_from(store, coder, codebook)
     comp = next((f for f in codebook.flags if f.kind == "crashed"), None)  # what RQ2 counts, said with its table
     rep["rq2_flag"] = {"id": comp.id, "description": comp.description} if comp else None

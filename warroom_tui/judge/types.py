@@ -46,3 +46,13 @@ class Judge(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+SIM = "sim/"
+"""The simulator's model ids: a judge named so answers from a script (each flag about a quarter of the time)."""
+
+
+def simulated_coder(name: str, config: dict | None = None) -> bool:
+    """Whether a coder's labels are the simulator's (a `sim/` judge, or a panel with one): scripted, never a reading
+    of the messages, so never taken for a report unless asked for, and marked when they are."""
+    return name.startswith(SIM) or any(str(j).startswith(SIM) for j in (config or {}).get("judges", []))
