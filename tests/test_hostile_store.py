@@ -146,6 +146,42 @@ def test_exports_refuse_to_replace_files_already_there(tmp_path, capsys):
     assert "README.md: exists" in capsys.readouterr().err
 
 
+def test_an_export_never_writes_through_a_link_or_onto_a_folder(tmp_path, capsys):
+    """Its partial file had a fixed name: a link left there was followed, and wrote over a file outside --out."""
+    db = str(tmp_path / "w.db")
+    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", study_run()), "--db", db]) == 0
+    out = tmp_path / "out"
+    (out / "Z").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "Z" / ".warroom-Z-run01.json.partial").symlink_to(victim)
+    assert main(["export", "--out", str(out), "--db", db]) == 0
+    assert victim.read_text() == "precious" and not (out / "Z" / "warroom-Z-run01.json").is_symlink()
+    assert (out / "Z" / "warroom-Z-run01.json").stat().st_mode & 0o044  # readable by others, as files usually are
+    folder = tmp_path / "pq" / "messages.parquet"
+    folder.mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["export", "--format", "parquet", "--out", str(tmp_path / "pq"), "--db", db, "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "messages.parquet: is a folder" in err and sorted(p.name for p in (tmp_path / "pq").iterdir()) == [
+        "messages.parquet"]  # refused before anything was written, even with --force
+
+
+def test_two_agents_and_roles_never_share_a_finetune_file(tmp_path):
+    """Agent 'Gen.critic' as generator and agent 'Gen' as 'critic.generator' were both written to one file: the
+    second replaced the first's examples, and the README listed both."""
+    from warroom_tui.store.finetune import FinetuneExport, Tally, write
+
+    files = {("Gen.critic", "generator"): Tally("Gen.critic", "generator", [{"a": 1}, {"a": 2}, {"a": 3}]),
+             ("Gen", "critic.generator"): Tally("Gen", "critic.generator", [{"b": 1}, {"b": 2}])}
+    written = write(FinetuneExport(files, 1, 0, 0), tmp_path / "ft")
+    paths = [p for _, p in written]
+    assert len(set(paths)) == 2
+    assert sorted(len(p.read_text().splitlines()) for p in paths) == [2, 3]
+    readme = (tmp_path / "ft" / "README.md").read_text()
+    assert all(p.name in readme for p in paths)
+
+
 # 3. a run is identified by its content, not by series and file name
 def test_two_runs_with_the_same_file_name_in_different_folders_both_import(tmp_path, capsys):
     db = str(tmp_path / "w.db")
@@ -163,6 +199,15 @@ def test_two_runs_with_the_same_file_name_in_different_folders_both_import(tmp_p
     assert "imported 1 run (0 already stored)" in capsys.readouterr().out  # one run, not "1 runs"
     assert main(["judge", "--db", lone]) == 0 and main(["report", "--db", lone, "--include-simulated"]) == 0
     assert "1 run\nlabels from" in capsys.readouterr().out  # the coder named once
+    # human labels naming that file cannot tell the runs apart: refused, nothing stored (all went on one run)
+    h = human_csv(tmp_path / "h.csv", [("Z/warroom-Z-run01.json", "Agent-A", 0)])
+    capsys.readouterr()
+    assert main(["import", "--human", h, "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 2: file: 'Z/warroom-Z-run01.json' is the file of 2 runs" in err
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM coders WHERE kind='human'").fetchone()[0] == 0
+    assert main(["import", "--human", h, "--db", lone]) == 0  # one run of that file: placed
     # both export, neither over the other, and come back as two runs
     assert main(["export", "--out", str(tmp_path / "out"), "--db", db]) == 0
     assert sorted(p.name for p in (tmp_path / "out" / "Z").iterdir()) == ["warroom-Z-run01.json",

@@ -21,6 +21,7 @@ EXIT_BAD_INPUT = 2
 INTERRUPTED = {"judge": "what was coded is stored (in chunks); run it again to code the rest",  # see _stored
                "import": "what it was importing is not stored (transcripts are stored all at once, a human-coded file"
                          " whole); run it again",
+               "export": "the files written are whole, the others not written; run it again with --force to write all",
                "run": "every finished message is stored; run it again to take up where it stopped",
                "sweep": "every finished message is stored; run it again to take up where it stopped"}
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from warroom_tui.errors import CliError
 from warroom_tui.opening import _checked, _codebook, _open_store, db_flag
-from warroom_tui.outfiles import TargetExists, check_free, write_whole
+from warroom_tui.outfiles import TargetExists, check_free, unused_path, write_whole
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
@@ -198,8 +198,11 @@ async def import_human_command(args) -> int:
         if known is not None and known.kind != "human":
             raise CliError(f"--coder: {args.coder!r} is the {known.kind} coder's name; give the human labels "
                            "another name")
-        async with store.transaction():  # every file or none
-            done = [(path, *await import_human(store, path, args.coder, codebook)) for path in args.paths]
+        try:
+            async with store.transaction():  # every file or none
+                done = [(path, *await import_human(store, path, args.coder, codebook)) for path in args.paths]
+        except HumanCsvError as exc:  # what the database says of a file (a run it cannot tell): nothing stored
+            raise CliError(str(exc)) from None
         for path, stored, missing in done:
             console.print(f"{escape(str(path))}: {stored} labels stored as {escape(args.coder)}"
                           + (f", {missing} messages not in the database (import their transcripts first)"
@@ -254,17 +257,6 @@ async def import_command(args) -> int:
         table.add_row(escape(series), str(n))
     console.print(table)
     return 0
-
-
-def unused_path(path: Path, taken: set[str]) -> Path:
-    """`path`, or `name~2.ext`, `name~3.ext`, … when this export already wrote it (compared case-blind, as some
-    file systems do): an export never overwrites a file it wrote itself."""
-    candidate, n = path, 1
-    while str(candidate.resolve()).casefold() in taken:
-        n += 1
-        candidate = path.with_name(f"{path.stem}~{n}{path.suffix}")
-    taken.add(str(candidate.resolve()).casefold())
-    return candidate
 
 
 async def build_report(store: Store, coder: str | None, codebook, pairs=None, rq1_series=None,
@@ -387,13 +379,26 @@ def copying_table(rows: list[dict]) -> Table:
     return table
 
 
+def cannot_write(where: Path, exc: OSError) -> CliError:
+    """One line: the file the system named (else `where`), and why."""
+    return CliError(f"{exc.filename or where}: cannot write: {exc.strerror or exc}")
+
+
 async def export_command(args) -> int:
-    if args.format == "coded-csv":
-        return await export_coded(args)
-    if args.format == "parquet":
-        return await export_parquet(args)
-    if args.format == "finetune":
-        return await export_finetune(args)
+    remove = on_interrupt(lambda: None)  # SIGTERM too stops it between two files (it left a partial one behind)
+    try:
+        if args.format == "coded-csv":
+            return await export_coded(args)
+        if args.format == "parquet":
+            return await export_parquet(args)
+        if args.format == "finetune":
+            return await export_finetune(args)
+        return await export_json(args)
+    finally:
+        remove()
+
+
+async def export_json(args) -> int:
     from warroom_tui.store.study_json import StudyFormatError, export_path, export_run, inside
 
     store = await _open_store(args.db, read_only=True)
@@ -416,7 +421,7 @@ async def export_command(args) -> int:
     except TargetExists as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+        raise cannot_write(args.out, exc) from None
     finally:
         await store.close()
     console.print(f"wrote {counted(written, 'run')} to {escape(str(args.out))}")
@@ -434,7 +439,7 @@ async def export_parquet(args) -> int:
     except MissingExtra as exc:
         raise CliError(f"--format parquet: {exc}") from None
     except OSError as exc:
-        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+        raise cannot_write(args.out, exc) from None
     finally:
         await store.close()
     console.print(f"wrote {escape(str(args.out))}: " + ", ".join(f"{name} {n}" for name, n in written.items()))
@@ -457,7 +462,7 @@ async def export_finetune(args) -> int:
     except TargetExists as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+        raise cannot_write(args.out, exc) from None
     table = Table(title=f"finetuning examples from {export.debates} debates -> {escape(str(args.out))}")
     for col in ("agent", "role", "examples", "candidates", "file"):
         table.add_column(col)
@@ -491,11 +496,13 @@ async def export_coded(args) -> int:
             check_free(paths, args.force)
         except TargetExists as exc:
             raise CliError(str(exc)) from None
+        except OSError as exc:  # a name too long, a folder that cannot be read
+            raise cannot_write(out, exc) from None
         for c, path in zip(coders, paths):
             try:
                 got = await write_coded_csv(store, c.id, codebook, path, args.include_simulated)
             except OSError as exc:
-                raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
+                raise cannot_write(path, exc) from None
             left_out = got.simulated_left_out
             console.print(f"{escape(c.name)}: {len(got.rows)} rows -> {escape(str(path))}")
             kept = c.config.get("codebook_digest")

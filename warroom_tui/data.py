@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
-from warroom_tui.outfiles import check_free
+from warroom_tui.outfiles import check_free, whole
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store
 from warroom_tui.store.tables import TABLE_NAMES, Table
@@ -65,10 +64,8 @@ async def write_parquet(store: Store, out: Path, force: bool = False) -> dict[st
     written = {}
     for name in TABLE_NAMES:
         arrow = arrow_table(await store.table(name))
-        target = out / f"{name}.parquet"
-        partial = out / f".{name}.parquet.partial"
-        pq.write_table(arrow, partial)
-        os.replace(partial, target)
+        with whole(out / f"{name}.parquet") as partial:
+            pq.write_table(arrow, partial)
         written[name] = arrow.num_rows
     return written
 

@@ -1,4 +1,5 @@
-"""Files an export writes: none already there replaced unless asked (`--force`), each appearing whole or not at all.
+"""Files an export writes: none already there replaced unless asked (`--force`), never two of one export on one
+name, each appearing whole or not at all.
 
 No store, no Textual: the store's writers and the CLI's commands both use it.
 """
@@ -6,38 +7,67 @@ No store, no Textual: the store's writers and the CLI's commands both use it.
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 
 class TargetExists(Exception):
     """Files an export would replace, found before it wrote any: one line naming the first."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], folder: bool = False) -> None:
         self.paths = paths
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
-        super().__init__(f"{paths[0]}: exists{more}; nothing written (--force replaces what is there)")
+        super().__init__(f"{paths[0]}: is a folder{more}; nothing written (a file goes there)" if folder else
+                         f"{paths[0]}: exists{more}; nothing written (--force replaces what is there)")
 
 
 def check_free(paths: Iterable[Path], force: bool) -> None:
-    """Refuse (TargetExists) when any of `paths` exists and `force` is not given."""
-    if force:
-        return
-    found = [p for p in paths if p.exists() or p.is_symlink()]
+    """Refuse (TargetExists) when any of `paths` exists and `force` is not given, or is a folder (never replaced)."""
+    paths = list(paths)
+    folders = [p for p in paths if p.is_dir() and not p.is_symlink()]
+    if folders:
+        raise TargetExists(folders, folder=True)
+    found = [] if force else [p for p in paths if p.exists() or p.is_symlink()]
     if found:
         raise TargetExists(found)
 
 
-def partial_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
+def unused_path(path: Path, taken: set[str]) -> Path:
+    """`path`, or `name~2.ext`, `name~3.ext`, … when this export already wrote it (compared case-blind, as some
+    file systems do): an export never overwrites a file it wrote itself."""
+    candidate, n = path, 1
+    while str(candidate.resolve()).casefold() in taken:
+        n += 1
+        candidate = path.with_name(f"{path.stem}~{n}{path.suffix}")
+    taken.add(str(candidate.resolve()).casefold())
+    return candidate
 
 
-def write_whole(path: Path, text: str) -> None:
-    """`text` to `path` through a partial file beside it: an interrupted write leaves the old file, or none."""
-    partial = partial_path(path)
+@contextmanager
+def whole(path: Path) -> Iterator[Path]:
+    """A new file beside `path` (a name of its own, made exclusively: no link left there is followed) to write; it
+    becomes `path` when the block ends, and is removed if it does not."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    partial = Path(name)
     try:
-        partial.write_text(text, encoding="utf-8", newline="")
+        yield partial
+        os.chmod(partial, 0o666 & ~_umask())  # as a file made the usual way (mkstemp's are the owner's alone)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_whole(path: Path, text: str) -> None:
+    """`text` to `path` through a partial file beside it: an interrupted write leaves the old file, or none."""
+    with whole(path) as partial:
+        partial.write_text(text, encoding="utf-8", newline="")

@@ -63,7 +63,7 @@ def read_human_csv(path: Path, codebook: Codebook | None = None) -> list[dict]:
                 raise HumanCsvError(f"{path}: line {n}: human_{f}_level: {level[:20]!r} is not one of the "
                                     f"codebook's levels ({', '.join(sorted(levels[f]))})")
             flags[f] = (value in TRUE, level)
-        out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags})
+        out.append({"file": row["file"], "nickname": parts[1], "round": rnd, "flags": flags, "line": n})
     return out
 
 
@@ -72,12 +72,20 @@ async def import_human(store: Store, path: Path, name: str = "human",
     """Store the labels as coder `name`; returns (stored, not found in the database)."""
     codebook = codebook or load_codebook()
     rows = read_human_csv(path, codebook)
-    runs = {r.source_file: r.id for r in await store.runs() if r.source_file}
+    runs: dict[str, list[int]] = {}
+    for r in await store.runs():
+        if r.source_file:
+            runs.setdefault(r.source_file, []).append(r.id)
+    for row in rows:  # two transcripts imported from files of one name (other folders): which run is meant is unknown
+        if len(runs.get(row["file"], ())) > 1:
+            raise HumanCsvError(f"{path}: line {row['line']}: file: {row['file']!r} is the file of "
+                                f"{len(runs[row['file']])} runs in the database; nothing stored (import these labels "
+                                "into a database holding only the run they were made on)")
     found, missing = [], 0
     async with store.transaction():
         cid = await store.coder_id(name, "human", codebook.name, {"source": str(path)})
         for row in rows:
-            run_id = runs.get(row["file"])
+            run_id = (runs.get(row["file"]) or [None])[0]
             mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
             if mid is None:
                 missing += 1

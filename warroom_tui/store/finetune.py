@@ -18,7 +18,7 @@ from warroom_tui.engine.prompts import PromptView
 from warroom_tui.engine.roles import assign, role_spec
 from warroom_tui.engine.status import RunStatus
 from warroom_tui.engine.transcript import Message
-from warroom_tui.outfiles import check_free, write_whole
+from warroom_tui.outfiles import check_free, unused_path, write_whole
 from warroom_tui.protocol import NO_ROLE, extract_answer
 from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.coded_csv import file_part
@@ -130,7 +130,8 @@ async def collect(store: Store, include_simulated: bool = False) -> FinetuneExpo
 def write(export: FinetuneExport, out: Path, force: bool = False) -> list[tuple[Tally, Path]]:
     """One `<agent>.<role>.jsonl` per agent and role (names escaped as in coded-csv), and a README.md table; none
     of them already there replaced unless `force` (outfiles.TargetExists, before any is written)."""
-    written = [(tally, out / f"{file_part(agent)}.{file_part(role)}.jsonl")
+    taken: set[str] = set()  # agent 'a.b' role 'c' and agent 'a' role 'b.c' name one file: the second gets '~2'
+    written = [(tally, unused_path(out / f"{file_part(agent)}.{file_part(role)}.jsonl", taken))
                for (agent, role), tally in sorted(export.files.items())]
     check_free([path for _, path in written] + [out / "README.md"], force)
     out.mkdir(parents=True, exist_ok=True)
