@@ -85,7 +85,8 @@ async def import_human(store: Store, path: Path, name: str = "human",
     async with store.transaction():
         cid = await store.coder_id(name, "human", codebook.name, {"source": str(path)})
         for row in rows:
-            run_id = (runs.get(row["file"]) or [None])[0]
+            found_runs = runs.get(row["file"])
+            run_id = found_runs[0] if found_runs else None
             mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
             if mid is None:
                 missing += 1
