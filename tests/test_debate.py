@@ -169,7 +169,12 @@ def test_finetune_export_cli(tmp_path, capsys):
     assert "2 simulated left out" in capsys.readouterr().err
     assert main(["export", "--format", "finetune", "--out", str(tmp_path / "ft"), "--db", db,
                  "--include-simulated"]) == 0
-    assert "Sure.generator.jsonl" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # simulated agents' files are theirs, marked, never pooled with a real model of that name, and the README says so
+    assert "Sure (sim)" in out and not (tmp_path / "ft" / "Sure.generator.jsonl").exists()
+    assert any(p.name.startswith("Sure") and "sim" in p.name for p in (tmp_path / "ft").iterdir())
+    assert "2 finished debates (2 of them SIMULATED" in (tmp_path / "ft" / "README.md").read_text()
+    assert "`none`" in (tmp_path / "ft" / "README.md").read_text()
 
 
 async def test_roles_change_mid_run_as_a_condition_event():

@@ -266,3 +266,32 @@ def test_a_lone_surrogate_is_one_line_and_creates_no_database(tmp_path, capsys, 
     assert main(["import", str(path), "--db", str(db)]) == 2
     assert "surrogate" in one_line_error(capsys)
     assert not db.exists() and runs_in(str(db)) == 0
+
+
+def test_names_in_an_old_database_are_shown_on_one_line_and_in_order(tmp_path, capfd):
+    """A database from before the name checks may hold a series with a line break and names with a bidi override
+    or a zero-width space: the report printed a forged row and let the override reorder the table."""
+    db = tmp_path / "w.db"
+    data = evil_run(series="A\nB")
+    a = data["environment"]["agentRanking"][0]
+    a["name"], a["nickname"] = "Multi\nLine\u202eA", "Agent\u200b-A"
+    for m in data["conversation"]["messages"]:
+        if m.get("sender") == "a":
+            m["agent"], m["agent_nickname"] = a["name"], a["nickname"]
+    asyncio.run(store_unchecked(db, data, "AB/warroom-AB-run01.json"))
+    assert main(["judge", "--db", str(db)]) == 0
+    capfd.readouterr()
+    assert main(["report", "--db", str(db)]) == 0
+    out = capfd.readouterr().out
+    assert "A\ufffdB" in out and "Multi\ufffdLine\ufffdA" in out
+    assert "\u202e" not in out and "\u200b" not in out and not any(line.startswith("│ B ") for line in out.splitlines())
+    assert_clean(out, "stdout")
+
+
+def test_one_line_leaves_a_plain_name_as_it_is_and_marks_what_it_may_not_show():
+    from warroom_tui.untrusted import one_line
+
+    for name in ("Agent-A", "Aléx", "模型", "Llama 3.3 70B", "🙂"):
+        assert one_line(name) == name
+    assert one_line("a\nb\tc\u202ed\u200be\u034ff") == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf"
+    assert one_line(f"x{ESC_RED}y") == "xy"

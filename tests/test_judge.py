@@ -291,6 +291,12 @@ def test_cli_judge_and_coded_csv_export(tmp_path, capsys):
     assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
     assert main(["judge", "--db", db]) == 0
     out = tmp_path / "coded.csv"
+    capsys.readouterr()  # only simulated runs, left out: nothing to export, and no file of a header in the way
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db]) == 2
+    assert "no labelled messages to export (1 simulated run left out: --include-simulated adds them)" in \
+        capsys.readouterr().err and not out.exists()
+    assert main(["report", "--db", db]) == 0  # nothing but simulated runs, left out: one line, no empty tables
+    assert capsys.readouterr().out.strip() == "0 runs; 1 simulated run left out (--include-simulated to add them)"
     assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["id", "series", "file", "nickname", "agent", "round", "is_phatic", "is_meta", "is_lead",

@@ -46,6 +46,16 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
     (lambda d: d["environment"]["agentRanking"][0].update(nickname="Ana\u202egnp.exe"),
      "environment.agentRanking[0].nickname"),  # a bidi override reverses what follows
     (lambda d: d["environment"]["agentRanking"][0].update(model="m\tx"), "environment.agentRanking[0].model"),
+    (lambda d: d["condition"].update(series="S" * 41), "condition.series"),  # no file name could be made of it
+    (lambda d: d["environment"]["agentRanking"][0].update(nickname="Agent-A\u034f"),  # drawn as nothing
+     "environment.agentRanking[0].nickname"),
+    (lambda d: d["environment"]["agentRanking"][0].update(family="Lla\nma"), "environment.agentRanking[0].family"),
+    (lambda d: d["environment"]["agentRanking"].append(  # the same name composed and decomposed
+        {"key": "b", "name": "B", "nickname": "Agent-A\u0301", "model": "m"}) or
+     d["environment"]["agentRanking"][0].update(nickname="Agent-\u00c1"), "environment.agentRanking[1].nickname"),
+    (lambda d: d["conversation"]["messages"].append({"sender": "a", "text": "x", "round": 0,
+                                                     "agent_nickname": "Agent-A\nAgent-Z"}),
+     "conversation.messages[1].agent_nickname"),  # a forged speaker line in the replay
     (lambda d: d["conversation"]["messages"].append({"sender": "ghost", "text": "x", "round": 0}),
      "conversation.messages[1].sender"),
     (lambda d: d["conversation"]["messages"].append({"sender": "a", "text": "x", "round": "one"}),

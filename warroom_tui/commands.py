@@ -18,7 +18,7 @@ from warroom_tui.outfiles import TargetExists, check_free, unused_path, write_wh
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
-from warroom_tui.untrusted import clean_text
+from warroom_tui.untrusted import clean_text, one_line
 from warroom_tui.wording import counted
 
 # scenarios, the engine's events and pydantic models are imported by the commands that need them:
@@ -216,7 +216,7 @@ async def import_human_command(args) -> int:
             if c.name != args.coder and c.kind != "human":
                 k = await agreement_with(store, args.coder, c.name, flags)
                 if k["n"]:
-                    table.add_row(escape(c.name), *[f"{k[f]:.3f}" for f in flags + ["mean"]], str(int(k["n"])))
+                    table.add_row(cell(c.name), *[f"{k[f]:.3f}" for f in flags + ["mean"]], str(int(k["n"])))
         if table.row_count:
             console.print(table)
     finally:
@@ -254,7 +254,7 @@ async def import_command(args) -> int:
     table.add_column("series")
     table.add_column("runs", justify="right")
     for series, n in counts.items():
-        table.add_row(escape(series), str(n))
+        table.add_row(cell(series), str(n))
     console.print(table)
     return 0
 
@@ -347,6 +347,8 @@ async def report_command(args) -> int:
         return 0
     console.print(counted(rep['runs'], 'run')  # whose labels: the next line (report_group's, the lab's too)
                   + simulated_note(rep, "--include-simulated to add them"))
+    if not rep["runs"]:  # every table would be empty
+        return 0
     if rep.get("coder_simulated"):
         console.print(SIMULATED_JUDGE.format(escape(rep["coder"])))
     if note := coverage_note(rep, db_flag(args)):
@@ -363,7 +365,7 @@ async def report_command(args) -> int:
 
 def copying_rows(shares: list[tuple[str, str, bool, float, int]]) -> list[dict]:
     """The report's copying rows: simulated runs (when included) marked as the rest of the report marks them."""
-    from warroom_tui.report import SIM_MARK
+    from warroom_tui.wording import SIM_MARK
 
     return [{"series": s + SIM_MARK * sim, "agent": a + SIM_MARK * sim, "copy_share": v, "n": n}
             for s, a, sim, v, n in shares]
@@ -375,8 +377,13 @@ def copying_table(rows: list[dict]) -> Table:
     for col in ("series", "agent", "copy share", "messages"):
         table.add_column(col)
     for r in rows:
-        table.add_row(escape(r["series"]), escape(r["agent"]), f"{r['copy_share']:.2f}", str(r["n"]))
+        table.add_row(cell(r["series"]), cell(r["agent"]), f"{r['copy_share']:.2f}", str(r["n"]))
     return table
+
+
+def cell(text: str) -> str:
+    """A name from data as a table cell's markup: on one line (untrusted.one_line), escaped."""
+    return escape(one_line(text))
 
 
 def cannot_write(where: Path, exc: OSError) -> CliError:
@@ -467,7 +474,7 @@ async def export_finetune(args) -> int:
     for col in ("agent", "role", "examples", "candidates", "file"):
         table.add_column(col)
     for tally, path in written:
-        table.add_row(escape(tally.agent), escape(tally.role), str(len(tally.examples)), str(tally.candidates),
+        table.add_row(cell(tally.agent), cell(tally.role), str(len(tally.examples)), str(tally.candidates),
                       escape(path.name))
     console.print(table)
     if export.simulated_left_out:
@@ -476,7 +483,7 @@ async def export_finetune(args) -> int:
 
 
 async def export_coded(args) -> int:
-    from warroom_tui.store.coded_csv import file_part, write_coded_csv
+    from warroom_tui.store.coded_csv import coded_rows, file_part, write_coded_csv
 
     codebook = _codebook(args.codebook)
     store = await _open_store(args.db, read_only=True)
@@ -498,9 +505,14 @@ async def export_coded(args) -> int:
             raise CliError(str(exc)) from None
         except OSError as exc:  # a name too long, a folder that cannot be read
             raise cannot_write(out, exc) from None
-        for c, path in zip(coders, paths):
+        rows = [await coded_rows(store, c.id, codebook, args.include_simulated) for c in coders]
+        if not any(got.rows for got in rows):  # a file of a header only: written, it was in the way of the next try
+            left = rows[0].simulated_left_out
+            raise CliError("no labelled messages to export" + (
+                f" ({counted(left, 'simulated run')} left out: --include-simulated adds them)" if left else ""))
+        for c, path, got in zip(coders, paths, rows):
             try:
-                got = await write_coded_csv(store, c.id, codebook, path, args.include_simulated)
+                write_coded_csv(got, codebook, path, args.include_simulated)
             except OSError as exc:
                 raise cannot_write(path, exc) from None
             left_out = got.simulated_left_out

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from warroom_tui.commands import console, executor_choice, on_interrupt, run_on
+from warroom_tui.commands import cell, console, executor_choice, on_interrupt, run_on
 from warroom_tui.engine import events as ev
 from warroom_tui.opening import _checked, _open_store, db_flag
 from warroom_tui.errors import CliError
@@ -103,7 +103,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*[escape(x) for x in r])
+        table.add_row(*[cell(x) for x in r])
     console.print(table)
 
 

@@ -13,7 +13,7 @@ from warroom_tui.engine.transcript import Message
 from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, EventRow, RunRow
-from warroom_tui.untrusted import clean_text
+from warroom_tui.untrusted import clean_text, one_line
 
 BASE_RATE = 30.0  # words a second at speed 1
 
@@ -41,11 +41,12 @@ def shown(run: RunRow, agents: list[AgentRow], messages: list[Message]) -> tuple
                                                                                  list[Message]]:
     """A stored run as a replay shows it: what it read from the store (imported data, model output) cleaned of
     escapes and control characters here, at the edge; the store keeps it as it was."""
-    run = replace(run, scenario=clean_text(run.scenario), series=clean_text(run.series), brief=clean_text(run.brief))
-    agents = [replace(a, name=clean_text(a.name), nickname=clean_text(a.nickname), model=clean_text(a.model))
+    # names on one line (untrusted.one_line: a database from before the name checks may hold a line break)
+    run = replace(run, scenario=one_line(run.scenario), series=one_line(run.series), brief=clean_text(run.brief))
+    agents = [replace(a, name=one_line(a.name), nickname=one_line(a.nickname), model=one_line(a.model))
               for a in agents]
-    messages = [replace(m, text=clean_text(m.text), nickname=clean_text(m.nickname), name=clean_text(m.name),
-                        model=clean_text(m.model)) for m in messages]
+    messages = [replace(m, text=clean_text(m.text), nickname=one_line(m.nickname), name=one_line(m.name),
+                        model=one_line(m.model)) for m in messages]
     return run, agents, messages
 
 

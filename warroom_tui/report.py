@@ -10,6 +10,7 @@ from warroom_tui.analysis.stats import RunData
 from warroom_tui.judge.codebook import Codebook
 from warroom_tui.judge.types import simulated_coder
 from warroom_tui.store.db import Store
+from warroom_tui.wording import SIM_MARK
 
 
 async def default_coder(store: Store, codebook: str | None = None) -> str | None:
@@ -31,8 +32,6 @@ async def default_coder(store: Store, codebook: str | None = None) -> str | None
     return coders[0].name if coders else None
 
 
-SIM_MARK = " (sim)"
-"""Appended to the series and agent names of simulated runs when they are included: never pooled with real ones."""
 
 
 async def study_report(store: Store, coder: str, codebook: Codebook, pairs=None, rq1_series: str | None = None,

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
-from warroom_tui.untrusted import label_problem, name_problem
+from warroom_tui.untrusted import label_problem, name_key, name_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -81,9 +81,10 @@ class AgentSpec(_Strict):
     @field_validator("family", "base", "recipe")
     @classmethod
     def _plain_tag(cls, value: str) -> str:
-        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-            raise ValueError("must not contain control characters")
-        return value.strip()
+        value = value.strip()
+        if value and (problem := label_problem(value)):  # a table cell of `report --factors`
+            raise ValueError(problem)
+        return value
 
 
 class CloneSpec(_Strict):
@@ -147,16 +148,16 @@ class Scenario(_Strict):
             raise ValueError("agents: a scenario needs at least one agent (or clones)")
         if self.agents and self.clones:
             raise ValueError("clones: give either agents or clones, not both")
-        names = [a.name.casefold() for a in roster]
+        names = [name_key(a.name) for a in roster]
         if len(set(names)) != len(names):
-            raise ValueError("agents: display names must be unique (ignoring case)")
+            raise ValueError("agents: display names must be unique (ignoring case and how they are encoded)")
         naming = self.conditions.naming
         if isinstance(naming, list) and len(naming) != len(roster):
             raise ValueError(
                 f"conditions.naming: a custom list needs {len(roster)} names, got {len(naming)}"
             )
-        if isinstance(naming, list) and len({n.strip().casefold() for n in naming}) != len(naming):
-            raise ValueError("conditions.naming: custom names must all differ (ignoring case)")
+        if isinstance(naming, list) and len({name_key(n.strip()) for n in naming}) != len(naming):
+            raise ValueError("conditions.naming: custom names must all differ (ignoring case and how they are encoded)")
         if isinstance(naming, list) and not all(n.strip() for n in naming):
             raise ValueError("conditions.naming: a custom name must not be empty")
         for crash in self.conditions.crashes:
@@ -164,6 +165,11 @@ class Scenario(_Strict):
                 raise ValueError(f"conditions.crashes.agent: no agent called {crash.agent!r}")
         if not self.brief.strip() and self.mode != "debate":
             raise ValueError("brief: a scenario needs a brief (a debate takes its task as the brief)")
+        for role in self.role_prompts:  # a role's name is a table cell and part of a file name (the finetune export)
+            if problem := label_problem(role):
+                raise ValueError(f"role_prompts: {role!r}: {problem}")
+            if len(role) > 40:
+                raise ValueError(f"role_prompts: {role[:40]!r}...: longer than 40 characters")
         roles = self.conditions.roles
         if isinstance(roles, list):
             if len(roles) != len(roster):

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable
 
 from warroom_tui import killpoint
 from warroom_tui.outfiles import write_whole
+from warroom_tui.untrusted import label_problem, name_key
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
@@ -315,8 +316,11 @@ class RunSession:
     def names_problem(self, names: list[str]) -> str | None:
         """Why these custom names cannot be used (one per agent, all different), or None."""
         n = len(self.scenario.roster())
-        if len(names) != n or len({x.casefold() for x in names}) != n:
+        if len(names) != n or len({name_key(x) for x in names}) != n:
             return f"give {n} different names, separated by commas (now {len(names)})"
+        for x in names:
+            if problem := label_problem(x):
+                return f"{x!r}: {problem}"
         return None
 
     async def set_custom_names(self, names: list[str]) -> None:

@@ -40,16 +40,38 @@ def label_problem(value: str) -> str | None:
     if UNSAFE_RE.search(value):
         return "must not contain control characters or lone surrogates"
     for c in value:
-        if unicodedata.category(c) in HIDDEN:
-            return f"must not contain U+{ord(c):04X} (no tab, line break, invisible or direction-changing character)"
+        if unicodedata.category(c) in HIDDEN or BLANK_RE.match(c):
+            return (f"must not contain U+{ord(c):04X} (no tab, line break, invisible, unassigned or direction-changing"
+                    " character)")
     if value != value.strip():
         return "must not start or end with white space"
     return None
 
 
-HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Co", "Cn")
 """What a name shown in a table must not hold: a tab or newline (a row in two), a format character (a bidi override
-reorders what follows; a zero-width one makes two names look the same)."""
+reorders what follows; a zero-width one makes two names look the same), a private or unassigned one."""
+BLANK_RE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+                      "\U000e0100-\U000e01ef]")
+"""Characters drawn as nothing that are not format characters (Unicode's default-ignorable ones, the blank braille
+pattern): a name with one looks like a name without it."""
+
+
+def one_line(text: str) -> str:
+    """Text from data for one table cell: cleaned (clean_text), and any character a name is refused for (a line
+    break, a tab, an invisible or direction-changing one: a database from before those checks may hold them) shown
+    as U+FFFD, so a cell is never two rows, never reorders what follows, never looks like another name."""
+    text = clean_text(text)
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join("\ufffd" if c in "\n\t" or unicodedata.category(c) in HIDDEN or BLANK_RE.match(c) else c
+                   for c in text)
+
+
+def name_key(value: str) -> str:
+    """What two names that look the same share: compatibility-normalized and case-folded ('Aléx' composed and
+    decomposed, 'ABC' and fullwidth 'ＡＢＣ', a no-break space and a space)."""
+    return unicodedata.normalize("NFKC", value).casefold()
 
 
 PATH_SAFE_RE = re.compile(r"[^A-Za-z0-9._@+~ ()\[\]-]")

@@ -8,6 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from warroom_tui.untrusted import one_line
+
 
 def _f(v: float, digits: int = 3) -> str:
     return "-" if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else f"{v:.{digits}f}"
@@ -18,7 +20,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     for c in columns:
         t.add_column(Text(c))
     for r in rows:
-        t.add_row(*[Text(x) for x in r])
+        t.add_row(*[Text(one_line(x)) for x in r])  # names and tags are data
     return t
 
 

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from warroom_tui.untrusted import clean_text
+from warroom_tui.untrusted import clean_text, one_line
 
 
 SMALL_N = 100
@@ -16,8 +16,8 @@ SMALL_N = 100
 
 
 def _text(text: str, **kwargs) -> Text:
-    """Names and series are data: plain text, cleaned of escapes and controls."""
-    return Text(clean_text(text), **kwargs)
+    """Names and series are data: plain text on one line, cleaned of escapes and controls (untrusted.one_line)."""
+    return Text(one_line(text), **kwargs)
 
 
 def _f(v, digits: int = 3) -> str:

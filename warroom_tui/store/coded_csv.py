@@ -92,14 +92,12 @@ async def coded_rows(store: Store, coder_id: int, codebook: Codebook, include_si
     return CodedRows(rows, left_out)
 
 
-async def write_coded_csv(store: Store, coder_id: int, codebook: Codebook, path: Path,
-                          include_simulated: bool = False) -> CodedRows:
-    """The file appears whole or not at all (whoever calls it checks that it may be replaced: outfiles.check_free)."""
-    got = await coded_rows(store, coder_id, codebook, include_simulated)
+def write_coded_csv(got: CodedRows, codebook: Codebook, path: Path, include_simulated: bool = False) -> None:
+    """The rows (coded_rows) as the study's CSV; the file appears whole or not at all (whoever calls it checks that
+    it may be replaced: outfiles.check_free)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = io.StringIO()
     writer = csv.DictWriter(fh, fieldnames=columns(codebook, include_simulated), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(got.rows)
     write_whole(path, fh.getvalue())
-    return got

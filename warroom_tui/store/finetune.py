@@ -24,6 +24,7 @@ from warroom_tui.scenario import Scenario, ScenarioError, parse_scenario
 from warroom_tui.store.coded_csv import file_part
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import EventRow, RunRow
+from warroom_tui.wording import SIM_MARK
 
 
 @dataclass
@@ -43,6 +44,8 @@ class FinetuneExport:
     simulated_left_out: int
     no_vote: int
     """Debates without any answer to vote on (nothing kept)."""
+    simulated: int = 0
+    """Simulated debates included (their agents' files marked `(sim)`)."""
 
 
 def debate_scenario(run: RunRow) -> Scenario | None:
@@ -78,7 +81,7 @@ def example(scenario: Scenario, events: list[EventRow], seen: list[Message], m: 
 
 async def collect(store: Store, include_simulated: bool = False) -> FinetuneExport:
     files: dict[tuple[str, str], Tally] = {}
-    debates = left_out = no_vote = 0
+    debates = left_out = no_vote = simulated = 0
     for run in await store.runs():
         scenario = debate_scenario(run)
         if scenario is None or run.status is not RunStatus.DONE or scenario.debate is None:
@@ -94,7 +97,8 @@ async def collect(store: Store, include_simulated: bool = False) -> FinetuneExpo
         vote = rounds[-1].vote if rounds else None
         if vote is None:
             no_vote += 1
-        names = [a.name for a in scenario.roster()]
+        names = [a.name + SIM_MARK * run.simulated for a in scenario.roster()]  # a simulated one never pooled
+        simulated += run.simulated
         table = scenario.role_prompt_table()
         previous: dict[int, str | None] = {}
         spoke_before: set[int] = set()
@@ -124,7 +128,7 @@ async def collect(store: Store, include_simulated: bool = False) -> FinetuneExpo
                     tally.runs.add(run.id)
             previous = now
             spoke_before = set(now)
-    return FinetuneExport(files, debates, left_out, no_vote)
+    return FinetuneExport(files, debates, left_out, no_vote, simulated)
 
 
 def write(export: FinetuneExport, out: Path, force: bool = False) -> list[tuple[Tally, Path]]:
@@ -137,8 +141,10 @@ def write(export: FinetuneExport, out: Path, force: bool = False) -> list[tuple[
     out.mkdir(parents=True, exist_ok=True)
     for tally, path in written:
         write_whole(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in tally.examples))
+    sim = (f" ({export.simulated} of them SIMULATED: scripted personas, not real models; their agents' files are "
+           "marked (sim))") if export.simulated else ""
     lines = ["# Finetuning data from warroom debates", "",
-             f"{export.debates} finished debates. Generators (and agents without a role, `{NO_ROLE}`): first-round "
+             f"{export.debates} finished debates{sim}. Generators (and agents without a role, `{NO_ROLE}`): first-round "
              "answers that match the run's final majority vote. Critics: later answers that moved to the final "
              "vote from a different answer the round before.", "",
              "| agent | role | file | examples | candidates | runs |", "|---|---|---|---|---|---|"]

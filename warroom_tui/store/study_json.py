@@ -19,7 +19,7 @@ from warroom_tui.judge.roster import run_aliases
 from warroom_tui.scenario import shipped_tags
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
-from warroom_tui.untrusted import MAX_DEPTH, check_tree, label_problem, name_problem, path_part
+from warroom_tui.untrusted import MAX_DEPTH, check_tree, label_problem, name_key, name_problem, path_part
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
@@ -39,6 +39,17 @@ def _need(cond: bool, path: str, field: str, what: str) -> None:
         raise StudyFormatError(f"{path}: {field}: {what}")
 
 
+LONGEST = {"series": 40, "key": 80, "name": 80, "nickname": 80, "agent": 80, "agent_nickname": 80, "model": 200,
+           "model_id": 200, "tag": 80}
+"""Characters a name may have: a series becomes a file name, the others are table cells (as a scenario's limits)."""
+
+
+def _name(value: str, path: str, field: str, longest: int) -> None:
+    problem = label_problem(value)
+    _need(problem is None, path, field, problem or "")
+    _need(len(value) <= longest, path, field, f"longer than {longest} characters")
+
+
 def parse_study_run(data: object, path: str) -> dict:
     """Check the shape of one study run and return it as a plain dict."""
     check_tree(data, path, StudyFormatError)
@@ -51,6 +62,8 @@ def parse_study_run(data: object, path: str) -> dict:
           "missing or not a string")
     problem = name_problem(cond["series"])
     _need(problem is None, path, "condition.series", problem or "")
+    _need(len(cond["series"]) <= LONGEST["series"], path, "condition.series",
+          f"longer than {LONGEST['series']} characters (a file name is made of it)")
     _need(cond.get("promptAblation") in list(ABLATION_TO_SCAFFOLDING), path, "condition.promptAblation",
           "expected null, K1, K2 or K3")
     _need(isinstance(cond.get("mode", "free"), (str, type(None))), path, "condition.mode", "not a string")
@@ -65,13 +78,15 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(isinstance(a, dict), path, where, "not an object")
         for field in ("key", "name", "nickname", "model"):
             _need(isinstance(a.get(field), str) and a[field] != "", path, f"{where}.{field}", "missing or not a string")
-            problem = label_problem(a[field])
-            _need(problem is None, path, f"{where}.{field}", problem or "")
+            _name(a[field], path, f"{where}.{field}", LONGEST[field])
+        for field in TAGS:  # a warroom export's tags: shown by `report --factors`
+            _need(isinstance(a.get(field, ""), str), path, f"{where}.{field}", "not a string")
+            _name(a.get(field) or "x", path, f"{where}.{field}", LONGEST["tag"])
         _need(a["key"] not in keys, path, f"{where}.key", f"duplicate key {a['key']!r}")
         keys.add(a["key"])
-        _need(a["nickname"].casefold() not in nicks, path, f"{where}.nickname",
+        _need(name_key(a["nickname"]) not in nicks, path, f"{where}.nickname",
               f"duplicate nickname {a['nickname']!r} (messages could not be told apart)")
-        nicks.add(a["nickname"].casefold())
+        nicks.add(name_key(a["nickname"]))
     msgs = conv.get("messages")
     _need(isinstance(msgs, list), path, "conversation.messages", "missing or not a list")
     for i, m in enumerate(msgs):
@@ -90,8 +105,9 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(isinstance(rnd, int) and not isinstance(rnd, bool) and 0 <= rnd <= MAX_ROUND, path,
               f"{where}.round", f"missing or not a whole number from 0 to {MAX_ROUND}")
         _need(isinstance(m.get("isError", False), bool), path, f"{where}.isError", "not true/false")
-        for field in ("agent", "agent_nickname", "model_id"):
+        for field in ("agent", "agent_nickname", "model_id"):  # shown as the speaker's name, and read as aliases
             _need(isinstance(m.get(field, ""), str), path, f"{where}.{field}", "not a string")
+            _name(m.get(field) or "x", path, f"{where}.{field}", LONGEST[field])
     _need(isinstance(conv.get("userPrompt", ""), (str, type(None))), path, "conversation.userPrompt", "not a string")
     stats = data.get("stats", {})
     _need(isinstance(stats, dict), path, "stats", "not an object")

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from warroom_tui.store.db import Store
 from warroom_tui.tui.chat import ChatLog
-from warroom_tui.untrusted import clean_text
+from warroom_tui.untrusted import clean_text, one_line
 
 if TYPE_CHECKING:
     from warroom_tui.tui.app import LabApp
@@ -262,8 +262,8 @@ class RunView(Screen):
         agents = await self.store.agents(self.run_id)
         who = Text()
         for a in agents:
-            who.append(clean_text(a.nickname), style="bold")
-            who.append(clean_text(f" {a.name} · {a.model}   "), style="dim")
+            who.append(one_line(a.nickname), style="bold")
+            who.append(f" {one_line(a.name)} · {one_line(a.model)}   ", style="dim")
         if run.simulated:
             who.append("SIMULATED", style="bold reverse yellow")
         self.query_one("#who", Static).update(who)

@@ -17,6 +17,7 @@ from textual.message import Message as Notice
 from textual.widgets import RichLog
 
 from warroom_tui.engine.transcript import Message, clean_text, marker_label
+from warroom_tui.untrusted import one_line
 from warroom_tui.tui.text import MAX_SHOWN, clipped
 
 Entry = tuple[Message, str] | str
@@ -177,9 +178,9 @@ def header(m: Message, clock: str = "") -> Text:
         if m.seq == 0:
             out.append(" · brief", style="dim")
     else:
-        out.append(clean_text(m.nickname), style="bold red" if m.is_error else "bold green")
+        out.append(one_line(m.nickname), style="bold red" if m.is_error else "bold green")
         if m.name and m.name != m.nickname:
-            out.append(f" ({clean_text(m.name)})", style="dim")
+            out.append(f" ({one_line(m.name)})", style="dim")
         out.append(f" · R{m.round}", style="dim")
     if clock:
         out.append(f" · {clock}", style="dim")
