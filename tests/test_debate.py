@@ -145,8 +145,8 @@ async def test_simulated_debate_end_to_end(tmp_path):
     assert kept["Unsure", "generator"] == 0 and kept["Sure", "generator"] == right
     assert kept["Critic", "critic"] > 0  # the seed was chosen so that the critic moves at least once
     files = {(t.agent, t.role): (t, p) for t, p in written}
-    for key, n in kept.items():
-        tally, p = files[key]
+    for (agent, role), n in kept.items():
+        tally, p = files[agent + " (sim)", role]  # simulated debates: their agents marked, never pooled
         lines = [json.loads(line) for line in p.read_text().splitlines()]
         assert len(tally.examples) == len(lines) == n
     # each example's prompt is what the agent was sent, its reply the stored message
@@ -156,7 +156,8 @@ async def test_simulated_debate_end_to_end(tmp_path):
         for line in p.read_text().splitlines():
             msgs = json.loads(line)["messages"]
             assert json.dumps(msgs[:-1]) in sent and msgs[-1]["content"] in stored
-    assert f"| Sure | generator | Sure.generator.jsonl | {right} | 6 | {right} |" in (tmp_path / "ft" / "README.md").read_text()
+    assert f"| Sure (sim) | generator | Sure%20%28sim%29.generator.jsonl | {right} | 6 | {right} |" in \
+        (tmp_path / "ft" / "README.md").read_text()
 
 
 def test_finetune_export_cli(tmp_path, capsys):

@@ -46,6 +46,7 @@ BAD = [
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="Al\\u00e9x"\nmodel="m"\n[[agents]]\nname="Ale\\u0301x"\nmodel="m"\n',
      "display names must be unique"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\nfamily="Qw\\u202eEN"\n', "agents.0.family"),
+    ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["A|B"]\n', "conditions.naming"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[role_prompts."gen\\nerator"]\nprompt="p"\n',
      "role_prompts"),
 ]

@@ -47,6 +47,8 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
      "environment.agentRanking[0].nickname"),  # a bidi override reverses what follows
     (lambda d: d["environment"]["agentRanking"][0].update(model="m\tx"), "environment.agentRanking[0].model"),
     (lambda d: d["condition"].update(series="S" * 41), "condition.series"),  # no file name could be made of it
+    (lambda d: d["environment"]["agentRanking"][0].update(nickname="Agent|A"),  # a coded CSV's id split wrong
+     "environment.agentRanking[0].nickname"),
     (lambda d: d["environment"]["agentRanking"][0].update(nickname="Agent-A\u034f"),  # drawn as nothing
      "environment.agentRanking[0].nickname"),
     (lambda d: d["environment"]["agentRanking"][0].update(family="Lla\nma"), "environment.agentRanking[0].family"),

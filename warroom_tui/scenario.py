@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from warroom_tui.protocol import NO_ROLE, DebateSpec, ProtocolError, RoleSpec, load_roles, resolve_debate
 from warroom_tui.tomlfile import field_error, read_toml
-from warroom_tui.untrusted import label_problem, name_key, name_problem
+from warroom_tui.untrusted import label_problem, name_key, name_problem, nickname_problem
 
 MAX_AGENTS = 64
 MAX_RUNS = 10_000
@@ -54,6 +54,17 @@ LabelName = Annotated[str, AfterValidator(_label)]
 """A name shown in tables and prompts: one line, nothing invisible (see untrusted.label_problem)."""
 
 
+def _called(value: str) -> str:
+    problem = nickname_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+CalledName = Annotated[str, AfterValidator(_called)]
+"""A name an agent is called by (a nickname, a real name): as LabelName, and no `|` (see untrusted.nickname_problem)."""
+
+
 class ScenarioError(Exception):
     """A scenario that cannot be used; the message is one line naming file and field."""
 
@@ -63,7 +74,7 @@ class _Strict(BaseModel):
 
 
 class AgentSpec(_Strict):
-    name: LabelName = Field(min_length=1, max_length=80)
+    name: CalledName = Field(min_length=1, max_length=80)
     """Display name: the model's real name, shown under `real` naming."""
     model: LabelName = Field(min_length=1)
     """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
@@ -103,7 +114,7 @@ class CrashSpec(_Strict):
 
 
 class Conditions(_Strict):
-    naming: Literal["neutral", "real"] | list[LabelName] = "neutral"
+    naming: Literal["neutral", "real"] | list[CalledName] = "neutral"
     scaffolding: Scaffolding = "full"
     order: Literal["fixed", "shuffled"] = "fixed"
     temperature: float = Field(default=0.8, ge=0, le=2, strict=True)

@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 
 from warroom_tui import killpoint
 from warroom_tui.outfiles import write_whole
-from warroom_tui.untrusted import label_problem, name_key
+from warroom_tui.untrusted import name_key, nickname_problem
 from warroom_tui.engine import events as ev
 from warroom_tui.engine.clock import RealClock, VirtualClock
 from warroom_tui.engine.conditions import Crash, LiveConditions
@@ -319,7 +319,7 @@ class RunSession:
         if len(names) != n or len({name_key(x) for x in names}) != n:
             return f"give {n} different names, separated by commas (now {len(names)})"
         for x in names:
-            if problem := label_problem(x):
+            if problem := nickname_problem(x):
                 return f"{x!r}: {problem}"
         return None
 

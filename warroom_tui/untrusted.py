@@ -48,6 +48,13 @@ def label_problem(value: str) -> str | None:
     return None
 
 
+def nickname_problem(value: str) -> str | None:
+    """As label_problem, for a name an agent is called by (a nickname, a real name shown as one)."""
+    if "|" in value:
+        return "must not contain | (it separates the parts of a message's id in a coded CSV)"
+    return label_problem(value)
+
+
 HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Co", "Cn")
 """What a name shown in a table must not hold: a tab or newline (a row in two), a format character (a bidi override
 reorders what follows; a zero-width one makes two names look the same), a private or unassigned one."""

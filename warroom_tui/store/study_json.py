@@ -19,7 +19,8 @@ from warroom_tui.judge.roster import run_aliases
 from warroom_tui.scenario import shipped_tags
 from warroom_tui.store.db import Store
 from warroom_tui.store.rows import AgentRow, RunRow
-from warroom_tui.untrusted import MAX_DEPTH, check_tree, label_problem, name_key, name_problem, path_part
+from warroom_tui.untrusted import (MAX_DEPTH, check_tree, label_problem, name_key, name_problem, nickname_problem,
+                                   path_part)
 
 AGENT_COLUMNS = ("sender", "text", "round", "agent", "agent_nickname", "model_id", "isError")
 ABLATION_TO_SCAFFOLDING = {None: "full", "K1": "no-peers", "K2": "no-identity", "K3": "empty"}
@@ -44,8 +45,13 @@ LONGEST = {"series": 40, "key": 80, "name": 80, "nickname": 80, "agent": 80, "ag
 """Characters a name may have: a series becomes a file name, the others are table cells (as a scenario's limits)."""
 
 
+CALLED = ("name", "nickname", "agent", "agent_nickname")
+"""Fields holding a name an agent is called by (see untrusted.nickname_problem)."""
+
+
 def _name(value: str, path: str, field: str, longest: int) -> None:
-    problem = label_problem(value)
+    called = field.rsplit(".", 1)[-1] in CALLED
+    problem = nickname_problem(value) if called else label_problem(value)
     _need(problem is None, path, field, problem or "")
     _need(len(value) <= longest, path, field, f"longer than {longest} characters")
 
