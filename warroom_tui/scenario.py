@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -32,36 +32,20 @@ Scaffolding = Literal["full", "no-peers", "no-identity", "empty", "isolated"]
 CrashKind = Literal["permanent", "transient", "timeout", "empty"]
 
 
-def _plain(value: str) -> str:
-    problem = name_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
+def _checked(problem_of: Callable[[str], str | None]) -> AfterValidator:
+    """A validator refusing a value with the reason `problem_of` gives (None: fine)."""
+    def check(value: str) -> str:
+        if problem := problem_of(value):
+            raise ValueError(problem)
+        return value
+    return AfterValidator(check)
 
 
-PlainName = Annotated[str, AfterValidator(_plain)]
+PlainName = Annotated[str, _checked(name_problem)]
 """A name that becomes part of run ids and export paths (no `..`, separators or control characters)."""
-
-
-def _label(value: str) -> str:
-    problem = label_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-LabelName = Annotated[str, AfterValidator(_label)]
+LabelName = Annotated[str, _checked(label_problem)]
 """A name shown in tables and prompts: one line, nothing invisible (see untrusted.label_problem)."""
-
-
-def _called(value: str) -> str:
-    problem = nickname_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-CalledName = Annotated[str, AfterValidator(_called)]
+CalledName = Annotated[str, _checked(nickname_problem)]
 """A name an agent is called by (a nickname, a real name): as LabelName, and no `|` (see untrusted.nickname_problem)."""
 
 
