@@ -167,6 +167,48 @@ def test_an_export_never_writes_through_a_link_or_onto_a_folder(tmp_path, capsys
         "messages.parquet"]  # refused before anything was written, even with --force
 
 
+def test_force_replaces_only_a_file_and_a_long_name_still_exports(tmp_path, capsys):
+    """--force replaced a device, a pipe or a link with a regular file; a partial file's name, longer than its
+    file's, could be too long for the system."""
+    import os
+
+    db = str(tmp_path / "w.db")
+    long = "warroom-Z-" + "x" * 230 + ".json"
+    assert main(["import", write(tmp_path / "in" / "Z" / long, study_run()), "--db", db]) == 0
+    assert main(["export", "--out", str(tmp_path / "out"), "--db", db]) == 0
+    assert (tmp_path / "out" / "Z" / long).is_file()
+    assert main(["judge", "--db", db]) == 0
+    fifo, link = tmp_path / "fifo", tmp_path / "link"
+    os.mkfifo(fifo)
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    capsys.readouterr()
+    for target in (fifo, link):
+        assert main(["export", "--format", "coded-csv", "--out", str(target), "--db", db, "--force"]) == 2
+        assert "is not a plain file" in capsys.readouterr().err
+    assert fifo.is_fifo() and link.is_symlink() and not (tmp_path / "elsewhere.csv").exists()
+    assert main(["import", "--human", str(tmp_path / "h.csv"), "--coder", "evil\tcoder", "--db", db]) == 2
+    assert "--coder: must not contain U+0009" in capsys.readouterr().err
+
+
+def test_human_labels_for_a_nickname_two_agents_wrote_as_are_refused(tmp_path, capsys):
+    """A database from before the check may hold messages of two agents under one nickname in a round: a human
+    label for it went on the first of them (and the other message's label was lost)."""
+    db = tmp_path / "w.db"
+    data = study_run()
+    for m in data["conversation"]["messages"]:
+        if m.get("sender") == "b":
+            m["agent_nickname"] = "Agent-A"
+
+    async def store() -> None:
+        async with Store.open(db) as s:
+            await import_study_run(s, data, "Z/warroom-Z-run01.json")
+
+    asyncio.run(store())
+    h = human_csv(tmp_path / "h.csv", [("Z/warroom-Z-run01.json", "Agent-A", 0)])
+    assert main(["import", "--human", h, "--db", str(db)]) == 2
+    assert "line 2: id: 2 agents wrote as 'Agent-A' in round 0 of that run; nothing stored" in one_line_error(capsys)
+
+
 def test_two_agents_and_roles_never_share_a_finetune_file(tmp_path):
     """Agent 'Gen.critic' as generator and agent 'Gen' as 'critic.generator' were both written to one file: the
     second replaced the first's examples, and the README listed both."""

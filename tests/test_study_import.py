@@ -49,6 +49,10 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
     (lambda d: d["condition"].update(series="S" * 41), "condition.series"),  # no file name could be made of it
     (lambda d: d["environment"]["agentRanking"][0].update(nickname="Agent|A"),  # a coded CSV's id split wrong
      "environment.agentRanking[0].nickname"),
+    (lambda d: d["condition"].update(series="Z (sim)"), "condition.series"),  # pooled with simulated Z's runs
+    (lambda d: d["environment"]["agentRanking"].append({"key": "b", "name": "B", "nickname": "Agent-B", "model": "m"})
+     or d["conversation"]["messages"].append({"sender": "b", "text": "x", "round": 0, "agent_nickname": "agent-a"}),
+     "conversation.messages[1].agent_nickname"),  # another agent's nickname: its human labels went astray
     (lambda d: d["environment"]["agentRanking"][0].update(nickname="Agent-A\u034f"),  # drawn as nothing
      "environment.agentRanking[0].nickname"),
     (lambda d: d["environment"]["agentRanking"][0].update(family="Lla\nma"), "environment.agentRanking[0].family"),

@@ -18,7 +18,7 @@ from warroom_tui.outfiles import TargetExists, check_free, unused_path, write_wh
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
-from warroom_tui.untrusted import clean_text, one_line
+from warroom_tui.untrusted import clean_text, label_problem, one_line
 from warroom_tui.wording import counted
 
 # scenarios, the engine's events and pydantic models are imported by the commands that need them:
@@ -186,6 +186,8 @@ async def run_command(args) -> int:
 async def import_human_command(args) -> int:
     from warroom_tui.judge.human import HumanCsvError, agreement_with, import_human, read_human_csv
 
+    if problem := label_problem(args.coder):  # a name printed in tables and lines
+        raise CliError(f"--coder: {problem}")
     codebook = _codebook(args.codebook)
     for path in args.paths:  # check every file before storing anything
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from warroom_tui.errors import CliError
 from warroom_tui.opening import _codebook, _open_store, changed_codebook
+from warroom_tui.untrusted import label_problem
 
 
 class LazyProgress:
@@ -42,6 +44,9 @@ async def judge_command(args) -> int:
     from warroom_tui.judge.types import simulated_coder
     from warroom_tui.store.labels import CodebookChangedError
 
+    for spec in args.judges or []:  # a judge's name is its coder's, printed in tables and lines
+        if problem := label_problem(spec):
+            raise CliError(f"--judge: {problem}")
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
     store = await _open_store(args.db, must_exist=True)

@@ -16,10 +16,11 @@ from typing import Iterable, Iterator
 class TargetExists(Exception):
     """Files an export would replace, found before it wrote any: one line naming the first."""
 
-    def __init__(self, paths: list[Path], folder: bool = False) -> None:
+    def __init__(self, paths: list[Path], folder: bool = False, what: str = "") -> None:
         self.paths = paths
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         super().__init__(f"{paths[0]}: is a folder{more}; nothing written (a file goes there)" if folder else
+                         f"{paths[0]}: {what}{more}; nothing written (--force replaces only a file)" if what else
                          f"{paths[0]}: exists{more}; nothing written (--force replaces what is there)")
 
 
@@ -29,6 +30,9 @@ def check_free(paths: Iterable[Path], force: bool) -> None:
     folders = [p for p in paths if p.is_dir() and not p.is_symlink()]
     if folders:
         raise TargetExists(folders, folder=True)
+    odd = [p for p in paths if (p.exists() or p.is_symlink()) and not (p.is_file() and not p.is_symlink())]
+    if force and odd:  # a device, a pipe, a link: --force replaces a file, nothing else
+        raise TargetExists(odd, folder=False, what="is not a plain file")
     found = [] if force else [p for p in paths if p.exists() or p.is_symlink()]
     if found:
         raise TargetExists(found)
@@ -49,7 +53,7 @@ def unused_path(path: Path, taken: set[str]) -> Path:
 def whole(path: Path) -> Iterator[Path]:
     """A new file beside `path` (a name of its own, made exclusively: no link left there is followed) to write; it
     becomes `path` when the block ends, and is removed if it does not."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".partial")  # never too long
     os.close(fd)
     partial = Path(name)
     try:

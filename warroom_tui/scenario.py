@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 class AgentSpec(_Strict):
     name: CalledName = Field(min_length=1, max_length=80)
     """Display name: the model's real name, shown under `real` naming."""
-    model: LabelName = Field(min_length=1)
+    model: LabelName = Field(min_length=1, max_length=200)  # as a transcript's model id may be (study_json)
     """A litellm model id (`groq/llama-3.3-70b-versatile`), `local/<bundled>` or `sim/<persona>`."""
     family: str = Field(default="", max_length=60)
     base: str = Field(default="", max_length=80)
@@ -98,7 +98,7 @@ class CrashSpec(_Strict):
 
 
 class Conditions(_Strict):
-    naming: Literal["neutral", "real"] | list[CalledName] = "neutral"
+    naming: Literal["neutral", "real"] | list[Annotated[CalledName, Field(max_length=80)]] = "neutral"
     scaffolding: Scaffolding = "full"
     order: Literal["fixed", "shuffled"] = "fixed"
     temperature: float = Field(default=0.8, ge=0, le=2, strict=True)
@@ -111,7 +111,7 @@ class Conditions(_Strict):
 
 
 class Scenario(_Strict):
-    name: PlainName = Field(min_length=1)
+    name: PlainName = Field(min_length=1, max_length=40)  # the series when none is given: a file name is made of it
     series: PlainName = Field(default="", max_length=40)
     description: str = ""
     brief: str = ""

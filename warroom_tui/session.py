@@ -319,7 +319,7 @@ class RunSession:
         if len(names) != n or len({name_key(x) for x in names}) != n:
             return f"give {n} different names, separated by commas (now {len(names)})"
         for x in names:
-            if problem := nickname_problem(x):
+            if problem := nickname_problem(x) or ("longer than 80 characters" if len(x) > 80 else None):
                 return f"{x!r}: {problem}"
         return None
 

@@ -45,6 +45,8 @@ def label_problem(value: str) -> str | None:
                     " character)")
     if value != value.strip():
         return "must not start or end with white space"
+    if name_key(value).endswith(" (sim)"):  # wording.SIM_MARK: a simulated run's series and agents are marked so
+        return "must not end with ' (sim)' (the mark of simulated runs, which are never pooled with real ones)"
     return None
 
 

@@ -8,12 +8,13 @@ from rich.text import Text
 
 from warroom_tui.analysis.stats import R_LEGEND
 from warroom_tui.analysis.tables import _f, comparison_table, cosine_table
+from warroom_tui.untrusted import one_line
 from warroom_tui.wording import counted
 
 
 def _split(group: str) -> tuple[Text, Text]:
     series, _, roles = group.partition(" · roles=")
-    return Text(series), Text(roles)
+    return Text(one_line(series)), Text(one_line(roles))
 
 
 def debate_table(dep: dict) -> Table:
@@ -43,7 +44,7 @@ def agent_table(dep: dict) -> Table:
         for name, acc in row["agents"].items():
             per.setdefault((row["group"], name), []).append(_f(acc, 2))
     for (group, name), values in sorted(per.items()):
-        t.add_row(*_split(group), Text(name), " ".join(values))
+        t.add_row(*_split(group), Text(one_line(name)), " ".join(values))
     return t
 
 

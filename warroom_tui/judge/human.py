@@ -10,7 +10,7 @@ from warroom_tui.analysis.agreement import flag_kappas, mean_kappa
 from warroom_tui.judge.codebook import Codebook, load_codebook
 from warroom_tui.store.db import Store
 from warroom_tui.store.study_json import MAX_ROUND
-from warroom_tui.store.labels import values
+from warroom_tui.store.labels import AmbiguousMessage, values
 from warroom_tui.store.rows import CodingRow
 
 TRUE = {"true", "1", "yes", "x"}
@@ -87,7 +87,10 @@ async def import_human(store: Store, path: Path, name: str = "human",
         for row in rows:
             found_runs = runs.get(row["file"])
             run_id = found_runs[0] if found_runs else None
-            mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
+            try:
+                mid = None if run_id is None else await store.agent_message(run_id, row["nickname"], row["round"])
+            except AmbiguousMessage as exc:
+                raise HumanCsvError(f"{path}: line {row['line']}: id: {exc} of that run; nothing stored") from None
             if mid is None:
                 missing += 1
                 continue

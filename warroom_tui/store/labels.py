@@ -168,10 +168,13 @@ class LabelQueries(Queries):
         return {name: dict(sorted(labels.items())) for name, flags in rows if (labels := _flags(flags))}
 
     async def agent_message(self, run_id: int, nickname: str, round_: int) -> int | None:
-        """The id of the message an agent (by nickname) wrote in a round."""
+        """The id of the message an agent (by nickname) wrote in a round; AmbiguousMessage when messages of two
+        agents have that nickname in that round (which of them a label is for cannot be told)."""
         rows = await self._all(
-            "SELECT id FROM messages WHERE run_id=? AND nickname=? AND round=? AND agent_idx IS NOT NULL ORDER BY seq",
-            (run_id, nickname, round_))
+            "SELECT id, agent_idx FROM messages WHERE run_id=? AND nickname=? AND round=? AND agent_idx IS NOT NULL"
+            " ORDER BY seq", (run_id, nickname, round_))
+        if len({r[1] for r in rows}) > 1:
+            raise AmbiguousMessage(f"{len({r[1] for r in rows})} agents wrote as {nickname!r} in round {round_}")
         return rows[0][0] if rows else None
 
     # -- the human coding screen ------------------------------------------------
@@ -201,6 +204,10 @@ class LabelQueries(Queries):
         rows = await self._all(
             "SELECT (SELECT COUNT(*) FROM runs WHERE status != 'running'), (SELECT COUNT(*) FROM codings)")
         return rows[0][0], rows[0][1]
+
+
+class AmbiguousMessage(Exception):
+    """A nickname and round that name messages of two agents."""
 
 
 _quoted = json.encoder.encode_basestring  # a JSON string, as json.dumps(ensure_ascii=False) writes it

@@ -93,6 +93,7 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(name_key(a["nickname"]) not in nicks, path, f"{where}.nickname",
               f"duplicate nickname {a['nickname']!r} (messages could not be told apart)")
         nicks.add(name_key(a["nickname"]))
+    owner = {name_key(a["nickname"]): a["key"] for a in ranking}
     msgs = conv.get("messages")
     _need(isinstance(msgs, list), path, "conversation.messages", "missing or not a list")
     for i, m in enumerate(msgs):
@@ -114,6 +115,9 @@ def parse_study_run(data: object, path: str) -> dict:
         for field in ("agent", "agent_nickname", "model_id"):  # shown as the speaker's name, and read as aliases
             _need(isinstance(m.get(field, ""), str), path, f"{where}.{field}", "not a string")
             _name(m.get(field) or "x", path, f"{where}.{field}", LONGEST[field])
+        other = owner.get(name_key(m.get("agent_nickname") or ""), sender)
+        _need(other == sender, path, f"{where}.agent_nickname",
+              f"{m.get('agent_nickname')!r} is the nickname of agent {other!r} (messages could not be told apart)")
     _need(isinstance(conv.get("userPrompt", ""), (str, type(None))), path, "conversation.userPrompt", "not a string")
     stats = data.get("stats", {})
     _need(isinstance(stats, dict), path, "stats", "not an object")

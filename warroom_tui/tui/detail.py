@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from warroom_tui.engine.transcript import Message, clean_text
+from warroom_tui.untrusted import one_line
 from warroom_tui.store.db import Store
 from warroom_tui.tui.text import clipped
 
@@ -20,7 +21,7 @@ def facts(m: Message) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="dim")
     t.add_column()
-    who = "User" if m.sender == "user" else clean_text(m.nickname or m.sender)
+    who = "User" if m.sender == "user" else one_line(m.nickname or m.sender)
     if m.name and m.name != m.nickname:
         who += f" ({clean_text(m.name)})"
     latency = m.finished_at - m.started_at if m.finished_at and m.started_at else None
