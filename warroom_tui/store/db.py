@@ -240,7 +240,8 @@ class Store(RunQueries, LabelQueries, TableQueries, OwnerQueries):
 
     @classmethod
     async def connect(cls, path: str | Path, read_only: bool = False) -> "Store":
-        """Open (and create or upgrade) a database; `read_only` never creates or changes a file."""
+        """Open (and create or upgrade) a database; `read_only` never creates a file or changes what it holds (a WAL a
+        killed writer left is written into the file and removed, as SQLite does for any connection that may write)."""
         path = Path(path)
         if path.is_dir():
             raise StoreError(f"{path}: is a folder, not a database file")
