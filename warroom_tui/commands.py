@@ -14,7 +14,7 @@ from rich.table import Table
 
 from warroom_tui.errors import CliError
 from warroom_tui.opening import _checked, _codebook, _open_store, db_flag
-from warroom_tui.outfiles import TargetExists, check_free, unused_path, write_whole
+from warroom_tui.outfiles import check_free, unused_path, write_whole
 from warroom_tui.paths import default_db
 from warroom_tui.store.db import Store, StoreError, describe_error
 from warroom_tui.terminal import CleanConsole
@@ -427,8 +427,6 @@ async def export_json(args) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_whole(target, text)
             written += 1
-    except TargetExists as exc:
-        raise CliError(str(exc)) from None
     except OSError as exc:
         raise cannot_write(args.out, exc) from None
     finally:
@@ -443,8 +441,6 @@ async def export_parquet(args) -> int:
     store = await _open_store(args.db, read_only=True)
     try:
         written = await write_parquet(store, args.out, args.force)
-    except TargetExists as exc:
-        raise CliError(str(exc)) from None
     except MissingExtra as exc:
         raise CliError(f"--format parquet: {exc}") from None
     except OSError as exc:
@@ -468,8 +464,6 @@ async def export_finetune(args) -> int:
         raise CliError(f"--format finetune: no finished debate runs in the database{left}")
     try:
         written = write(export, args.out, args.force)
-    except TargetExists as exc:
-        raise CliError(str(exc)) from None
     except OSError as exc:
         raise cannot_write(args.out, exc) from None
     table = Table(title=f"finetuning examples from {export.debates} debates -> {escape(str(args.out))}")
@@ -503,8 +497,6 @@ async def export_coded(args) -> int:
                  for c in coders]
         try:
             check_free(paths, args.force)
-        except TargetExists as exc:
-            raise CliError(str(exc)) from None
         except OSError as exc:  # a name too long, a folder that cannot be read
             raise cannot_write(out, exc) from None
         rows = [await coded_rows(store, c.id, codebook, args.include_simulated) for c in coders]

@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from warroom_tui.errors import CliError
 
-class TargetExists(Exception):
-    """Files an export would replace, found before it wrote any: one line naming the first."""
+
+class TargetExists(CliError):
+    """Files an export would replace, found before it wrote any: one line naming the first (exit 2)."""
 
     def __init__(self, paths: list[Path], folder: bool = False, what: str = "") -> None:
         self.paths = paths

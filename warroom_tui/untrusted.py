@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from warroom_tui.wording import SIM_MARK
+
 ANSI_RE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI, 7- and 8-bit
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC
@@ -40,12 +42,12 @@ def label_problem(value: str) -> str | None:
     if UNSAFE_RE.search(value):
         return "must not contain control characters or lone surrogates"
     for c in value:
-        if unicodedata.category(c) in HIDDEN or BLANK_RE.match(c):
+        if _hidden(c):
             return (f"must not contain U+{ord(c):04X} (no tab, line break, invisible, unassigned or direction-changing"
                     " character)")
     if value != value.strip():
         return "must not start or end with white space"
-    if name_key(value).endswith(" (sim)"):  # wording.SIM_MARK: a simulated run's series and agents are marked so
+    if name_key(value).endswith(SIM_MARK):  # a simulated run's series and agents are marked so
         return "must not end with ' (sim)' (the mark of simulated runs, which are never pooled with real ones)"
     return None
 
@@ -66,6 +68,11 @@ BLANK_RE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\
 pattern): a name with one looks like a name without it."""
 
 
+def _hidden(c: str) -> bool:
+    """A character a name is refused for beyond control characters: see HIDDEN and BLANK_RE."""
+    return unicodedata.category(c) in HIDDEN or BLANK_RE.match(c) is not None
+
+
 def one_line(text: str) -> str:
     """Text from data for one table cell: cleaned (clean_text), and any character a name is refused for (a line
     break, a tab, an invisible or direction-changing one: a database from before those checks may hold them) shown
@@ -73,8 +80,7 @@ def one_line(text: str) -> str:
     text = clean_text(text)
     if text.isascii() and text.isprintable():
         return text
-    return "".join("\ufffd" if c in "\n\t" or unicodedata.category(c) in HIDDEN or BLANK_RE.match(c) else c
-                   for c in text)
+    return "".join("\ufffd" if c in "\n\t" or _hidden(c) else c for c in text)
 
 
 def name_key(value: str) -> str:
