@@ -47,7 +47,7 @@ BAD = [
      "display names must be unique"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\nfamily="Qw\\u202eEN"\n', "agents.0.family"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["A|B"]\n', "conditions.naming"),
-    ('name = "%s"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n' % ("n" * 41), "name"),  # the series: a file name
+    ('name = "%s"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n' % ("n" * 41), "series"),  # then the series
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["%s"]\n' % ("N" * 81),
      "conditions.naming"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[role_prompts."gen\\nerator"]\nprompt="p"\n',

@@ -111,7 +111,7 @@ class Conditions(_Strict):
 
 
 class Scenario(_Strict):
-    name: PlainName = Field(min_length=1, max_length=40)  # the series when none is given: a file name is made of it
+    name: PlainName = Field(min_length=1)
     series: PlainName = Field(default="", max_length=40)
     description: str = ""
     brief: str = ""
@@ -139,6 +139,8 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _check_roster(self) -> "Scenario":
         roster = self.roster()
+        if not self.series and len(self.name) > 40:  # the name is the series then, and a file name is made of it
+            raise ValueError("series: a name longer than 40 characters needs a series of its own (at most 40)")
         if not roster:
             raise ValueError("agents: a scenario needs at least one agent (or clones)")
         if self.agents and self.clones:
