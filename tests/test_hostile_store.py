@@ -209,6 +209,19 @@ def test_human_labels_for_a_nickname_two_agents_wrote_as_are_refused(tmp_path, c
     assert "line 2: id: 2 agents wrote as 'Agent-A' in round 0 of that run; nothing stored" in one_line_error(capsys)
 
 
+def test_human_labels_none_of_which_are_in_the_database_leave_no_coder(tmp_path, capsys):
+    """They were '0 labels stored', exit 0, and left an empty human coder (a coded CSV of a header only after)."""
+    db = str(tmp_path / "w.db")
+    assert main(["import", write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", study_run()), "--db", db]) == 0
+    h = human_csv(tmp_path / "h.csv", [("Q/warroom-Q-run09.json", "Agent-A", 0)])
+    capsys.readouterr()
+    assert main(["import", "--human", h, "--db", db]) == 2
+    assert "not one of 1 labelled message is in the database (import their transcripts first); nothing stored" in \
+        one_line_error(capsys)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM coders WHERE kind='human'").fetchone()[0] == 0
+
+
 def test_two_agents_and_roles_never_share_a_finetune_file(tmp_path):
     """Agent 'Gen.critic' as generator and agent 'Gen' as 'critic.generator' were both written to one file: the
     second replaced the first's examples, and the README listed both."""

@@ -623,3 +623,26 @@ def test_a_simulated_judges_labels_are_never_taken_for_a_report_unless_asked_and
         assert f"SIMULATED judge: {coder}'s labels are scripted" in " ".join(capsys.readouterr().out.split())
     assert main(["report", "--include-simulated", "--db", db, "--coder", "sim/judge@v4", "--json"]) == 0
     assert '"coder_simulated": true' in capsys.readouterr().out
+
+
+def test_a_coded_csv_of_a_run_made_here_comes_back_as_human_labels(tmp_path, capsys):
+    """Human labels were looked up by the file a run was imported from: a run made by `warroom run` has none, and a
+    coded CSV names files escaped, so such labels were 'not in the database' (0 stored, exit 0)."""
+    db = str(tmp_path / "w.db")
+    assert main(["run", "sim-demo", "--runs", "1", "--db", db, "--quiet"]) == 0
+    assert main(["judge", "--db", db]) == 0
+    out = tmp_path / "coded.csv"
+    assert main(["export", "--format", "coded-csv", "--out", str(out), "--db", db, "--include-simulated"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    human = tmp_path / "human.csv"
+    with human.open("w", newline="") as fh:
+        names = [c.replace("is_", "human_", 1) if c.startswith("is_") else
+                 "human_comp_level" if c == "comp_level" else c for c in rows[0]]
+        w = csv.DictWriter(fh, fieldnames=names)
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(zip(names, r.values())))
+    capsys.readouterr()
+    assert main(["import", "--human", str(human), "--db", db]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"{len(rows)} labels stored as human" in said and "not in the database" not in said

@@ -203,6 +203,12 @@ async def import_human_command(args) -> int:
         try:
             async with store.transaction():  # every file or none
                 done = [(path, *await import_human(store, path, args.coder, codebook)) for path in args.paths]
+                if not any(stored for _, stored, _ in done):  # the wrong database, most likely: no coder left behind
+                    missing = sum(m for _, _, m in done)
+                    files = ", ".join(str(p) for p in args.paths)
+                    raise CliError(f"{files}: " + (f"not one of {counted(missing, 'labelled message')} is in the database "
+                                                   "(import their transcripts first)" if missing else
+                                                   "no labelled message") + "; nothing stored")
         except HumanCsvError as exc:  # what the database says of a file (a run it cannot tell): nothing stored
             raise CliError(str(exc)) from None
         for path, stored, missing in done:

@@ -9,7 +9,7 @@ from pathlib import Path
 from warroom_tui.analysis.agreement import flag_kappas, mean_kappa
 from warroom_tui.judge.codebook import Codebook, load_codebook
 from warroom_tui.store.db import Store
-from warroom_tui.store.study_json import MAX_ROUND
+from warroom_tui.store.study_json import MAX_ROUND, export_name
 from warroom_tui.store.labels import AmbiguousMessage, values
 from warroom_tui.store.rows import CodingRow
 
@@ -73,9 +73,9 @@ async def import_human(store: Store, path: Path, name: str = "human",
     codebook = codebook or load_codebook()
     rows = read_human_csv(path, codebook)
     runs: dict[str, list[int]] = {}
-    for r in await store.runs():
-        if r.source_file:
-            runs.setdefault(r.source_file, []).append(r.id)
+    for r in await store.runs():  # by the file it came from, and as a coded CSV names it (escaped; a run made here)
+        for key in {r.source_file, export_name(r)} - {""}:
+            runs.setdefault(key, []).append(r.id)
     for row in rows:  # two transcripts imported from files of one name (other folders): which run is meant is unknown
         if len(runs.get(row["file"], ())) > 1:
             raise HumanCsvError(f"{path}: line {row['line']}: file: {row['file']!r} is the file of "
