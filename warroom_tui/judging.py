@@ -50,14 +50,13 @@ async def judge_command(args) -> int:
     codebook = _codebook(args.codebook)
     judges = make_judges(args.judges or ["builtin"], codebook, timeout=args.timeout)
     store = await _open_store(args.db, must_exist=True)
-    if any(simulated_coder(j.name) for j in judges):
-        from rich.markup import escape
+    for j in judges:
+        if simulated_coder(j.name):  # rich and the commands loaded only then (the built-in coder's start stays light)
+            from rich.markup import escape
 
-        from warroom_tui.commands import SIMULATED_JUDGE, console
+            from warroom_tui.commands import SIMULATED_JUDGE, console
 
-        for j in judges:
-            if simulated_coder(j.name):
-                console.print(SIMULATED_JUDGE.format(escape(j.name)))
+            console.print(SIMULATED_JUDGE.format(escape(j.name)))
     # the built-in coder reports in quick chunks: the bar is redrawn then, not by a thread that would
     # compete for the interpreter with the batch (it cost the corpus' judging a second)
     progress = LazyProgress(ticking=any(j.kind != "builtin" for j in judges))

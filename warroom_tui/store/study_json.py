@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from warroom_tui.engine.status import RunStatus
@@ -50,10 +51,16 @@ CALLED = ("name", "nickname", "agent", "agent_nickname")
 
 
 def _name(value: str, path: str, field: str, longest: int) -> None:
-    called = field.rsplit(".", 1)[-1] in CALLED
-    problem = nickname_problem(value) if called else label_problem(value)
+    problem = _name_problem(value, field.rsplit(".", 1)[-1] in CALLED, longest)
     _need(problem is None, path, field, problem or "")
-    _need(len(value) <= longest, path, field, f"longer than {longest} characters")
+
+
+@lru_cache(maxsize=4096)
+def _name_problem(value: str, called: bool, longest: int) -> str | None:
+    """Why a name cannot be stored, or None; cached: a run's messages repeat its few names thousands of times."""
+    if len(value) > longest:
+        return f"longer than {longest} characters"
+    return nickname_problem(value) if called else label_problem(value)
 
 
 def parse_study_run(data: object, path: str) -> dict:
@@ -87,7 +94,8 @@ def parse_study_run(data: object, path: str) -> dict:
             _name(a[field], path, f"{where}.{field}", LONGEST[field])
         for field in TAGS:  # a warroom export's tags: shown by `report --factors`
             _need(isinstance(a.get(field, ""), str), path, f"{where}.{field}", "not a string")
-            _name(a.get(field) or "x", path, f"{where}.{field}", LONGEST["tag"])
+            if a.get(field):
+                _name(a[field], path, f"{where}.{field}", LONGEST["tag"])
         _need(a["key"] not in keys, path, f"{where}.key", f"duplicate key {a['key']!r}")
         keys.add(a["key"])
         _need(name_key(a["nickname"]) not in nicks, path, f"{where}.nickname",
@@ -114,7 +122,8 @@ def parse_study_run(data: object, path: str) -> dict:
         _need(isinstance(m.get("isError", False), bool), path, f"{where}.isError", "not true/false")
         for field in ("agent", "agent_nickname", "model_id"):  # shown as the speaker's name, and read as aliases
             _need(isinstance(m.get(field, ""), str), path, f"{where}.{field}", "not a string")
-            _name(m.get(field) or "x", path, f"{where}.{field}", LONGEST[field])
+            if m.get(field):
+                _name(m[field], path, f"{where}.{field}", LONGEST[field])
         other = owner.get(name_key(m.get("agent_nickname") or ""), sender)
         _need(other == sender, path, f"{where}.agent_nickname",
               f"{m.get('agent_nickname')!r} is the nickname of agent {other!r} (messages could not be told apart)")
