@@ -167,6 +167,28 @@ def test_an_export_never_writes_through_a_link_or_onto_a_folder(tmp_path, capsys
         "messages.parquet"]  # refused before anything was written, even with --force
 
 
+def test_a_file_where_an_exports_folder_goes_is_refused_before_anything_is_written(tmp_path, capsys):
+    """A file where a series' folder goes was found only when the export reached it: the series before it were
+    written, then exit 2. And --force gave a file it replaced the umask's permissions instead of its own."""
+    db = str(tmp_path / "w.db")
+    assert main(["import", write(tmp_path / "in" / "A" / "warroom-A-run01.json", study_run("A")),
+                 write(tmp_path / "in" / "Z" / "warroom-Z-run01.json", study_run()), "--db", db]) == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "Z").write_text("a researcher's own file")
+    capsys.readouterr()
+    assert main(["export", "--out", str(out), "--db", db, "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Z: is not a folder; nothing written" in err
+    assert sorted(p.name for p in out.iterdir()) == ["Z"]  # series A, first in order, not written either
+    (out / "Z").unlink()
+    assert main(["export", "--out", str(out), "--db", db]) == 0
+    mine = out / "A" / "warroom-A-run01.json"
+    mine.chmod(0o640)
+    assert main(["export", "--out", str(out), "--db", db, "--force"]) == 0
+    assert mine.stat().st_mode & 0o777 == 0o640
+
+
 def test_force_replaces_only_a_file_and_a_long_name_still_exports(tmp_path, capsys):
     """--force replaced a device, a pipe or a link with a regular file; a partial file's name, longer than its
     file's, could be too long for the system."""
