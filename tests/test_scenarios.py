@@ -45,6 +45,8 @@ BAD = [
      "conditions.naming"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="Al\\u00e9x"\nmodel="m"\n[[agents]]\nname="Ale\\u0301x"\nmodel="m"\n',
      "display names must be unique"),
+    ('name = "x"\nbrief = "b"\n[[agents]]\nname="Agent\u2011A"\nmodel="m"\n[[agents]]\nname="agent-a"\nmodel="m"\n',
+     "display names must be unique"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\nfamily="Qw\\u202eEN"\n', "agents.0.family"),
     ('name = "x"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n[conditions]\nnaming=["A|B"]\n', "conditions.naming"),
     ('name = "%s"\nbrief = "b"\n[[agents]]\nname="a"\nmodel="m"\n' % ("n" * 41), "series"),  # then the series

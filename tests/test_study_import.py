@@ -59,6 +59,11 @@ async def test_all_runs_import_counts_match_and_export_round_trips(tmp_path):
     (lambda d: d["environment"]["agentRanking"].append(  # the same name composed and decomposed
         {"key": "b", "name": "B", "nickname": "Agent-A\u0301", "model": "m"}) or
      d["environment"]["agentRanking"][0].update(nickname="Agent-\u00c1"), "environment.agentRanking[1].nickname"),
+    (lambda d: d["environment"]["agentRanking"].append(  # a non-breaking hyphen (U+2011) looks like '-'
+        {"key": "b", "name": "B", "nickname": "Agent\u2011A", "model": "m"}), "environment.agentRanking[1].nickname"),
+    (lambda d: d["environment"]["agentRanking"].append(  # two spaces inside look like one
+        {"key": "b", "name": "B", "nickname": "Agent  B", "model": "m"}) or
+     d["environment"]["agentRanking"][0].update(nickname="Agent B"), "environment.agentRanking[1].nickname"),
     (lambda d: d["conversation"]["messages"].append({"sender": "a", "text": "x", "round": 0,
                                                      "agent_nickname": "Agent-A\nAgent-Z"}),
      "conversation.messages[1].agent_nickname"),  # a forged speaker line in the replay

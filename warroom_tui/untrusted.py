@@ -83,10 +83,14 @@ def one_line(text: str) -> str:
     return "".join("\ufffd" if c in "\n\t" or _hidden(c) else c for c in text)
 
 
+DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58"})
+
+
 def name_key(value: str) -> str:
     """What two names that look the same share: compatibility-normalized and case-folded ('Aléx' composed and
-    decomposed, 'ABC' and fullwidth 'ＡＢＣ', a no-break space and a space)."""
-    return unicodedata.normalize("NFKC", value).casefold()
+    decomposed, 'ABC' and fullwidth 'ＡＢＣ', a no-break space and a space), every dash a hyphen-minus ('Agent‑A'
+    with U+2011 and 'Agent-A') and every run of white space one space ('Agent  A' and 'Agent A')."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().translate(DASHES).split())
 
 
 PATH_SAFE_RE = re.compile(r"[^A-Za-z0-9._@+~ ()\[\]-]")
